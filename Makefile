@@ -1,0 +1,42 @@
+# The two commands of the README: `make signoff` and `make test`. Everything sets itself up.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DOC    ?= dataflows/chargebee-invoiced.rst
+
+.PHONY: install test unit features lint signoff cassettes report clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+## Whole suite, offline: unit tests, then every feature replayed from cassettes.
+test: install unit features
+
+unit: install
+	$(BIN)/pytest tests
+
+features: install
+	$(BIN)/pytest steps --talkqa-mode=replay --block-network --record-mode=none
+
+lint: install
+	$(BIN)/ruff check talkqa reference_sync steps tests benchmarks
+	$(BIN)/mypy
+
+## The main job: bundled sandboxes, reference sync, reports/ with Allure results and sign-off.
+signoff: install
+	$(BIN)/talkqa signoff $(DOC) --mode sandbox
+
+## Re-record every cassette against freshly reset sandboxes (deterministic: no diff expected).
+cassettes: install
+	$(BIN)/pytest steps --talkqa-mode=sandbox --record-mode=rewrite
+
+clean:
+	rm -rf reports .pytest_cache

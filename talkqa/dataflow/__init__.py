@@ -1,0 +1,1 @@
+"""Checklist documents: the typed spec, the RST reader, and the Gherkin generator."""

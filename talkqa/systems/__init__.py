@@ -1,0 +1,1 @@
+"""Connectors to the vendor APIs: one module per vendor, one shared resource contract."""

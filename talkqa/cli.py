@@ -32,6 +32,11 @@ def _register() -> None:
         mod.register(app)
 
 
+@app.callback()
+def _root() -> None:
+    """QA harness for data-sync flows described by Sesam Talk dataflow checklists."""
+
+
 @app.command()
 def version() -> None:
     """Print talk-qa's version."""

@@ -77,3 +77,7 @@ class RateLimited(ApiError):
 
 class ServerError(ApiError):
     """5xx that persisted through every retry, or the connection failed."""
+
+
+class UnexpectedResponse(ApiError):
+    """A 2xx answer the connector could not read (not JSON, or not the documented shape)."""

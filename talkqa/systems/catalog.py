@@ -44,7 +44,10 @@ _BINDINGS: tuple[Binding, ...] = (
     Binding("invoiced", "Customers company", "customers", fixed={"type": "company"}),
     Binding("invoiced", "Items", "items"),
     Binding(
-        "invoiced", "Invoices", "invoices", references={"customer": ("invoiced", "Customers person")}
+        "invoiced",
+        "Invoices",
+        "invoices",
+        references={"customer": ("invoiced", "Customers person")},
     ),
 )
 

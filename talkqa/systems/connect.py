@@ -1,0 +1,85 @@
+"""Both vendors behind one object: what the reference sync, the judge and the steps hold.
+
+One ``httpx.Client`` serves both vendors (each request carries its own absolute URL and
+credentials), so a scenario's single client, and so its single cassette, sees all traffic.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from talkqa.errors import UserError
+from talkqa.systems.base import Resource
+from talkqa.systems.catalog import Binding
+from talkqa.systems.chargebee import ChargebeeClient
+from talkqa.systems.http import CallCounter, Clock, Sleep
+from talkqa.systems.invoiced import InvoicedClient
+from talkqa.systems.settings import Settings
+
+
+@dataclass
+class Systems:
+    """The Chargebee and Invoiced clients of one run, counting calls into one counter."""
+
+    chargebee: ChargebeeClient
+    invoiced: InvoicedClient
+    calls: CallCounter
+
+    @classmethod
+    def connect(
+        cls,
+        settings: Settings,
+        http: httpx.Client,
+        *,
+        sleep: Sleep = time.sleep,
+        clock: Clock = time.monotonic,
+        max_attempts: int = 5,
+    ) -> Systems:
+        counter = CallCounter()
+        chargebee = ChargebeeClient(
+            http,
+            settings.chargebee_base_url,
+            settings.chargebee_api_key.get_secret_value(),
+            sleep=sleep,
+            clock=clock,
+            requests_per_minute=settings.chargebee_requests_per_minute,
+            max_attempts=max_attempts,
+            counter=counter,
+        )
+        invoiced = InvoicedClient(
+            http,
+            settings.invoiced_base_url,
+            settings.invoiced_api_key.get_secret_value(),
+            sleep=sleep,
+            clock=clock,
+            requests_per_minute=settings.invoiced_requests_per_minute,
+            max_attempts=max_attempts,
+            counter=counter,
+        )
+        return cls(chargebee=chargebee, invoiced=invoiced, calls=counter)
+
+    def resource(self, binding: Binding) -> Resource:
+        """The collection a checklist datatype lives in.
+
+        The whole collection: a binding with ``fixed`` fields (Customers person) shares it
+        with its siblings, so callers keep only entities where ``binding.holds(entity)``.
+        """
+        try:
+            if binding.system == "chargebee":
+                return self.chargebee.collection(binding.resource)
+            if binding.system == "invoiced":
+                return self.invoiced.collection(binding.resource)
+        except KeyError:
+            pass
+        raise UserError(
+            f"no connector for {binding.system} {binding.resource} "
+            f"(datatype {binding.datatype!r}): talk-qa connects chargebee customers, items, "
+            "orders, invoices and invoiced customers, items, invoices"
+        )
+
+    def call_counts(self) -> dict[str, int]:
+        """HTTP attempts so far per "system METHOD /template", retries included."""
+        return self.calls.counts()

@@ -1,0 +1,235 @@
+"""Invoiced over httpx: customers, items and invoices.
+
+Invoiced is plain REST: JSON bodies, PATCH for partial updates, DELETE answering 204,
+lists as bare JSON arrays paged by ``page``/``per_page`` with a ``Link`` header. Customer
+and invoice ids are integers, catalog item ids strings; paths take either as text.
+"""
+
+from __future__ import annotations
+
+import builtins
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
+
+from talkqa.systems.base import Json, UnexpectedResponse
+from talkqa.systems.http import (
+    CallCounter,
+    Clock,
+    RateBudget,
+    RetryPolicy,
+    Sleep,
+    VendorHttp,
+    validated,
+)
+
+SYSTEM = "invoiced"
+PAGE_SIZE = 100
+# A runaway Link chain (a server that always says "next") must end somewhere.
+MAX_PAGES = 10_000
+
+
+class _Entity(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    object: str | None = None
+    updated_at: int | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class _Customer(_Entity):
+    id: StrictInt
+    name: str | None = None
+    type: str | None = None
+
+
+class _Item(_Entity):
+    id: StrictStr  # catalog items alone have caller-chosen string ids
+    name: str | None = None
+
+
+class _Invoice(_Entity):
+    id: StrictInt
+    customer: StrictInt | None = None
+    currency: str | None = None
+    items: list[dict[str, Any]] | None = None
+
+
+# The fields the harness reads, typed: an answer that breaks them fails here, not in a check.
+_MODELS: Mapping[str, type[_Entity]] = {
+    "customers": _Customer,
+    "items": _Item,
+    "invoices": _Invoice,
+}
+
+
+def next_page_params(response: httpx.Response) -> dict[str, str] | None:
+    """Query parameters of the ``Link: <...>; rel="next"`` URL, or None on the last page.
+
+    Only the query is taken: the request goes to our own base URL, so a proxy or sandbox
+    that writes a different host into ``Link`` cannot redirect the connector.
+    """
+    url = response.links.get("next", {}).get("url")
+    if not url:
+        return None
+    return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+
+
+class InvoicedResource:
+    """One Invoiced collection; honours ``talkqa.systems.base.Resource``."""
+
+    system = SYSTEM
+
+    def __init__(self, http: VendorHttp, name: str) -> None:
+        self._http = http
+        self.name = name
+        self._model: type[BaseModel] = _MODELS[name]
+
+    def list(
+        self, updated_after: int | None = None, *, filters: Mapping[str, str] | None = None
+    ) -> Iterator[Json]:
+        """Every entity, following ``Link: rel=next`` one page after another.
+
+        With ``updated_after``, Invoiced's ``updated_after`` filter sorted by
+        ``updated_at asc``. ``filters`` are raw query parameters:
+        ``{"filter[type]": "person"}``, ``{"metadata[chargebee_id]": "c1"}`` (see ``find``).
+        """
+        params: dict[str, str] = {"page": "1", "per_page": str(PAGE_SIZE)}
+        if updated_after is not None:
+            params["updated_after"] = str(updated_after)
+            params["sort"] = "updated_at asc"
+        params.update(filters or {})
+        for _ in range(MAX_PAGES):
+            response = self._http.request("GET", f"/{self.name}", resource=self.name, params=params)
+            body = self._http.read_json(response, resource=self.name)
+            if not isinstance(body, builtins.list):
+                raise UnexpectedResponse(
+                    SYSTEM, self.name, f"a list answered {type(body).__name__}, not a JSON array"
+                )
+            for entity in body:
+                yield self._valid(entity, None)
+            following = next_page_params(response)
+            if following is None or following == params:
+                return
+            params = following
+        raise UnexpectedResponse(SYSTEM, self.name, f"more than {MAX_PAGES} pages: Link loops")
+
+    def find(
+        self,
+        *,
+        filter: Mapping[str, str] | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> builtins.list[Json]:
+        """Entities matching every ``filter[field]=value`` and ``metadata[key]=value``.
+
+        The judge pairs entities by ``metadata.chargebee_id`` and picks persons by
+        ``filter[type]=person``; this spells those lookups without bracket strings.
+        """
+        params = {f"filter[{k}]": v for k, v in (filter or {}).items()}
+        params.update({f"metadata[{k}]": v for k, v in (metadata or {}).items()})
+        return builtins.list(self.list(filters=params))
+
+    def get(self, entity_id: str) -> Json:
+        response = self._http.request(
+            "GET",
+            f"/{self.name}/{{id}}",
+            resource=self.name,
+            path_args={"id": str(entity_id)},
+            entity_id=str(entity_id),
+        )
+        return self._valid(self._http.read_json(response, resource=self.name), str(entity_id))
+
+    def create(self, fields: Mapping[str, Any], idempotency_key: str | None = None) -> Json:
+        headers = {"idempotency-key": idempotency_key} if idempotency_key else None
+        entity_id = str(fields["id"]) if fields.get("id") is not None else None
+        response = self._http.request(
+            "POST",
+            f"/{self.name}",
+            resource=self.name,
+            entity_id=entity_id,
+            json=dict(fields),
+            headers=headers,
+            idempotent=bool(idempotency_key),
+        )
+        return self._valid(self._http.read_json(response, resource=self.name), entity_id)
+
+    def update(self, entity_id: str, fields: Mapping[str, Any]) -> Json:
+        """PATCH: only the given fields change."""
+        response = self._http.request(
+            "PATCH",
+            f"/{self.name}/{{id}}",
+            resource=self.name,
+            path_args={"id": str(entity_id)},
+            entity_id=str(entity_id),
+            json=dict(fields),
+        )
+        return self._valid(self._http.read_json(response, resource=self.name), str(entity_id))
+
+    def delete(self, entity_id: str) -> None:
+        self._http.request(
+            "DELETE",
+            f"/{self.name}/{{id}}",
+            resource=self.name,
+            path_args={"id": str(entity_id)},
+            entity_id=str(entity_id),
+        )
+
+    def _valid(self, body: Any, entity_id: str | None) -> Json:
+        validated(self._model, body, system=SYSTEM, resource=self.name, entity_id=entity_id)
+        result: Json = body
+        return result
+
+
+class InvoicedClient:
+    """The Invoiced collections talk-qa uses, sharing one transport, budget and counter."""
+
+    system = SYSTEM
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        base_url: str,
+        api_key: str,
+        *,
+        sleep: Sleep = time.sleep,
+        clock: Clock = time.monotonic,
+        requests_per_minute: int | None = 600,
+        max_attempts: int = 5,
+        counter: CallCounter | None = None,
+    ) -> None:
+        budget = (
+            RateBudget(requests_per_minute, clock=clock, sleep=sleep)
+            if requests_per_minute
+            else None
+        )
+        self.http = VendorHttp(
+            http,
+            system=SYSTEM,
+            base_url=base_url,
+            api_key=api_key,
+            retry=RetryPolicy(max_attempts=max_attempts),
+            sleep=sleep,
+            budget=budget,
+            counter=counter,
+        )
+        self.customers = InvoicedResource(self.http, "customers")
+        self.items = InvoicedResource(self.http, "items")
+        self.invoices = InvoicedResource(self.http, "invoices")
+
+    @property
+    def counter(self) -> CallCounter:
+        return self.http.counter
+
+    def collection(self, name: str) -> InvoicedResource:
+        """The collection called ``name`` ("customers", "items", "invoices")."""
+        found = {
+            "customers": self.customers,
+            "items": self.items,
+            "invoices": self.invoices,
+        }.get(name)
+        if found is None:
+            raise KeyError(f"invoiced has no collection {name!r}")
+        return found

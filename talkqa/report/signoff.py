@@ -1,0 +1,470 @@
+"""The sign-off: one page a release manager reads to decide, with the evidence behind it.
+
+Verdict first (GO / NO-GO and which promises broke), then the checklist matrix (each
+section x each promise), then the first findings of each kind, then the run's metadata.
+The page is built once as plain data (``build``) and rendered twice, as Markdown and as a
+self-contained HTML file, so both always say the same thing.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ValidationError
+
+from talkqa import __version__
+from talkqa.checks import Finding, NotCovered, bindings_of
+from talkqa.dataflow.spec import DataflowSpec
+from talkqa.errors import UserError
+from talkqa.report.environment import git_revision
+
+PROMISES: tuple[str, ...] = ("exists", "properties", "references", "edits", "idempotence")
+PROMISE_TITLES: dict[str, str] = {
+    "exists": "Exists & linked",
+    "properties": "Properties",
+    "references": "References",
+    "edits": "Either-side edits",
+    "idempotence": "Idempotence",
+}
+FINDINGS_PER_KIND = 5
+Status = Literal["passed", "failed", "skipped"]
+
+
+class Outcome(BaseModel):
+    """One scenario's result, as the pytest plugin writes it to reports/outcomes.jsonl."""
+
+    dataflow: str
+    section_index: int
+    section: str
+    promise: str
+    outcome: Status
+    entities_checked: int = 0
+    findings: list[Finding] = []
+    reason: str | None = None
+
+
+class SectionInfo(BaseModel):
+    """What the checklist says about a section, so rows exist even where nothing ran."""
+
+    dataflow: str
+    index: int
+    heading: str
+    existence_only: bool = False
+    covered: bool = True
+    reason: str | None = None
+
+
+class SignoffInput(BaseModel):
+    """Everything the sign-off page shows."""
+
+    outcomes: list[Outcome]
+    sections: list[SectionInfo] = []
+    mode: str = ""
+    sut: str = ""
+    started: datetime | None = None
+    finished: datetime | None = None
+    version: str = __version__
+    revision: str | None = None  # git revision; looked up when None
+
+
+class Verdict(BaseModel):
+    """The decision and where its page was written."""
+
+    go: bool
+    label: Literal["GO", "NO-GO"]
+    broken: list[str]
+    markdown: Path
+    html: Path | None = None
+
+
+def read_outcomes(path: Path) -> list[Outcome]:
+    """Read reports/outcomes.jsonl; a bad line is a one-line error naming file:line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(
+            f"{path}: no such file; run the features first (make test or talkqa signoff)"
+        ) from None
+    outcomes: list[Outcome] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            outcomes.append(Outcome.model_validate(json.loads(line)))
+        except (json.JSONDecodeError, ValidationError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise UserError(
+                f"{path}:{number}: not a scenario outcome ({first}); delete the file and rerun"
+            ) from None
+    return outcomes
+
+
+def sections_from_spec(spec: DataflowSpec, dataflow: str | None = None) -> list[SectionInfo]:
+    """The matrix rows of a checklist, with the reason a section cannot be judged."""
+    rows: list[SectionInfo] = []
+    for section in spec.sections:
+        reason: str | None = None
+        try:
+            bindings_of(section)
+        except NotCovered as exc:
+            reason = exc.reason
+        rows.append(
+            SectionInfo(
+                dataflow=dataflow or spec.file,
+                index=section.index,
+                heading=" ".join(section.heading.split()),
+                existence_only=section.existence_only,
+                covered=reason is None,
+                reason=reason,
+            )
+        )
+    return rows
+
+
+# --- the page as data --------------------------------------------------------------------
+
+
+@dataclass
+class Cell:
+    status: str  # passed | failed | skipped | existence-only | none
+    text: str
+
+
+@dataclass
+class Row:
+    index: int
+    heading: str
+    cells: list[Cell]
+
+
+@dataclass
+class Matrix:
+    dataflow: str
+    promises: list[str]
+    rows: list[Row]
+
+
+@dataclass
+class Page:
+    title: str
+    go: bool
+    headline: str
+    broken: list[str]
+    coverage: str
+    matrices: list[Matrix]
+    findings: list[tuple[str, int, list[str]]]  # kind, total, first messages
+    other_failures: list[str]
+    not_covered: list[str]
+    metadata: list[tuple[str, str]]
+    notes: list[str] = field(default_factory=list)
+
+
+_ICON = {"passed": "✅", "failed": "❌", "skipped": "⚪", "existence-only": "▫️", "none": ""}
+
+
+def _first_line(text: str | None) -> str:
+    """A reason's first line, without the 'not covered:' prefix the cell already says."""
+    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    return line.removeprefix("not covered:").strip()
+
+
+def _dataflow_key(name: str) -> str:
+    return Path(name).name
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _cell(outcomes: Sequence[Outcome], info: SectionInfo | None, promise: str) -> Cell:
+    if not outcomes:
+        if info is not None and info.existence_only and promise in ("properties", "references"):
+            return Cell("existence-only", "existence only")
+        if info is not None and not info.covered:
+            return Cell("skipped", "not covered")
+        return Cell("none", "—")
+    checked = sum(o.entities_checked for o in outcomes)
+    states = {o.outcome for o in outcomes}
+    if "failed" in states:
+        found = sum(len(o.findings) for o in outcomes)
+        extra = f", {found} finding{'s' if found != 1 else ''}" if found else ""
+        return Cell("failed", f"failed ({checked} checked{extra})")
+    if "passed" in states:
+        return Cell("passed", f"passed ({checked} checked)")
+    if info is not None and info.existence_only and promise in ("properties", "references"):
+        return Cell("existence-only", "existence only")
+    return Cell("skipped", "not covered")
+
+
+def _broken_summary(heading: str, failed: dict[str, list[Outcome]]) -> str:
+    parts = []
+    for promise, outcomes in failed.items():
+        kinds = Counter(f.kind.value for o in outcomes for f in o.findings)
+        if kinds:
+            detail = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+        else:
+            detail = next((_first_line(o.reason) for o in outcomes if o.reason), "failed")
+        parts.append(f"{PROMISE_TITLES.get(promise, promise).lower()} ({detail})")
+    return f"{heading} — " + "; ".join(parts)
+
+
+def build(results: SignoffInput, revision: str) -> Page:
+    """The sign-off page as data: the one place that decides GO / NO-GO."""
+    # Outcomes name a checklist as the feature did ("dataflows/x.rst"), sections as the
+    # parser did (maybe absolute): the file name is what they share.
+    names: dict[str, str] = {}
+    by_cell: dict[tuple[str, int, str], list[Outcome]] = defaultdict(list)
+    headings: dict[tuple[str, int], str] = {}
+    for outcome in results.outcomes:
+        key = names.setdefault(_dataflow_key(outcome.dataflow), outcome.dataflow)
+        by_cell[(key, outcome.section_index, outcome.promise)].append(outcome)
+        headings.setdefault((key, outcome.section_index), " ".join(outcome.section.split()))
+    infos: dict[tuple[str, int], SectionInfo] = {}
+    for known in results.sections:
+        key = names.setdefault(_dataflow_key(known.dataflow), known.dataflow)
+        infos[(key, known.index)] = known
+        headings[(key, known.index)] = " ".join(known.heading.split())
+    dataflows = list(dict.fromkeys(d for d, _ in list(infos) + list(headings)))
+    promises = list(PROMISES) + sorted(
+        {o.promise for o in results.outcomes if o.promise and o.promise not in PROMISES}
+    )
+
+    matrices: list[Matrix] = []
+    broken: list[str] = []
+    broken_cells = 0
+    not_covered: list[str] = []
+    for dataflow in dataflows:
+        rows: list[Row] = []
+        for _, index in sorted(k for k in headings if k[0] == dataflow):
+            info = infos.get((dataflow, index))
+            heading = headings[(dataflow, index)]
+            cells = [_cell(by_cell.get((dataflow, index, p), []), info, p) for p in promises]
+            rows.append(Row(index, heading, cells))
+            failed = {
+                p: [o for o in by_cell.get((dataflow, index, p), []) if o.outcome == "failed"]
+                for p in promises
+            }
+            failed = {p: os for p, os in failed.items() if os}
+            if failed:
+                broken_cells += len(failed)
+                broken.append(_broken_summary(heading, failed))
+            if info is not None and not info.covered:
+                not_covered.append(f"{heading}: {_first_line(info.reason) or 'no connector'}")
+            else:
+                for p in promises:
+                    outcomes = by_cell.get((dataflow, index, p), [])
+                    if outcomes and all(o.outcome == "skipped" for o in outcomes):
+                        reason = next((o.reason for o in outcomes if o.reason), None)
+                        not_covered.append(
+                            f"{heading} — {PROMISE_TITLES.get(p, p).lower()}: "
+                            f"{_first_line(reason) or 'skipped'}"
+                        )
+        matrices.append(Matrix(dataflow, promises, rows))
+
+    counts = Counter(o.outcome for o in results.outcomes)
+    total_cells = sum(1 for m in matrices for r in m.rows for c in r.cells if c.status != "none")
+    judged = sum(
+        1 for m in matrices for r in m.rows for c in r.cells if c.status in ("passed", "failed")
+    )
+    skipped_cells = sum(
+        1 for m in matrices for r in m.rows for c in r.cells if c.status == "skipped"
+    )
+    go = bool(judged) and not broken
+    if broken:
+        headline = (
+            f"{_plural(broken_cells, 'promise')} broken in {_plural(len(broken), 'section')}."
+        )
+    elif not judged:
+        headline = "Nothing was checked: no scenario passed or failed."
+    else:
+        headline = f"Every checked promise holds ({_plural(judged, 'promise')} checked)."
+        if skipped_cells:
+            headline += f" {skipped_cells} not covered: see below."
+    coverage = (
+        f"{judged} of {total_cells} matrix cells checked, {skipped_cells} not covered; "
+        f"scenarios: {counts.get('passed', 0)} passed, {counts.get('failed', 0)} failed, "
+        f"{counts.get('skipped', 0)} skipped."
+    )
+
+    by_kind: dict[str, list[str]] = defaultdict(list)
+    other_failures: list[str] = []
+    for outcome in results.outcomes:
+        for finding in outcome.findings:
+            by_kind[finding.kind.value].append(finding.message)
+        if outcome.outcome == "failed" and not outcome.findings:
+            other_failures.append(
+                f"{' '.join(outcome.section.split())} — "
+                f"{PROMISE_TITLES.get(outcome.promise, outcome.promise).lower()}: "
+                f"{_first_line(outcome.reason) or 'failed without findings'}"
+            )
+    findings = [
+        (kind, len(messages), list(dict.fromkeys(messages))[:FINDINGS_PER_KIND])
+        for kind, messages in sorted(by_kind.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    ]
+
+    def stamp(moment: datetime | None) -> str:
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "—"
+
+    metadata = [
+        ("Mode", results.mode or "—"),
+        ("System under test", results.sut or "—"),
+        ("Started", stamp(results.started)),
+        ("Finished", stamp(results.finished)),
+        ("talk-qa version", results.version),
+        ("Git revision", revision),
+        ("Checklists", ", ".join(dataflows) or "—"),
+    ]
+    title = "Sign-off: " + (", ".join(Path(d).stem for d in dataflows) or "no checklist")
+    return Page(
+        title=title,
+        go=go,
+        headline=headline,
+        broken=broken,
+        coverage=coverage,
+        matrices=matrices,
+        findings=findings,
+        other_failures=other_failures,
+        not_covered=not_covered,
+        metadata=metadata,
+    )
+
+
+# --- renderers -----------------------------------------------------------------------------
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(page: Page) -> str:
+    verdict = "GO" if page.go else "NO-GO"
+    out = [f"# {page.title}", "", f"## {'✅' if page.go else '❌'} {verdict}", "", page.headline]
+    if page.broken:
+        out += ["", "Broken promises:"]
+        out += [f"- {_md(line)}" for line in page.broken]
+    out += ["", page.coverage, "", "## Checklist matrix", ""]
+    for matrix in page.matrices:
+        if len(page.matrices) > 1:
+            out += [f"### {matrix.dataflow}", ""]
+        titles = [PROMISE_TITLES.get(p, p) for p in matrix.promises]
+        out.append("| # | Section | " + " | ".join(titles) + " |")
+        out.append("|---:|---|" + "---|" * len(titles))
+        for row in matrix.rows:
+            cells = [f"{_ICON[c.status]} {c.text}".strip() for c in row.cells]
+            out.append(f"| {row.index} | {_md(row.heading)} | " + " | ".join(cells) + " |")
+        out.append("")
+    out.append(
+        "✅ passed · ❌ failed · ⚪ not covered · ▫️ existence only (empty property table) · "
+        "— no scenario; numbers are entities checked."
+    )
+    out += ["", "## Findings", ""]
+    if not page.findings and not page.other_failures:
+        out.append("None.")
+    for kind, total, messages in page.findings:
+        shown = f" (first {len(messages)})" if total > len(messages) else ""
+        out += [f"### {kind} — {total}{shown}", ""]
+        out += [f"- `{m.replace('`', chr(39))}`" for m in messages]
+        out.append("")
+    if page.other_failures:
+        out += ["### failures without findings", ""]
+        out += [f"- {_md(line)}" for line in page.other_failures]
+        out.append("")
+    if page.not_covered:
+        out += ["", "## Not covered", ""]
+        out += [f"- {_md(line)}" for line in page.not_covered]
+    out += ["", "## Run", "", "| | |", "|---|---|"]
+    out += [f"| {k} | {_md(v)} |" for k, v in page.metadata]
+    return "\n".join(out).replace("\n\n\n", "\n\n") + "\n"
+
+
+_CSS = """
+body{font:15px/1.5 system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:24px auto;
+padding:0 16px;color:#1f2328}
+h1{font-size:24px;margin-bottom:4px}h2{margin-top:28px;border-bottom:1px solid #ddd}
+.verdict{font-size:28px;font-weight:700;padding:12px 16px;border-radius:8px;margin:12px 0}
+.go{background:#e6f4ea;color:#137333}.nogo{background:#fce8e6;color:#a50e0e}
+table{border-collapse:collapse;width:100%;margin:8px 0}
+th,td{border:1px solid #d0d7de;padding:6px 8px;text-align:left;vertical-align:top}
+th{background:#f6f8fa}td.passed{background:#e6f4ea}td.failed{background:#fce8e6}
+td.skipped{background:#f1f3f4;color:#5f6368}td.existence-only{color:#5f6368}
+code{font:13px ui-monospace,SFMono-Regular,Menlo,monospace;white-space:pre-wrap;
+word-break:break-word}.muted{color:#5f6368}
+"""
+
+
+def render_html(page: Page) -> str:
+    e = html.escape
+    verdict = "GO" if page.go else "NO-GO"
+    out = [
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
+        f"<title>{e(page.title)} — {verdict}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{e(page.title)}</h1>",
+        f'<div class="verdict {"go" if page.go else "nogo"}">{verdict}</div>',
+        f"<p>{e(page.headline)}</p>",
+    ]
+    if page.broken:
+        out.append("<p>Broken promises:</p><ul>")
+        out += [f"<li>{e(line)}</li>" for line in page.broken]
+        out.append("</ul>")
+    out += [f'<p class="muted">{e(page.coverage)}</p>', "<h2>Checklist matrix</h2>"]
+    for matrix in page.matrices:
+        if len(page.matrices) > 1:
+            out.append(f"<h3>{e(matrix.dataflow)}</h3>")
+        head = "".join(f"<th>{e(PROMISE_TITLES.get(p, p))}</th>" for p in matrix.promises)
+        out.append(f"<table><thead><tr><th>#</th><th>Section</th>{head}</tr></thead><tbody>")
+        for row in matrix.rows:
+            cells = "".join(
+                f'<td class="{c.status}">{e((_ICON[c.status] + " " + c.text).strip())}</td>'
+                for c in row.cells
+            )
+            out.append(f"<tr><td>{row.index}</td><td>{e(row.heading)}</td>{cells}</tr>")
+        out.append("</tbody></table>")
+    out.append("<h2>Findings</h2>")
+    if not page.findings and not page.other_failures:
+        out.append("<p>None.</p>")
+    for kind, total, messages in page.findings:
+        shown = f" (first {len(messages)})" if total > len(messages) else ""
+        out.append(f"<h3>{e(kind)} — {total}{e(shown)}</h3><ul>")
+        out += [f"<li><code>{e(m)}</code></li>" for m in messages]
+        out.append("</ul>")
+    if page.other_failures:
+        out.append("<h3>failures without findings</h3><ul>")
+        out += [f"<li>{e(line)}</li>" for line in page.other_failures]
+        out.append("</ul>")
+    if page.not_covered:
+        out.append("<h2>Not covered</h2><ul>")
+        out += [f"<li>{e(line)}</li>" for line in page.not_covered]
+        out.append("</ul>")
+    out.append("<h2>Run</h2><table><tbody>")
+    out += [f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in page.metadata]
+    out.append("</tbody></table></body></html>")
+    return "\n".join(out) + "\n"
+
+
+def write_signoff(results: SignoffInput, out_dir: Path) -> Verdict:
+    """Write signoff.md and signoff.html into out_dir and return the verdict."""
+    page = build(results, results.revision or git_revision())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    markdown = out_dir / "signoff.md"
+    page_html = out_dir / "signoff.html"
+    markdown.write_text(render_markdown(page), encoding="utf-8")
+    page_html.write_text(render_html(page), encoding="utf-8")
+    return Verdict(
+        go=page.go,
+        label="GO" if page.go else "NO-GO",
+        broken=page.broken,
+        markdown=markdown,
+        html=page_html,
+    )
+
+
+def summarise(outcomes: Iterable[Outcome]) -> dict[str, int]:
+    """Scenario counts by outcome (for a CLI's closing line)."""
+    return dict(Counter(o.outcome for o in outcomes))

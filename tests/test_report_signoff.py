@@ -1,0 +1,245 @@
+"""The sign-off page: verdict first, matrix, findings by kind, metadata; Markdown and HTML."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from talkqa.checks import Finding, FindingKind
+from talkqa.dataflow.spec import DataflowSpec, DatatypeRef, PropertyMap, Section, SectionKind
+from talkqa.errors import UserError
+from talkqa.report.signoff import (
+    Outcome,
+    SectionInfo,
+    SignoffInput,
+    read_outcomes,
+    sections_from_spec,
+    write_signoff,
+)
+
+DOC = "dataflows/chargebee-invoiced.rst"
+CUSTOMERS = "Chargebee Customer to Invoiced Customers person"
+ORDERS = "Chargebee Order to Invoiced Invoices"
+ADDRESS = "Chargebee Address to Invoiced Customers (organisation data)"
+
+
+def _mismatch(source_id: str) -> Finding:
+    return Finding(
+        kind=FindingKind.MISMATCH,
+        section=ORDERS,
+        section_index=1,
+        check="properties",
+        source_label="Chargebee Order",
+        target_label="Invoiced Invoices",
+        source_id=source_id,
+        target_id="12",
+        source_path="currency_code",
+        target_path="currency",
+        expected="EUR",
+        actual="usd",
+    )
+
+
+def _outcome(index: int, section: str, promise: str, outcome: str, **kw: Any) -> Outcome:
+    return Outcome.model_validate(
+        {
+            "dataflow": DOC,
+            "section_index": index,
+            "section": section,
+            "promise": promise,
+            "outcome": outcome,
+            **kw,
+        }
+    )
+
+
+SECTIONS = [
+    SectionInfo(dataflow=DOC, index=0, heading=CUSTOMERS, existence_only=True),
+    SectionInfo(dataflow=DOC, index=1, heading=ORDERS),
+    SectionInfo(
+        dataflow=DOC,
+        index=2,
+        heading=ADDRESS,
+        covered=False,
+        reason="section 2: no connector for 'Chargebee Address'",
+    ),
+]
+
+
+def _input(outcomes: list[Outcome]) -> SignoffInput:
+    return SignoffInput(
+        outcomes=outcomes,
+        sections=SECTIONS,
+        mode="sandbox",
+        sut="reference sync",
+        started=datetime(2026, 11, 26, 1, 0, tzinfo=UTC),
+        finished=datetime(2026, 11, 26, 1, 2, tzinfo=UTC),
+        revision="abc123",
+    )
+
+
+def _green() -> list[Outcome]:
+    return [
+        _outcome(0, CUSTOMERS, "exists", "passed", entities_checked=3),
+        _outcome(0, CUSTOMERS, "edits", "passed", entities_checked=3),
+        _outcome(1, ORDERS, "exists", "passed", entities_checked=2),
+        _outcome(1, ORDERS, "properties", "passed", entities_checked=2),
+        _outcome(1, ORDERS, "references", "passed", entities_checked=2),
+        _outcome(1, ORDERS, "idempotence", "skipped", reason="not covered: replay mode"),
+    ]
+
+
+def test_go_when_every_checked_promise_holds(tmp_path: Path) -> None:
+    verdict = write_signoff(_input(_green()), tmp_path)
+    assert verdict.go and verdict.label == "GO" and verdict.broken == []
+    text = verdict.markdown.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert lines[0] == "# Sign-off: chargebee-invoiced"
+    assert lines[2] == "## ✅ GO"
+    assert lines[4] == "Every checked promise holds (5 promises checked). 6 not covered: see below."
+    assert text.index("## ✅ GO") < text.index("## Checklist matrix") < text.index("## Findings")
+    assert text.index("## Findings") < text.index("## Run")
+    assert "| 0 | Chargebee Customer to Invoiced Customers person | ✅ passed (3 checked) |" in text
+    row = next(line for line in lines if line.startswith("| 0 |"))
+    assert row.count("existence only") == 2  # properties and references
+    orders = next(line for line in lines if line.startswith("| 1 |"))
+    assert "⚪ not covered" in orders  # idempotence skipped
+    address = next(line for line in lines if line.startswith("| 2 |"))
+    assert address.count("not covered") == 5
+    assert (
+        "Chargebee Address to Invoiced Customers (organisation data): section 2: no connector"
+        in (text)
+    )
+    assert "idempotence: replay mode" in text
+    assert "| Mode | sandbox |" in text
+    assert "| System under test | reference sync |" in text
+    assert "| Git revision | abc123 |" in text
+    assert "| Started | 2026-11-26 01:00:00 UTC |" in text
+    assert "None." in text
+
+
+def test_no_go_names_the_broken_promises_per_section(tmp_path: Path) -> None:
+    outcomes = _green()
+    outcomes[3] = _outcome(
+        1,
+        ORDERS,
+        "properties",
+        "failed",
+        entities_checked=9,
+        findings=[json.loads(_mismatch(f"o{i}").model_dump_json()) for i in range(7)],
+    )
+    outcomes.append(
+        _outcome(
+            0, CUSTOMERS, "idempotence", "failed", reason="written_on_rerun: 2 entities changed"
+        )
+    )
+    verdict = write_signoff(_input(outcomes), tmp_path)
+    assert not verdict.go and verdict.label == "NO-GO"
+    assert verdict.broken == [
+        f"{CUSTOMERS} — idempotence (written_on_rerun: 2 entities changed)",
+        f"{ORDERS} — properties (7 mismatch)",
+    ]
+    text = verdict.markdown.read_text(encoding="utf-8")
+    assert "## ❌ NO-GO" in text
+    assert "2 promises broken in 2 sections." in text
+    assert "❌ failed (9 checked, 7 findings)" in text
+    assert "### mismatch — 7 (first 5)" in text
+    assert text.count("- `mismatch: Chargebee Order") == 5
+    assert "### failures without findings" in text
+
+
+def test_nothing_checked_is_no_go(tmp_path: Path) -> None:
+    outcomes = [_outcome(2, ADDRESS, "exists", "skipped", reason="not covered: no connector")]
+    verdict = write_signoff(_input(outcomes), tmp_path)
+    assert not verdict.go
+    assert "Nothing was checked" in verdict.markdown.read_text(encoding="utf-8")
+
+
+def test_html_has_the_same_verdict_and_no_external_assets(tmp_path: Path) -> None:
+    outcomes = _green()
+    outcomes[3] = _outcome(
+        1,
+        ORDERS,
+        "properties",
+        "failed",
+        findings=[json.loads(_mismatch("o<1>").model_dump_json())],
+    )
+    verdict = write_signoff(_input(outcomes), tmp_path)
+    assert verdict.html is not None
+    page = verdict.html.read_text(encoding="utf-8")
+    assert '<div class="verdict nogo">NO-GO</div>' in page
+    assert "&#x27;o&lt;1&gt;&#x27;" in page  # escaped, not markup
+    assert "<style>" in page
+    for external in ("<link", "<script", "src=", "http://", "https://"):
+        assert external not in page
+
+
+def test_several_scenarios_of_one_promise_aggregate(tmp_path: Path) -> None:
+    outcomes = [
+        _outcome(1, ORDERS, "exists", "passed", entities_checked=2),
+        _outcome(
+            1,
+            ORDERS,
+            "exists",
+            "failed",
+            entities_checked=3,
+            findings=[{**json.loads(_mismatch("o1").model_dump_json()), "kind": "missing"}],
+        ),
+    ]
+    text = write_signoff(_input(outcomes), tmp_path).markdown.read_text(encoding="utf-8")
+    assert "❌ failed (5 checked, 1 finding)" in text
+
+
+def test_read_outcomes_reads_json_lines_and_names_a_bad_line(tmp_path: Path) -> None:
+    path = tmp_path / "outcomes.jsonl"
+    good = _outcome(0, CUSTOMERS, "exists", "passed", entities_checked=1).model_dump_json()
+    path.write_text(good + "\n\n" + good + "\n", encoding="utf-8")
+    assert len(read_outcomes(path)) == 2
+    path.write_text(good + '\n{"outcome": "maybe"}\n', encoding="utf-8")
+    with pytest.raises(UserError, match=r"outcomes.jsonl:2: not a scenario outcome"):
+        read_outcomes(path)
+    with pytest.raises(UserError, match="no such file"):
+        read_outcomes(tmp_path / "absent.jsonl")
+
+
+def test_sections_from_spec_marks_existence_only_and_not_covered() -> None:
+    def section(index: int, source: str, target: str, props: int) -> Section:
+        return Section(
+            index=index,
+            heading=f"Chargebee {source} to Invoiced {target}",
+            source=DatatypeRef(system="Chargebee", datatype=source),
+            target=DatatypeRef(system="Invoiced", datatype=target),
+            kind=SectionKind.EVERY,
+            properties=tuple(
+                PropertyMap(source_path="a", target_path="b", data_type="string", line=3)
+                for _ in range(props)
+            ),
+            file="x.rst",
+            line=1,
+        )
+
+    spec = DataflowSpec(
+        file="x.rst",
+        source="Chargebee",
+        target="Invoiced",
+        sections=(
+            section(0, "Customer", "Customers (human data)", 0),
+            section(1, "Address", "Customers (organisation data)", 1),
+        ),
+    )
+    first, second = sections_from_spec(spec, DOC)
+    assert (first.dataflow, first.existence_only, first.covered) == (DOC, True, True)
+    assert not second.existence_only and not second.covered
+    assert second.reason == "no connector for 'Chargebee Address'"
+
+
+def test_sections_and_outcomes_of_one_checklist_meet_by_file_name(tmp_path: Path) -> None:
+    sections = [s.model_copy(update={"dataflow": "/abs/work/" + DOC}) for s in SECTIONS]
+    results = _input(_green()).model_copy(update={"sections": sections})
+    text = write_signoff(results, tmp_path).markdown.read_text(encoding="utf-8")
+    assert text.count("| 1 | Chargebee Order to Invoiced Invoices |") == 1
+    assert "###" not in text.split("## Findings")[0]  # one checklist: one matrix, no sub-heading

@@ -1,0 +1,234 @@
+"""The sync's private memory (sqlite3): links, last-synced values, cursors, pending retries.
+
+The judge never reads this store; it pairs entities by ``metadata.chargebee_id``. The store
+exists so that a second run knows what it already did: which target each source became,
+what both sides held when they were last in sync (so an edit on either side is told apart
+from the other side's), how far each side has been read, and which entities must be
+retried. Every write is committed at once, so a crash never leaves a link half-recorded.
+
+A link row has a state:
+- ``creating``: a create was sent (its idempotency key is fixed by the generation); a crash
+  before the answer leaves this row, and the retry reuses the same key.
+- ``linked``: the normal state.
+- ``tombstone``: the target was deleted (or left the datatype) on the target side; the
+  source is not re-created until ``forget`` is called.
+- ``gone``: the source was deleted; if the same source id comes back, it is created anew
+  with the next generation (so an old idempotency key is never replayed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS links (
+    section TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    target_id TEXT,
+    target_native TEXT,
+    created_by_sync INTEGER NOT NULL DEFAULT 0,
+    source_values TEXT NOT NULL DEFAULT '{}',
+    target_values TEXT NOT NULL DEFAULT '{}',
+    derived TEXT NOT NULL DEFAULT '{}',
+    fingerprint TEXT NOT NULL DEFAULT '',
+    generation INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (section, source_id)
+);
+CREATE INDEX IF NOT EXISTS links_by_target ON links (section, target_id);
+CREATE TABLE IF NOT EXISTS cursors (
+    section TEXT NOT NULL,
+    side TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (section, side)
+);
+CREATE TABLE IF NOT EXISTS pending (
+    section TEXT NOT NULL,
+    side TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    PRIMARY KEY (section, side, entity_id)
+);
+"""
+
+LINKED = "linked"
+CREATING = "creating"
+TOMBSTONE = "tombstone"
+GONE = "gone"
+
+
+def fingerprint(source_values: dict[str, Any], target_values: dict[str, Any]) -> str:
+    """A stable digest of what both sides held when last in sync."""
+    text = json.dumps([source_values, target_values], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Link:
+    """One source entity's memory in one section."""
+
+    section: str
+    source_id: str
+    state: str = LINKED
+    target_id: str | None = None
+    target_native: Any = None  # the id as the target API returned it (Invoiced: int)
+    created_by_sync: bool = False
+    source_values: dict[str, Any] = field(default_factory=dict)
+    target_values: dict[str, Any] = field(default_factory=dict)
+    derived: dict[str, Any] = field(default_factory=dict)
+    generation: int = 0
+
+    @property
+    def linked(self) -> bool:
+        return self.state == LINKED and self.target_id is not None
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.source_values, self.target_values)
+
+    def evolve(self, **changes: Any) -> Link:
+        return replace(self, **changes)
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+class LinkStore:
+    """sqlite3-backed; ``":memory:"`` for tests. Use as a context manager or call close()."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._db = sqlite3.connect(str(path))
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        if str(path) != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(SCHEMA)
+        self._db.commit()
+
+    def __enter__(self) -> LinkStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- links ----------------------------------------------------------------------------
+
+    def _row(self, row: tuple[Any, ...]) -> Link:
+        (section, source_id, state, target_id, native, created, src, tgt, derived, _fp, gen) = row
+        return Link(
+            section=section,
+            source_id=source_id,
+            state=state,
+            target_id=target_id,
+            target_native=json.loads(native) if native is not None else None,
+            created_by_sync=bool(created),
+            source_values=json.loads(src),
+            target_values=json.loads(tgt),
+            derived=json.loads(derived),
+            generation=gen,
+        )
+
+    _COLUMNS = (
+        "section, source_id, state, target_id, target_native, created_by_sync, "
+        "source_values, target_values, derived, fingerprint, generation"
+    )
+
+    def links(self, section: str) -> dict[str, Link]:
+        """Every link row of a section, by source id."""
+        rows = self._db.execute(
+            f"SELECT {self._COLUMNS} FROM links WHERE section = ? ORDER BY source_id", (section,)
+        )
+        return {row[1]: self._row(row) for row in rows}
+
+    def get(self, section: str, source_id: str) -> Link | None:
+        row = self._db.execute(
+            f"SELECT {self._COLUMNS} FROM links WHERE section = ? AND source_id = ?",
+            (section, source_id),
+        ).fetchone()
+        return self._row(row) if row else None
+
+    def by_target(self, section: str, target_id: str) -> Link | None:
+        row = self._db.execute(
+            f"SELECT {self._COLUMNS} FROM links WHERE section = ? AND target_id = ? AND state = ?",
+            (section, target_id, LINKED),
+        ).fetchone()
+        return self._row(row) if row else None
+
+    def put(self, link: Link) -> None:
+        """Insert or replace a link row, committed at once."""
+        self._db.execute(
+            f"INSERT OR REPLACE INTO links ({self._COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                link.section,
+                link.source_id,
+                link.state,
+                link.target_id,
+                _dump(link.target_native) if link.target_native is not None else None,
+                int(link.created_by_sync),
+                _dump(link.source_values),
+                _dump(link.target_values),
+                _dump(link.derived),
+                link.fingerprint,
+                link.generation,
+            ),
+        )
+        self._db.commit()
+
+    def forget(self, section: str, source_id: str) -> None:
+        """Drop a tombstone so the source is synchronised again (with a new generation)."""
+        link = self.get(section, source_id)
+        if link is not None:
+            self.put(
+                Link(section=section, source_id=source_id, state=GONE, generation=link.generation)
+            )
+
+    def sections(self) -> Iterator[str]:
+        for (section,) in self._db.execute("SELECT DISTINCT section FROM links ORDER BY 1"):
+            yield section
+
+    # --- cursors --------------------------------------------------------------------------
+
+    def cursor(self, section: str, side: str) -> int | None:
+        row = self._db.execute(
+            "SELECT value FROM cursors WHERE section = ? AND side = ?", (section, side)
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def set_cursor(self, section: str, side: str, value: int) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO cursors (section, side, value) VALUES (?,?,?)",
+            (section, side, value),
+        )
+        self._db.commit()
+
+    # --- pending retries ------------------------------------------------------------------
+
+    def pending(self, section: str, side: str) -> list[str]:
+        rows = self._db.execute(
+            "SELECT entity_id FROM pending WHERE section = ? AND side = ? ORDER BY entity_id",
+            (section, side),
+        )
+        return [row[0] for row in rows]
+
+    def set_pending(self, section: str, side: str, entity_ids: set[str]) -> None:
+        """Replace a section side's retry list (entities whose last attempt failed)."""
+        self._db.execute("DELETE FROM pending WHERE section = ? AND side = ?", (section, side))
+        self._db.executemany(
+            "INSERT INTO pending (section, side, entity_id) VALUES (?,?,?)",
+            [(section, side, entity_id) for entity_id in sorted(entity_ids)],
+        )
+        self._db.commit()

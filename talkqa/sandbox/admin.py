@@ -1,0 +1,107 @@
+"""`/__admin/*` on both apps: reset, stats, faults, bulk seed. Never part of a vendor surface.
+
+Admin answers use their own small JSON shape (`{"error": ...}` on failure) so nobody mistakes
+them for vendor responses.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from talkqa.errors import UserError
+from talkqa.sandbox.faults import FaultEngine, FaultRule, parse_spec, rule_from_mapping
+from talkqa.sandbox.seed import seed_chargebee
+from talkqa.sandbox.state import SandboxState
+from talkqa.sandbox.wire import render
+
+
+class AdminApi:
+    """Shared by both apps: a reset through either one clears both vendors."""
+
+    def __init__(self, state: SandboxState, faults: FaultEngine, base_rules: str | None) -> None:
+        self.state = state
+        self.faults = faults
+        self.base_rules = base_rules
+        self.reset(state.seed)
+
+    def reset(self, seed: int = 0) -> None:
+        """Clear data, clock, ids and counters; re-install the faults given at start-up."""
+        self.state.reset(seed)
+        self.faults.configure(parse_spec(self.base_rules) if self.base_rules else [])
+
+    def stats(self) -> dict[str, Any]:
+        with self.state.lock:
+            return {
+                "seed": self.state.seed,
+                "clock": self.state.clock.now(),
+                "requests": dict(sorted(self.state.request_counts.items())),
+                "faults": dict(sorted(self.state.fault_counts.items())),
+                "rules": self.faults.describe(),
+            }
+
+    async def __call__(self, request: Request, vendor: str) -> Response:
+        route = request.url.path.removeprefix("/__admin").strip("/")
+        method = request.method.upper()
+        try:
+            body = await _json(request)
+            if (method, route) == ("POST", "reset"):
+                self.reset(_int(body.get("seed", 0), "seed"))
+                return _ok({"reset": True, "seed": self.state.seed})
+            if (method, route) == ("GET", "stats"):
+                return _ok(self.stats())
+            if route == "faults":
+                return self._faults(method, body, vendor)
+            if (method, route) == ("POST", "seed"):
+                counts = {k: _int(body.get(k, 0), k) for k in ("customers", "items", "orders")}
+                unknown = sorted(set(body) - set(counts))
+                if unknown:
+                    raise UserError(f"unknown seed field(s) {', '.join(unknown)}")
+                with self.state.lock:
+                    made = seed_chargebee(self.state, **counts)
+                return _ok(made)
+        except UserError as exc:
+            return _ok({"error": str(exc)}, 400)
+        return _ok({"error": f"no admin endpoint {method} /__admin/{route}"}, 404)
+
+    def _faults(self, method: str, body: dict[str, Any], vendor: str) -> Response:
+        if method == "DELETE":
+            self.faults.clear()
+        elif method == "POST":
+            rules: list[FaultRule] = []
+            if "spec" in body:
+                rules += parse_spec(str(body["spec"]))
+            raw_rules = body.get("rules", [])
+            if not isinstance(raw_rules, list) or not all(isinstance(r, dict) for r in raw_rules):
+                raise UserError("faults: rules must be a list of objects")
+            rules += [rule_from_mapping(r, default_system=vendor) for r in raw_rules]
+            self.faults.configure(rules, replace=bool(body.get("replace", True)))
+        elif method != "GET":
+            return _ok({"error": f"{method} is not supported on /__admin/faults"}, 405)
+        return _ok({"rules": self.faults.describe()})
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise UserError("admin request body must be JSON") from None
+    if not isinstance(data, dict):
+        raise UserError("admin request body must be a JSON object")
+    return data
+
+
+def _int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise UserError(f"{name} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _ok(payload: Any, status: int = 200) -> Response:
+    return Response(render(payload), status_code=status, media_type="application/json")

@@ -1,0 +1,232 @@
+"""Chargebee list semantics as pure functions: filters `attr[op]=value`, sort, keyset offsets."""
+
+from __future__ import annotations
+
+import json
+import math
+from bisect import bisect_right
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from talkqa.sandbox.dispatch import Problem
+from talkqa.sandbox.wire import WireError, parse_literal
+
+Row = dict[str, Any]
+Predicate = Callable[[Row], bool]
+
+OPERATORS: dict[str, tuple[str, ...]] = {
+    "string": ("is", "is_not", "starts_with", "in", "not_in", "is_present"),
+    "enum": ("is", "is_not", "in", "not_in"),
+    "number": ("is", "is_not", "lt", "lte", "gt", "gte", "between", "is_present"),
+    "timestamp": ("after", "before", "on", "between", "is_present"),
+    "boolean": ("is", "is_present"),
+}
+RESERVED = ("limit", "offset", "sort_by", "include_deleted")
+
+
+def bad(param: str, message: str) -> Problem:
+    return Problem(400, f"{param} : {message}", "param_wrong_value", param)
+
+
+def parse_limit(raw: Any) -> int:
+    if raw is None:
+        return 10
+    if not isinstance(raw, str) or not raw.isdigit() or not 1 <= int(raw) <= 100:
+        raise bad("limit", "must be an integer between 1 and 100")
+    return int(raw)
+
+
+def build_predicate(query: dict[str, Any], attrs: dict[str, str]) -> Predicate:
+    """One predicate for all `attr[op]=value` params; unknown attributes or operators are 400."""
+    checks: list[Predicate] = []
+    for name, ops in query.items():
+        if name in RESERVED:
+            continue
+        kind = attrs.get(name)
+        if kind is None:
+            raise bad(name, f"is not a filterable attribute (filter on {', '.join(sorted(attrs))})")
+        if not isinstance(ops, dict):
+            raise bad(name, "filters are written attr[operator]=value")
+        for op, raw in ops.items():
+            param = f"{name}[{op}]"
+            if op not in OPERATORS[kind]:
+                raise bad(param, f"operator {op} is not supported for this attribute")
+            if not isinstance(raw, str):
+                raise bad(param, "expected a single value")
+            checks.append(_check(name, kind, op, raw, param))
+    return lambda row: all(check(row) for check in checks)
+
+
+def _check(name: str, kind: str, op: str, raw: str, param: str) -> Predicate:
+    if op == "is_present":
+        want = _boolean(raw, param)
+        return lambda row: (row.get(name) not in (None, "")) == want
+    if kind == "boolean":
+        flag = _boolean(raw, param)
+        return lambda row: row.get(name) is flag
+    if kind in ("string", "enum"):
+        return _string_check(name, op, raw, param)
+    if op == "between":
+        low, high = _pair(raw, param, kind)
+        return lambda row: _num(row, name) is not None and low <= _num(row, name) <= high  # type: ignore[operator]
+    value = _scalar(raw, param, kind)
+    if kind == "timestamp" and op == "on":
+        day = datetime.fromtimestamp(value, UTC).date()
+        return lambda row: (v := _num(row, name)) is not None and datetime.fromtimestamp(
+            v, UTC
+        ).date() == day
+    compare: dict[str, Callable[[float, float], bool]] = {
+        "is": lambda a, b: a == b,
+        "is_not": lambda a, b: a != b,
+        "lt": lambda a, b: a < b,
+        "before": lambda a, b: a < b,
+        "lte": lambda a, b: a <= b,
+        "gt": lambda a, b: a > b,
+        "after": lambda a, b: a > b,
+        "gte": lambda a, b: a >= b,
+    }
+    fn = compare[op]
+    return lambda row: (v := _num(row, name)) is not None and fn(v, value)
+
+
+def _string_check(name: str, op: str, raw: str, param: str) -> Predicate:
+    if op in ("in", "not_in"):
+        values = {str(v) for v in _list(raw, param)}
+        if op == "in":
+            return lambda row: _text(row, name) in values
+        return lambda row: _text(row, name) not in values
+    if op == "is":
+        return lambda row: _text(row, name) == raw
+    if op == "is_not":
+        return lambda row: _text(row, name) != raw
+    return lambda row: (t := _text(row, name)) is not None and t.startswith(raw)
+
+
+def _text(row: Row, name: str) -> str | None:
+    value = row.get(name)
+    return None if value is None else str(value)
+
+
+def _num(row: Row, name: str) -> float | None:
+    value = row.get(name)
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _boolean(raw: str, param: str) -> bool:
+    if raw not in ("true", "false"):
+        raise bad(param, "must be true or false")
+    return raw == "true"
+
+
+def _list(raw: str, param: str) -> list[Any]:
+    try:
+        value = parse_literal(raw, param)
+    except WireError as exc:
+        raise bad(param, "expected a list like [\"a\",\"b\"]") from exc
+    if not isinstance(value, list | tuple):
+        raise bad(param, "expected a list like [\"a\",\"b\"]")
+    return list(value)
+
+
+def _scalar(raw: str, param: str, kind: str) -> float:
+    try:
+        number = float(raw)
+    except ValueError:
+        raise bad(param, f"expected a {kind}") from None
+    if not math.isfinite(number) or abs(number) > 1e15:
+        raise bad(param, f"expected a finite {kind}")
+    if kind == "timestamp" and (number != int(number) or not 0 <= number <= 253402300799):
+        raise bad(param, "expected integer Unix seconds")
+    return number
+
+
+def _pair(raw: str, param: str, kind: str) -> tuple[float, float]:
+    values = _list(raw, param)
+    if len(values) != 2:
+        raise bad(param, "between takes exactly two values [low, high]")
+    low, high = (_scalar(str(v), param, kind) for v in values)
+    return low, high
+
+
+def parse_sort(query: dict[str, Any], allowed: tuple[str, ...]) -> tuple[str, bool] | None:
+    """`sort_by[asc]=updated_at` -> ("updated_at", False); None = creation order."""
+    raw = query.get("sort_by")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or len(raw) != 1:
+        raise bad("sort_by", "use sort_by[asc]=attr or sort_by[desc]=attr")
+    direction, attr = next(iter(raw.items()))
+    if direction not in ("asc", "desc") or attr not in allowed:
+        raise bad(f"sort_by[{direction}]", f"sort on {' or '.join(allowed)}, asc or desc")
+    return str(attr), direction == "desc"
+
+
+def paginate(
+    rows: list[Row],
+    keep: Predicate,
+    sort: tuple[str, bool] | None,
+    limit: int,
+    offset: str | None,
+) -> tuple[list[Row], str | None]:
+    """Keyset pagination: an offset names the last row served, so writes between pages do not
+    shift rows across page boundaries (creation order uses the row's position as its seq)."""
+    after = _decode_offset(offset)
+    if sort is None or sort[0] in ("created_at", "occurred_at"):  # creation order
+        descending = sort is not None and sort[1]
+        return _by_position(rows, keep, descending, limit, after)
+    attr, descending = sort
+    keyed = sorted(
+        ((float(row.get(attr) or 0), seq) for seq, row in enumerate(rows) if keep(row)),
+        reverse=descending,
+    )
+    if after is not None:
+        if descending:
+            keyed = [k for k in keyed if k < after]
+        else:
+            keyed = keyed[bisect_right(keyed, after) :]
+    page = keyed[: limit + 1]
+    more = len(page) > limit
+    page = page[:limit]
+    chosen = [rows[seq] for _, seq in page]
+    next_offset = _encode_offset(page[-1]) if more and page else None
+    return chosen, next_offset
+
+
+def _by_position(
+    rows: list[Row], keep: Predicate, descending: bool, limit: int, after: tuple[float, int] | None
+) -> tuple[list[Row], str | None]:
+    found: list[tuple[int, Row]] = []
+    if descending:
+        start = len(rows) - 1 if after is None else min(after[1] - 1, len(rows) - 1)
+        indices: range = range(start, -1, -1)
+    else:
+        indices = range(0 if after is None else after[1] + 1, len(rows))
+    for seq in indices:
+        row = rows[seq]
+        if keep(row):
+            found.append((seq, row))
+            if len(found) > limit:
+                break
+    more = len(found) > limit
+    found = found[:limit]
+    next_offset = _encode_offset((0.0, found[-1][0])) if more and found else None
+    return [row for _, row in found], next_offset
+
+
+def _encode_offset(key: tuple[float, int]) -> str:
+    value = int(key[0]) if key[0] == int(key[0]) else key[0]
+    return json.dumps([str(value), str(key[1])], separators=(",", ":"))
+
+
+def _decode_offset(offset: str | None) -> tuple[float, int] | None:
+    if offset is None:
+        return None
+    try:
+        first, second = json.loads(offset)
+        key = float(first), int(second)
+    except (ValueError, TypeError):
+        raise bad("offset", "use the next_offset of the previous page") from None
+    if key[1] < 0:
+        raise bad("offset", "use the next_offset of the previous page")
+    return key

@@ -1,0 +1,804 @@
+"""The Chargebee API v2 emulator: customers, items, orders and the invoices orders come from.
+
+Handlers are pure functions of (state, call); `dispatch` does the I/O. Records are stored as
+the vendor would serialise them (absent optional fields omitted, integer seconds, minor units).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from talkqa.sandbox import cb_lists
+from talkqa.sandbox.dispatch import Call, Problem, Reply, Route, Vendor
+from talkqa.sandbox.state import JsonDict, SandboxState
+from talkqa.sandbox.wire import parse_bracketed, parse_literal
+
+API_KEY = "test_sandbox_chargebee_key"
+SITE = "talkqa-sandbox"
+PREFIX = "/api/v2"
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+ORDER_STATUSES = (
+    "new", "processing", "complete", "cancelled", "voided", "queued", "awaiting_shipment",
+    "on_hold", "delivered", "shipped", "partially_delivered", "returned",
+)
+ADDRESS_FIELDS = (
+    "first_name", "last_name", "email", "company", "phone", "line1", "line2", "line3", "city",
+    "state_code", "state", "country", "zip", "validation_status",
+)
+CUSTOMER_FIELDS = (
+    "first_name", "last_name", "email", "phone", "company", "preferred_currency_code",
+    "auto_collection", "net_term_days", "allow_direct_debit", "meta_data", "locale",
+    "taxability", "vat_number", "invoice_notes",
+)
+ITEM_UPDATABLE = (
+    "name", "external_name", "description", "status", "item_family_id", "is_shippable",
+    "is_giftable", "enabled_for_checkout", "enabled_in_portal", "metered", "metadata", "unit",
+    "redirect_url",
+)
+ORDER_UPDATABLE = (
+    "status", "reference_id", "fulfillment_status", "note", "tracking_id", "tracking_url",
+    "batch_id", "shipment_carrier", "shipped_at", "delivered_at", "cancelled_at",
+)
+CUSTOMER_FILTERS = {
+    "id": "string", "first_name": "string", "last_name": "string", "email": "string",
+    "company": "string", "phone": "string", "auto_collection": "enum", "taxability": "enum",
+    "created_at": "timestamp", "updated_at": "timestamp", "net_term_days": "number",
+    "allow_direct_debit": "boolean", "preferred_currency_code": "string",
+}
+ITEM_FILTERS = {
+    "id": "string", "name": "string", "item_family_id": "string", "type": "enum",
+    "status": "enum", "updated_at": "timestamp", "is_giftable": "boolean", "metered": "boolean",
+    "channel": "enum",
+}
+ORDER_FILTERS = {
+    "id": "string", "invoice_id": "string", "subscription_id": "string", "status": "enum",
+    "created_at": "timestamp", "updated_at": "timestamp", "order_date": "timestamp",
+    "total": "number", "amount_paid": "number", "currency_code": "string",
+}
+INVOICE_FILTERS = {
+    "id": "string", "customer_id": "string", "status": "enum", "date": "timestamp",
+    "updated_at": "timestamp", "total": "number", "currency_code": "string",
+}
+
+
+# ---------------------------------------------------------------- request helpers
+def _params(call: Call) -> dict[str, Any]:
+    """Form body (every Chargebee write), falling back to the query string on GETs."""
+    if call.method == "GET":
+        return parse_bracketed(call.query)
+    if "json" in call.content_type:
+        raise Problem(400, "Content-Type must be application/x-www-form-urlencoded",
+                      "invalid_request", None)
+    from urllib.parse import parse_qsl
+
+    try:
+        text = call.body.decode()
+    except UnicodeDecodeError:
+        raise Problem(400, "request body is not UTF-8", "invalid_request", None) from None
+    pairs = parse_qsl(text, keep_blank_values=True) + call.query
+    return parse_bracketed(pairs)
+
+
+def _bad(param: str, message: str) -> Problem:
+    return Problem(400, f"{param} : {message}", "param_wrong_value", param)
+
+
+def _not_found(resource: str, ident: str) -> Problem:
+    return Problem(404, f"{resource} not found for id {ident}", "resource_not_found", "id")
+
+
+def _only(params: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    for key in params:
+        if key not in allowed:
+            raise _bad(key, f"is not a parameter of {where}")
+
+
+def _text(params: dict[str, Any], key: str, max_len: int | None = None) -> str | None:
+    value = params.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise _bad(key, "expected a single value")
+    if max_len is not None and len(value) > max_len:
+        raise _bad(key, f"cannot be more than {max_len} characters")
+    return value
+
+
+def _int(params: dict[str, Any], key: str) -> int | None:
+    value = _text(params, key)
+    if value is None:
+        return None
+    if not re.fullmatch(r"-?\d+", value):
+        raise _bad(key, "must be an integer")
+    return int(value)
+
+
+def _bool(params: dict[str, Any], key: str) -> bool | None:
+    value = _text(params, key)
+    if value is None:
+        return None
+    if value not in ("true", "false"):
+        raise _bad(key, "must be true or false")
+    return value == "true"
+
+
+def _json_object(params: dict[str, Any], key: str) -> dict[str, Any] | None:
+    value = _text(params, key)
+    if value is None:
+        return None
+    parsed = parse_literal(value, key)
+    if not isinstance(parsed, dict):
+        raise _bad(key, "must be a JSON object")
+    return parsed
+
+
+def _stamp(state: SandboxState, record: JsonDict, created: bool = False) -> None:
+    now = state.clock.tick()
+    if created and "created_at" in record:
+        record["created_at"] = now
+    record["updated_at"] = now
+    record["resource_version"] = now * 1000
+
+
+def _commit(state: SandboxState, record: JsonDict, draft: JsonDict) -> None:
+    """Apply a fully validated draft in place: a rejected update changes nothing."""
+    _stamp(state, draft)
+    record.clear()
+    record.update(draft)
+
+
+def _list_reply(rows: list[JsonDict], key: str, next_offset: str | None) -> Reply:
+    payload: JsonDict = {"list": [{key: row} for row in rows]}
+    if next_offset is not None:
+        payload["next_offset"] = next_offset
+    return Reply(200, payload)
+
+
+def _list(call: Call, table: list[JsonDict], key: str, filters: dict[str, str],
+          sortable: tuple[str, ...], deletable: bool) -> Reply:
+    query = _params(call)
+    predicate = cb_lists.build_predicate(query, filters)
+    include_deleted = query.get("include_deleted") == "true"
+    if deletable and not include_deleted:
+        keep = lambda row: not row.get("deleted") and predicate(row)  # noqa: E731
+    else:
+        keep = predicate
+    limit = cb_lists.parse_limit(query.get("limit"))
+    sort = cb_lists.parse_sort(query, sortable)
+    offset = query.get("offset")
+    if offset is not None and not isinstance(offset, str):
+        raise _bad("offset", "expected a single value")
+    rows, next_offset = cb_lists.paginate(table, keep, sort, limit, offset or None)
+    return _list_reply(rows, key, next_offset)
+
+
+# ---------------------------------------------------------------- customers
+def _address(raw: Any, param: str, current: JsonDict | None = None) -> JsonDict:
+    if not isinstance(raw, dict):
+        raise _bad(param, "expected fields like billing_address[city]")
+    address: JsonDict = dict(current or {})
+    address.pop("object", None)
+    address.pop("validation_status", None)
+    for key, value in raw.items():
+        if key not in ADDRESS_FIELDS or key == "validation_status":
+            raise _bad(f"{param}[{key}]", "is not a field of the address")
+        if value == "":
+            address.pop(key, None)
+            continue
+        if key == "country" and not _COUNTRY.match(value):
+            raise _bad(f"{param}[country]", "must be an ISO 3166 alpha-2 code such as NO")
+        if key == "email" and not _EMAIL.match(value):
+            raise _bad(f"{param}[email]", "invalid email format")
+        address[key] = value
+    ordered = {k: address[k] for k in ADDRESS_FIELDS if k in address}
+    ordered["validation_status"] = "not_validated"
+    ordered["object"] = param
+    return ordered
+
+
+def _customer_fields(params: dict[str, Any], record: JsonDict) -> None:
+    for key in ("first_name", "last_name", "company", "phone", "locale", "vat_number",
+                "invoice_notes"):
+        if key in params:
+            _set(record, key, _text(params, key, 150))
+    if "email" in params:
+        email = _text(params, "email", 70)
+        if email is not None and not _EMAIL.match(email):
+            raise _bad("email", "invalid email format")
+        _set(record, "email", email)
+    if "preferred_currency_code" in params:
+        code = _text(params, "preferred_currency_code")
+        if code is not None and not _CURRENCY.match(code):
+            raise _bad("preferred_currency_code", "must be an ISO 4217 code such as USD")
+        _set(record, "preferred_currency_code", code)
+    if "auto_collection" in params:
+        mode = _text(params, "auto_collection")
+        if mode not in ("on", "off"):
+            raise _bad("auto_collection", "must be on or off")
+        record["auto_collection"] = mode
+    if "taxability" in params:
+        tax = _text(params, "taxability")
+        if tax not in ("taxable", "exempt"):
+            raise _bad("taxability", "must be taxable or exempt")
+        record["taxability"] = tax
+    if "net_term_days" in params:
+        record["net_term_days"] = _int(params, "net_term_days") or 0
+    if "allow_direct_debit" in params:
+        record["allow_direct_debit"] = bool(_bool(params, "allow_direct_debit"))
+    if "meta_data" in params:
+        _set(record, "meta_data", _json_object(params, "meta_data"))
+
+
+def _set(record: JsonDict, key: str, value: Any) -> None:
+    if value is None:
+        record.pop(key, None)
+    else:
+        record[key] = value
+
+
+def new_customer(state: SandboxState, params: dict[str, Any]) -> JsonDict:
+    """Build and store a customer (shared by the API handler and the bulk seeder)."""
+    _only(params, ("id", "billing_address", *CUSTOMER_FIELDS), "create a customer")
+    table = state.table("chargebee.customers")
+    ident = _text(params, "id", 50) or state.random_id()
+    if table.get(ident) is not None:
+        raise Problem(400, f"id : The value {ident} is already present.", "duplicate_entry", "id")
+    record: JsonDict = {"id": ident}
+    _customer_fields(params, record)
+    base: JsonDict = {
+        "auto_collection": "on", "net_term_days": 0, "allow_direct_debit": False,
+        "created_at": 0, "taxability": "taxable", "updated_at": 0, "pii_cleared": "active",
+        "channel": "web", "resource_version": 0, "deleted": False, "object": "customer",
+    }
+    for key, value in base.items():
+        record.setdefault(key, value)
+    if "billing_address" in params:
+        record["billing_address"] = _address(params["billing_address"], "billing_address")
+    record.update({"card_status": "no_card", "promotional_credits": 0, "refundable_credits": 0,
+                   "excess_payments": 0, "unbilled_charges": 0, "mrr": 0})
+    _stamp(state, record, created=True)
+    table.add(ident, record)
+    return record
+
+
+def _live_customer(state: SandboxState, ident: str) -> JsonDict:
+    record = state.table("chargebee.customers").get(ident)
+    if record is None or record.get("deleted"):
+        raise _not_found("Customer", ident)
+    return record
+
+
+def create_customer(state: SandboxState, call: Call) -> Reply:
+    return _emit(state, "customer_created", "customer", new_customer(state, _params(call)))
+
+
+def list_customers(state: SandboxState, call: Call) -> Reply:
+    rows = state.table("chargebee.customers").rows
+    return _list(call, rows, "customer", CUSTOMER_FILTERS, ("created_at", "updated_at"), True)
+
+
+def get_customer(state: SandboxState, call: Call) -> Reply:
+    return Reply(200, {"customer": _live_customer(state, call.path_params["id"])})
+
+
+def update_customer(state: SandboxState, call: Call) -> Reply:
+    record = _live_customer(state, call.path_params["id"])
+    params = _params(call)
+    if "billing_address" in params:
+        raise _bad("billing_address",
+                   "cannot be changed here; use POST /customers/{id}/update_billing_info")
+    _only(params, CUSTOMER_FIELDS, "update a customer")
+    draft = copy.deepcopy(record)
+    _customer_fields(params, draft)
+    _commit(state, record, draft)
+    return _emit(state, "customer_changed", "customer", record)
+
+
+def update_billing_info(state: SandboxState, call: Call) -> Reply:
+    record = _live_customer(state, call.path_params["id"])
+    params = _params(call)
+    _only(params, ("billing_address", "vat_number"), "update billing info")
+    draft = copy.deepcopy(record)
+    if "billing_address" in params:
+        draft["billing_address"] = _address(
+            params["billing_address"], "billing_address", record.get("billing_address")
+        )
+    if "vat_number" in params:
+        _set(draft, "vat_number", _text(params, "vat_number", 20))
+    _commit(state, record, draft)
+    return _emit(state, "customer_changed", "customer", record)
+
+
+def delete_customer(state: SandboxState, call: Call) -> Reply:
+    record = _live_customer(state, call.path_params["id"])
+    record["deleted"] = True
+    _stamp(state, record)
+    return _emit(state, "customer_deleted", "customer", record)
+
+
+# ---------------------------------------------------------------- items
+def new_item(state: SandboxState, params: dict[str, Any]) -> JsonDict:
+    _only(params, ("id", "type", *ITEM_UPDATABLE), "create an item")
+    for key in ("id", "name", "type", "item_family_id"):
+        if _text(params, key) is None:
+            raise _bad(key, "cannot be blank")
+    ident = str(_text(params, "id", 100))
+    name = str(_text(params, "name", 100))
+    kind = _text(params, "type")
+    if kind not in ("plan", "addon", "charge"):
+        raise _bad("type", "must be plan, addon or charge")
+    table = state.table("chargebee.items")
+    if table.get(ident) is not None:
+        raise Problem(400, f"id : The value {ident} is already present.", "duplicate_entry", "id")
+    _unique_name(state, name, None)
+    _require_family(state, str(_text(params, "item_family_id")))
+    record: JsonDict = {"id": ident, "name": name, "external_name": name}
+    record["status"] = "active"
+    record.update({"resource_version": 0, "updated_at": 0})
+    record["item_family_id"] = _text(params, "item_family_id", 100)
+    record["type"] = kind
+    record.update({"is_shippable": False, "is_giftable": False, "enabled_for_checkout": True,
+                   "enabled_in_portal": True, "metered": False, "channel": "web"})
+    if kind == "plan":
+        record["item_applicability"] = "all"
+    record.update({"deleted": False, "object": "item"})
+    _item_fields(state, {k: v for k, v in params.items() if k not in ("id", "type")}, record)
+    _stamp(state, record)
+    table.add(ident, record)
+    table.unique[name] = ident
+    return record
+
+
+def _unique_name(state: SandboxState, name: str, ident: str | None) -> None:
+    """Item names are unique among items not deleted (indexed: seeding makes 100k items)."""
+    owner = state.table("chargebee.items").unique.get(name)
+    if owner is not None and owner != ident:
+        raise Problem(400, f"name : The value {name} is already present.",
+                      "duplicate_entry", "name")
+
+
+def _item_fields(state: SandboxState, params: dict[str, Any], record: JsonDict) -> None:
+    for key in ("name", "external_name", "item_family_id"):
+        if key in params:
+            value = _text(params, key, 100)
+            if value is None:
+                raise _bad(key, "cannot be blank")
+            if key == "name":
+                _unique_name(state, value, record["id"])
+            if key == "item_family_id":
+                _require_family(state, value)
+            record[key] = value
+    for key in ("description", "unit", "redirect_url"):
+        if key in params:
+            _set(record, key, _text(params, key, 2000))
+    if "status" in params:
+        status = _text(params, "status")
+        if status not in ("active", "archived"):
+            raise _bad("status", "must be active or archived")
+        record["status"] = status
+    for key in ("is_shippable", "is_giftable", "enabled_for_checkout", "enabled_in_portal",
+                "metered"):
+        if key in params:
+            record[key] = bool(_bool(params, key))
+    if "metadata" in params:
+        _set(record, "metadata", _json_object(params, "metadata"))
+
+
+def _item(state: SandboxState, ident: str) -> JsonDict:
+    record = state.table("chargebee.items").get(ident)
+    if record is None:
+        raise _not_found("Item", ident)
+    return record
+
+
+def create_item(state: SandboxState, call: Call) -> Reply:
+    return _emit(state, "item_created", "item", new_item(state, _params(call)))
+
+
+def list_items(state: SandboxState, call: Call) -> Reply:
+    rows = state.table("chargebee.items").rows
+    return _list(call, rows, "item", ITEM_FILTERS, ("name", "id", "updated_at"), False)
+
+
+def get_item(state: SandboxState, call: Call) -> Reply:
+    return Reply(200, {"item": _item(state, call.path_params["id"])})
+
+
+def update_item(state: SandboxState, call: Call) -> Reply:
+    record = _item(state, call.path_params["id"])
+    params = _params(call)
+    if "type" in params:
+        raise _bad("type", "cannot be changed once the item exists")
+    _only(params, ITEM_UPDATABLE, "update an item")
+    if record["status"] == "deleted":
+        raise Problem(400, "The item is deleted and cannot be updated.", "invalid_request", None)
+    draft = copy.deepcopy(record)
+    _item_fields(state, params, draft)
+    names = state.table("chargebee.items").unique
+    names.pop(record["name"], None)
+    names[draft["name"]] = draft["id"]
+    _commit(state, record, draft)
+    return _emit(state, "item_updated", "item", record)
+
+
+def delete_item(state: SandboxState, call: Call) -> Reply:
+    record = _item(state, call.path_params["id"])
+    if record["status"] == "deleted":
+        raise _not_found("Item", record["id"])
+    record["status"] = "deleted"
+    state.table("chargebee.items").unique.pop(record["name"], None)
+    _stamp(state, record)
+    return _emit(state, "item_deleted", "item", record)
+
+
+# ---------------------------------------------------------------- item families
+def new_item_family(state: SandboxState, params: dict[str, Any]) -> JsonDict:
+    _only(params, ("id", "name", "description"), "create an item family")
+    for key in ("id", "name"):
+        if _text(params, key) is None:
+            raise _bad(key, "cannot be blank")
+    ident = str(_text(params, "id", 50))
+    table = state.table("chargebee.item_families")
+    if table.get(ident) is not None:
+        raise Problem(400, f"id : The value {ident} is already present.", "duplicate_entry", "id")
+    record: JsonDict = {"id": ident, "name": _text(params, "name", 50), "status": "active",
+                        "resource_version": 0, "updated_at": 0, "channel": "web",
+                        "object": "item_family"}
+    _set(record, "description", _text(params, "description", 500))
+    _stamp(state, record)
+    table.add(ident, record)
+    return record
+
+
+def _family(state: SandboxState, ident: str) -> JsonDict:
+    record = state.table("chargebee.item_families").get(ident)
+    if record is None or record["status"] == "deleted":
+        raise _not_found("Item family", ident)
+    return record
+
+
+def _require_family(state: SandboxState, ident: str) -> None:
+    """Items reference an existing family: the vendor refuses dangling ones, so do we."""
+    found = state.table("chargebee.item_families").get(ident)
+    if found is None or found["status"] == "deleted":
+        raise Problem(404, f"item_family_id : Item family not found for id {ident}",
+                      "resource_not_found", "item_family_id")
+
+
+def create_item_family(state: SandboxState, call: Call) -> Reply:
+    family = new_item_family(state, _params(call))
+    return _emit(state, "item_family_created", "item_family", family)
+
+
+def list_item_families(state: SandboxState, call: Call) -> Reply:
+    rows = state.table("chargebee.item_families").rows
+    filters = {"id": "string", "name": "string", "updated_at": "timestamp"}
+    return _list(call, rows, "item_family", filters, ("updated_at",), False)
+
+
+def get_item_family(state: SandboxState, call: Call) -> Reply:
+    return Reply(200, {"item_family": _family(state, call.path_params["id"])})
+
+
+def update_item_family(state: SandboxState, call: Call) -> Reply:
+    record = _family(state, call.path_params["id"])
+    params = _params(call)
+    _only(params, ("name", "description"), "update an item family")
+    draft = copy.deepcopy(record)
+    if "name" in params:
+        name = _text(params, "name", 50)
+        if name is None:
+            raise _bad("name", "cannot be blank")
+        draft["name"] = name
+    if "description" in params:
+        _set(draft, "description", _text(params, "description", 500))
+    _commit(state, record, draft)
+    return _emit(state, "item_family_updated", "item_family", record)
+
+
+def delete_item_family(state: SandboxState, call: Call) -> Reply:
+    record = _family(state, call.path_params["id"])
+    record["status"] = "deleted"
+    _stamp(state, record)
+    return _emit(state, "item_family_deleted", "item_family", record)
+
+
+# ---------------------------------------------------------------- invoices
+def new_invoice(state: SandboxState, params: dict[str, Any]) -> JsonDict:
+    _only(params, ("customer_id", "currency_code", "charges"), "create an invoice")
+    customer_id = _text(params, "customer_id")
+    if customer_id is None:
+        raise _bad("customer_id", "cannot be blank")
+    customer = state.table("chargebee.customers").get(customer_id)
+    if customer is None or customer.get("deleted"):
+        raise Problem(404, f"customer_id : Customer not found for id {customer_id}",
+                      "resource_not_found", "customer_id")
+    currency = _text(params, "currency_code") or customer.get("preferred_currency_code") or "USD"
+    if not _CURRENCY.match(currency):
+        raise _bad("currency_code", "must be an ISO 4217 code such as USD")
+    charges = params.get("charges")
+    if not isinstance(charges, list) or not charges:
+        raise _bad("charges[amount][0]", "at least one charge is required")
+    now = state.clock.now() + 1
+    ident = str(state.next_number("chargebee.invoice"))
+    lines: list[JsonDict] = []
+    for index, charge in enumerate(charges):
+        if not isinstance(charge, dict):
+            raise _bad(f"charges[amount][{index}]", "expected charges[amount][i]")
+        amount = _int(charge, "amount")
+        if amount is None or amount < 0:
+            raise _bad(f"charges[amount][{index}]", "must be a non-negative integer (minor units)")
+        description = _text(charge, "description", 250)
+        if description is None:
+            raise _bad(f"charges[description][{index}]", "cannot be blank")
+        lines.append({
+            "id": f"li_{ident}_{index + 1}", "date_from": now, "date_to": now,
+            "unit_amount": amount, "quantity": 1, "amount": amount, "pricing_model": "flat_fee",
+            "is_taxed": False, "tax_amount": 0, "object": "line_item",
+            "customer_id": customer_id, "description": description, "entity_type": "adhoc",
+            "discount_amount": 0, "item_level_discount_amount": 0,
+        })
+    total = sum(int(line["amount"]) for line in lines)
+    record: JsonDict = {
+        "id": ident, "customer_id": customer_id, "recurring": False, "status": "payment_due",
+        "price_type": "tax_exclusive", "date": now, "due_date": now, "net_term_days": 0,
+        "exchange_rate": 1.0, "total": total, "amount_paid": 0, "amount_adjusted": 0,
+        "write_off_amount": 0, "credits_applied": 0, "amount_due": total, "updated_at": 0,
+        "resource_version": 0, "deleted": False, "object": "invoice", "first_invoice": False,
+        "amount_to_collect": total, "round_off_amount": 0, "has_advance_charges": False,
+        "currency_code": currency, "base_currency_code": currency, "generated_at": now,
+        "channel": "web", "sub_total": total, "tax": 0, "line_items": lines,
+    }
+    _stamp(state, record)
+    state.table("chargebee.invoices").add(ident, record)
+    return record
+
+
+def create_invoice(state: SandboxState, call: Call) -> Reply:
+    return _emit(state, "invoice_generated", "invoice", new_invoice(state, _params(call)))
+
+
+def get_invoice(state: SandboxState, call: Call) -> Reply:
+    record = state.table("chargebee.invoices").get(call.path_params["id"])
+    if record is None:
+        raise _not_found("Invoice", call.path_params["id"])
+    return Reply(200, {"invoice": record})
+
+
+def list_invoices(state: SandboxState, call: Call) -> Reply:
+    rows = state.table("chargebee.invoices").rows
+    return _list(call, rows, "invoice", INVOICE_FILTERS, ("date", "updated_at"), True)
+
+
+# ---------------------------------------------------------------- orders
+def new_order(state: SandboxState, params: dict[str, Any]) -> JsonDict:
+    _only(params, ("id", "invoice_id", *ORDER_UPDATABLE), "create an order")
+    invoice_id = _text(params, "invoice_id")
+    if invoice_id is None:
+        raise _bad("invoice_id", "cannot be blank")
+    invoice = state.table("chargebee.invoices").get(invoice_id)
+    if invoice is None:
+        raise Problem(404, f"invoice_id : Invoice not found for id {invoice_id}",
+                      "resource_not_found", "invoice_id")
+    table = state.table("chargebee.orders")
+    ident = _text(params, "id", 40) or state.random_id()
+    if table.get(ident) is not None:
+        raise Problem(400, f"id : The value {ident} is already present.", "duplicate_entry", "id")
+    number = state.next_number("chargebee.order_document")
+    now = state.clock.now() + 1
+    lines = [
+        {
+            "id": f"oli_{ident}_{index + 1}", "invoice_id": invoice_id,
+            "invoice_line_item_id": line["id"], "unit_price": line["unit_amount"],
+            "description": line["description"], "amount": line["amount"],
+            "fulfillment_quantity": line["quantity"], "fulfillment_amount": line["amount"],
+            "tax_amount": 0, "amount_paid": 0, "amount_adjusted": 0,
+            "refundable_credits_issued": 0, "refundable_credits": 0, "is_shippable": False,
+            "status": "queued", "entity_type": "adhoc", "discount_amount": 0,
+            "item_level_discount_amount": 0, "object": "order_line_item",
+        }
+        for index, line in enumerate(invoice["line_items"])
+    ]
+    record: JsonDict = {
+        "id": ident, "document_number": str(number), "invoice_id": invoice_id,
+        "customer_id": invoice["customer_id"], "status": "new", "order_type": "manual",
+        "price_type": "tax_exclusive", "order_date": now, "created_by": "Api",
+        "created_at": 0, "updated_at": 0, "resource_version": 0, "deleted": False,
+        "object": "order", "discount": 0, "sub_total": invoice["sub_total"],
+        "total": invoice["total"],
+        "amount_paid": 0, "amount_adjusted": 0, "refundable_credits_issued": 0,
+        "refundable_credits": 0, "rounding_adjustement": 0, "tax": 0,
+        "currency_code": invoice["currency_code"], "is_gifted": False, "is_resent": False,
+        "order_line_items": lines,
+    }
+    customer = state.table("chargebee.customers").get(invoice["customer_id"])
+    if customer is not None and "billing_address" in customer:
+        record["billing_address"] = dict(customer["billing_address"])
+    _order_fields(params, record)
+    _stamp(state, record, created=True)
+    table.add(ident, record)
+    return record
+
+
+def _order_fields(params: dict[str, Any], record: JsonDict) -> None:
+    if "status" in params:
+        status = _text(params, "status")
+        if status not in ORDER_STATUSES:
+            raise _bad("status", f"must be one of {', '.join(ORDER_STATUSES)}")
+        record["status"] = status
+    for key in ("reference_id", "fulfillment_status", "note", "tracking_id", "tracking_url",
+                "batch_id", "shipment_carrier"):
+        if key in params:
+            _set(record, key, _text(params, key, 250))
+    for key in ("shipped_at", "delivered_at", "cancelled_at"):
+        if key in params:
+            _set(record, key, _int(params, key))
+
+
+def _live_order(state: SandboxState, ident: str) -> JsonDict:
+    record = state.table("chargebee.orders").get(ident)
+    if record is None or record.get("deleted"):
+        raise _not_found("Order", ident)
+    return record
+
+
+def create_order(state: SandboxState, call: Call) -> Reply:
+    return _emit(state, "order_created", "order", new_order(state, _params(call)))
+
+
+def list_orders(state: SandboxState, call: Call) -> Reply:
+    rows = state.table("chargebee.orders").rows
+    return _list(call, rows, "order", ORDER_FILTERS, ("created_at", "updated_at"), True)
+
+
+def get_order(state: SandboxState, call: Call) -> Reply:
+    return Reply(200, {"order": _live_order(state, call.path_params["id"])})
+
+
+def update_order(state: SandboxState, call: Call) -> Reply:
+    record = _live_order(state, call.path_params["id"])
+    params = _params(call)
+    for frozen in ("currency_code", "customer_id", "invoice_id"):
+        if frozen in params:
+            raise _bad(frozen, "cannot be changed on an order")
+    _only(params, (*ORDER_UPDATABLE, "order_line_items", "shipping_address"), "update an order")
+    live, record = record, copy.deepcopy(record)
+    _order_fields(params, record)
+    if "shipping_address" in params:
+        record["shipping_address"] = _address(
+            params["shipping_address"], "shipping_address", record.get("shipping_address")
+        )
+    lines = params.get("order_line_items")
+    if lines is not None:
+        if not isinstance(lines, list):
+            raise _bad("order_line_items[id][0]", "expected order_line_items[field][i]")
+        by_id = {line["id"]: line for line in record["order_line_items"]}
+        for index, change in enumerate(lines):
+            target = by_id.get(change.get("id")) if isinstance(change, dict) else None
+            if target is None:
+                raise _bad(f"order_line_items[id][{index}]", "no such line item on this order")
+            for key, value in change.items():
+                if key not in ("id", "status", "sku"):
+                    raise _bad(f"order_line_items[{key}][{index}]", "cannot be changed")
+                if key != "id":
+                    target[key] = value
+    _commit(state, live, record)
+    return _emit(state, "order_updated", "order", live)
+
+
+def delete_order(state: SandboxState, call: Call) -> Reply:
+    record = _live_order(state, call.path_params["id"])
+    record["deleted"] = True
+    _stamp(state, record)
+    return _emit(state, "order_deleted", "order", record)
+
+
+# ---------------------------------------------------------------- events
+EVENT_FILTERS = {
+    "id": "string", "event_type": "enum", "source": "enum", "occurred_at": "timestamp",
+}
+
+
+def _emit(state: SandboxState, event_type: str, key: str, record: JsonDict) -> Reply:
+    """Record what an API write did, as Chargebee's events feed shows it (content = a copy
+    of the resource at that moment), and answer the write itself."""
+    number = state.next_number("chargebee.event")
+    event: JsonDict = {
+        "id": f"ev_sandbox_{number:08d}", "occurred_at": state.clock.now(), "source": "api",
+        "object": "event", "api_version": "v2", "event_type": event_type,
+        "webhook_status": "not_configured", "content": {key: copy.deepcopy(record)},
+    }
+    state.table("chargebee.events").add(event["id"], event)
+    return Reply(200, {key: record})
+
+
+def list_events(state: SandboxState, call: Call) -> Reply:
+    """Newest first unless `sort_by[asc]=occurred_at` (clients should always say which)."""
+    query = _params(call)
+    if "sort_by" not in query:
+        call = Call(call.method, call.path, call.path_params,
+                    [*call.query, ("sort_by[desc]", "occurred_at")], call.body,
+                    call.content_type, call.url)
+    rows = state.table("chargebee.events").rows
+    return _list(call, rows, "event", EVENT_FILTERS, ("occurred_at",), False)
+
+
+def get_event(state: SandboxState, call: Call) -> Reply:
+    record = state.table("chargebee.events").get(call.path_params["id"])
+    if record is None:
+        raise _not_found("Event", call.path_params["id"])
+    return Reply(200, {"event": record})
+
+
+# ---------------------------------------------------------------- vendor wiring
+def render_error(problem: Problem) -> dict[str, Any]:
+    body: dict[str, Any] = {"message": problem.message}
+    if problem.error_type is not None and problem.status != 401:
+        body["type"] = problem.error_type
+    body["api_error_code"] = problem.code
+    if problem.param is not None:
+        body["param"] = problem.param
+    body["error_code"] = problem.code
+    body["error_msg"] = problem.message
+    if problem.param is not None:
+        body["error_param"] = problem.param
+    body["http_status_code"] = problem.status
+    return body
+
+
+def _route_not_found(method: str, path: str) -> Problem:
+    return Problem(404, "Sorry, we couldn't find that resource", "resource_not_found", None)
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/customers", list_customers, False),
+    Route("POST", "/customers", create_customer, True),
+    Route("GET", "/customers/{id}", get_customer, False),
+    Route("POST", "/customers/{id}", update_customer, True),
+    Route("POST", "/customers/{id}/update_billing_info", update_billing_info, True),
+    Route("POST", "/customers/{id}/delete", delete_customer, True),
+    Route("GET", "/item_families", list_item_families, False),
+    Route("POST", "/item_families", create_item_family, True),
+    Route("GET", "/item_families/{id}", get_item_family, False),
+    Route("POST", "/item_families/{id}", update_item_family, True),
+    Route("POST", "/item_families/{id}/delete", delete_item_family, True),
+    Route("GET", "/items", list_items, False),
+    Route("POST", "/items", create_item, True),
+    Route("GET", "/items/{id}", get_item, False),
+    Route("POST", "/items/{id}", update_item, True),
+    Route("POST", "/items/{id}/delete", delete_item, True),
+    Route("GET", "/invoices", list_invoices, False),
+    Route("POST", "/invoices", create_invoice, True),
+    Route("GET", "/invoices/{id}", get_invoice, False),
+    Route("GET", "/orders", list_orders, False),
+    Route("POST", "/orders", create_order, True),
+    Route("GET", "/orders/{id}", get_order, False),
+    Route("POST", "/orders/{id}", update_order, True),
+    Route("POST", "/orders/{id}/delete", delete_order, True),
+    Route("GET", "/events", list_events, False),
+    Route("GET", "/events/{id}", get_event, False),
+)
+
+VENDOR = Vendor(
+    name="chargebee",
+    prefix=PREFIX,
+    api_key=API_KEY,
+    idempotency_header="chargebee-idempotency-key",
+    replay_header="chargebee-idempotency-replayed",
+    media_type="application/json;charset=utf-8",
+    routes=ROUTES,
+    render_error=render_error,
+    not_found=_route_not_found,
+    unauthorized=Problem(
+        401,
+        "Sorry, authentication failed. Invalid api key",
+        "api_authentication_failed",
+        None,
+        None,
+    ),
+)

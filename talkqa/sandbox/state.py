@@ -1,0 +1,92 @@
+"""All mutable state of one sandbox process: both vendors share a clock, an RNG and a lock.
+
+Sharing one clock makes timestamps of the two vendors interleave in request order; sharing
+one lock makes the two uvicorn threads see a consistent world.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from talkqa.sandbox.clock import LogicalClock
+
+JsonDict = dict[str, Any]
+
+
+@dataclass
+class Table:
+    """Records of one resource in creation order (order = default list order, keyset = seq)."""
+
+    rows: list[JsonDict] = field(default_factory=list)
+    by_id: dict[str, int] = field(default_factory=dict)
+    unique: dict[str, str] = field(default_factory=dict)  # e.g. Chargebee item name -> id
+
+    def add(self, key: str, record: JsonDict) -> None:
+        self.by_id[key] = len(self.rows)
+        self.rows.append(record)
+
+    def get(self, key: str) -> JsonDict | None:
+        index = self.by_id.get(key)
+        return None if index is None else self.rows[index]
+
+    def seq(self, key: str) -> int:
+        return self.by_id[key]
+
+    def remove(self, key: str) -> None:
+        """Hard removal (Invoiced deletes); keeps indices valid by leaving a tombstone."""
+        index = self.by_id.pop(key)
+        self.rows[index] = {"__removed__": True}
+
+    def live(self) -> list[JsonDict]:
+        return [row for row in self.rows if "__removed__" not in row]
+
+
+@dataclass
+class Replay:
+    """A stored answer to an idempotent write, replayed byte for byte."""
+
+    fingerprint: str
+    status: int
+    body: bytes
+
+
+class SandboxState:
+    """Everything `POST /__admin/reset` clears."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.lock = threading.RLock()
+        self.clock = LogicalClock()
+        self.reset(seed)
+
+    def reset(self, seed: int = 0) -> None:
+        with self.lock:
+            self.seed = seed
+            self.rng = random.Random(seed)
+            self.clock.reset()
+            self.counters: Counter[str] = Counter()
+            self.tables: dict[str, Table] = {}
+            self.idempotency: dict[tuple[str, str], Replay] = {}
+            self.request_counts: Counter[str] = Counter()
+            self.fault_counts: Counter[str] = Counter()
+
+    def table(self, name: str) -> Table:
+        """`chargebee.customers`, `invoiced.items`, ... created on first use."""
+        found = self.tables.get(name)
+        if found is None:
+            found = self.tables[name] = Table()
+        return found
+
+    def next_number(self, name: str) -> int:
+        """Counters for integer ids and document numbers, starting at 1 per name."""
+        self.counters[name] += 1
+        return self.counters[name]
+
+    def random_id(self, length: int = 16) -> str:
+        """A vendor-looking opaque id drawn from the seeded RNG (Chargebee style `16CRib...`)."""
+        alphabet = string.ascii_letters + string.digits
+        return "".join(self.rng.choices(alphabet, k=length))

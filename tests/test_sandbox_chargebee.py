@@ -1,0 +1,288 @@
+"""The Chargebee emulator through an in-process httpx client: what a connector relies on."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from talkqa.sandbox.server import CHARGEBEE_API_KEY, create_sandbox
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+
+@pytest.fixture
+def cb() -> Iterator[httpx.Client]:
+    sandbox = create_sandbox(seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        client = TestClient(sandbox.chargebee_app, base_url="http://127.0.0.1/api/v2")
+    client.auth = (CHARGEBEE_API_KEY, "")
+    yield client
+    client.close()
+
+
+def customer(cb: httpx.Client, **fields: str) -> dict[str, object]:
+    response = cb.post("/customers", data=fields)
+    assert response.status_code == 200, response.text
+    return response.json()["customer"]  # type: ignore[no-any-return]
+
+
+def ids(response: httpx.Response, key: str = "customer") -> list[str]:
+    assert response.status_code == 200, response.text
+    return [entry[key]["id"] for entry in response.json()["list"]]
+
+
+def test_create_customer_parses_brackets_and_repr_metadata_with_vendor_defaults(
+    cb: httpx.Client,
+) -> None:
+    made = customer(cb, id="c1", first_name="Ada", email="ada@example.com",
+                    **{"billing_address[city]": "Oslo", "billing_address[country]": "NO",
+                       "meta_data": "{'tier': 'gold', 'n': 2}"})
+    assert made["id"] == "c1"
+    assert made["billing_address"] == {"city": "Oslo", "country": "NO",
+                                       "validation_status": "not_validated",
+                                       "object": "billing_address"}
+    assert made["meta_data"] == {"tier": "gold", "n": 2}
+    assert (made["auto_collection"], made["net_term_days"], made["allow_direct_debit"]) == (
+        "on", 0, False)
+    assert made["object"] == "customer" and made["deleted"] is False
+    assert made["created_at"] == made["updated_at"] == 1767225601
+    assert made["resource_version"] == 1767225601000
+    assert "last_name" not in made  # absent optional fields are omitted, as the vendor does
+
+
+def test_generated_ids_are_seeded(cb: httpx.Client) -> None:
+    first = customer(cb)["id"]
+    second = customer(cb)["id"]
+    assert isinstance(first, str) and len(first) == 16 and first != second
+
+
+def test_update_changes_fields_ticks_clock_and_refuses_billing_address(cb: httpx.Client) -> None:
+    customer(cb, id="c1", first_name="Ada")
+    updated = cb.post("/customers/c1", data={"last_name": "Lovelace"}).json()["customer"]
+    assert updated["first_name"] == "Ada" and updated["last_name"] == "Lovelace"
+    assert updated["updated_at"] == 1767225602 and updated["created_at"] == 1767225601
+    refused = cb.post("/customers/c1", data={"billing_address[city]": "Oslo"})
+    assert refused.status_code == 400
+    assert refused.json()["api_error_code"] == "param_wrong_value"
+    billing = cb.post("/customers/c1/update_billing_info",
+                      data={"billing_address[city]": "Oslo", "billing_address[zip]": "0150"})
+    assert billing.json()["customer"]["billing_address"]["city"] == "Oslo"
+    merged = cb.post("/customers/c1/update_billing_info", data={"billing_address[line1]": "Gate 1"})
+    assert merged.json()["customer"]["billing_address"]["zip"] == "0150"
+
+
+def test_rejected_update_changes_nothing(cb: httpx.Client) -> None:
+    customer(cb, id="c1", first_name="Ada")
+    bad = cb.post("/customers/c1", data={"first_name": "Eve", "email": "not-an-email"})
+    assert bad.status_code == 400 and bad.json()["param"] == "email"
+    assert cb.get("/customers/c1").json()["customer"]["first_name"] == "Ada"
+
+
+def test_errors_use_the_vendor_envelope(cb: httpx.Client) -> None:
+    customer(cb, id="c1")
+    duplicate = cb.post("/customers", data={"id": "c1"})
+    assert duplicate.status_code == 400
+    body = duplicate.json()
+    assert (body["type"], body["api_error_code"], body["param"]) == (
+        "invalid_request", "duplicate_entry", "id")
+    missing = cb.get("/customers/nope")
+    assert missing.status_code == 404 and missing.json()["api_error_code"] == "resource_not_found"
+    unknown = cb.get("/no/such/route")
+    assert unknown.status_code == 404 and unknown.json()["type"] == "invalid_request"
+    cb.auth = ("wrong", "")
+    denied = cb.get("/customers")
+    assert denied.status_code == 401
+    assert denied.json()["api_error_code"] == "api_authentication_failed"
+    assert "type" not in denied.json()
+
+
+def test_malformed_input_is_a_400_never_a_500(cb: httpx.Client) -> None:
+    for data in ({"meta_data": "{not json"}, {"meta_data": "[1, 2]"}, {"net_term_days": "x"},
+                 {"x[": "1"}, {"unknown_field": "1"}, {"auto_collection": "sometimes"}):
+        response = cb.post("/customers", data=data)
+        assert response.status_code == 400, (data, response.text)
+        assert response.json()["api_error_code"] == "param_wrong_value"
+    as_json = cb.post("/customers", json={"first_name": "Ada"})
+    assert as_json.status_code == 400
+    for query in ({"limit": "0"}, {"limit": "101"}, {"offset": "garbage"},
+                  {"offset": '["0","-3"]'}, {"sort_by[asc]": "email"}, {"email[gt]": "a"},
+                  {"nonsense[is]": "a"}, {"first_name[in]": "not a list"}):
+        assert cb.get("/customers", params=query).status_code == 400, query
+
+
+def test_pagination_is_keyset_with_next_offset_only_when_more(cb: httpx.Client) -> None:
+    made = [customer(cb, id=f"c{n:02d}")["id"] for n in range(25)]
+    assert len(cb.get("/customers").json()["list"]) == 10  # default limit
+    seen: list[str] = []
+    offset = None
+    pages = 0
+    while True:
+        params = {"limit": "7", **({"offset": offset} if offset else {})}
+        body = cb.get("/customers", params=params).json()
+        seen += [entry["customer"]["id"] for entry in body["list"]]
+        pages += 1
+        offset = body.get("next_offset")
+        if offset is None:
+            break
+        assert isinstance(offset, str)
+    assert seen == made and pages == 4
+    exact = cb.get("/customers", params={"limit": "25"}).json()
+    assert "next_offset" not in exact
+
+
+def test_sort_by_updated_at_desc_and_include_deleted(cb: httpx.Client) -> None:
+    for n in range(3):
+        customer(cb, id=f"c{n}")
+    cb.post("/customers/c0", data={"first_name": "touched"})
+    assert ids(cb.get("/customers", params={"sort_by[desc]": "updated_at"})) == ["c0", "c2", "c1"]
+    assert ids(cb.get("/customers", params={"sort_by[asc]": "updated_at"})) == ["c1", "c2", "c0"]
+    assert ids(cb.get("/customers", params={"sort_by[desc]": "created_at"})) == ["c2", "c1", "c0"]
+    page = cb.get("/customers", params={"sort_by[desc]": "created_at", "limit": "2"}).json()
+    rest = cb.get("/customers", params={"sort_by[desc]": "created_at",
+                                        "offset": page["next_offset"]})
+    assert ids(rest) == ["c0"]
+    deleted = cb.post("/customers/c1/delete").json()["customer"]
+    assert deleted["deleted"] is True
+    assert ids(cb.get("/customers")) == ["c0", "c2"]
+    assert ids(cb.get("/customers", params={"include_deleted": "true"})) == ["c0", "c1", "c2"]
+    assert cb.get("/customers/c1").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"first_name[is]": "Ada"}, ["a"]),
+        ({"first_name[is_not]": "Ada"}, ["b", "c"]),
+        ({"email[starts_with]": "bob"}, ["b"]),
+        ({"first_name[in]": '["Ada","Cy"]'}, ["a", "c"]),
+        ({"first_name[in]": "['Ada', 'Cy']"}, ["a", "c"]),
+        ({"first_name[not_in]": "['Ada']"}, ["b", "c"]),
+        ({"company[is_present]": "true"}, ["a"]),
+        ({"company[is_present]": "false"}, ["b", "c"]),
+        ({"net_term_days[is]": "30"}, ["b"]),
+        ({"net_term_days[is_not]": "0"}, ["b", "c"]),
+        ({"net_term_days[lt]": "30"}, ["a"]),
+        ({"net_term_days[lte]": "30"}, ["a", "b"]),
+        ({"net_term_days[gt]": "30"}, ["c"]),
+        ({"net_term_days[gte]": "30"}, ["b", "c"]),
+        ({"net_term_days[between]": "[10, 30]"}, ["b"]),
+        ({"net_term_days[between]": "['10', '45']"}, ["b", "c"]),
+        ({"created_at[after]": "1767225601"}, ["b", "c"]),
+        ({"created_at[before]": "1767225603"}, ["a", "b"]),
+        ({"created_at[between]": "[1767225602,1767225603]"}, ["b", "c"]),
+        ({"created_at[on]": "1767225600"}, ["a", "b", "c"]),
+        ({"created_at[on]": "1767312000"}, []),
+        ({"created_at[is_present]": "true"}, ["a", "b", "c"]),
+        ({"allow_direct_debit[is]": "true"}, ["c"]),
+        ({"allow_direct_debit[is]": "false"}, ["a", "b"]),
+        ({"first_name[is]": "Ada", "net_term_days[lt]": "5"}, ["a"]),
+    ],
+)
+def test_every_filter_operator(
+    cb: httpx.Client, query: dict[str, str], expected: list[str]
+) -> None:
+    customer(cb, id="a", first_name="Ada", email="ada@example.com", company="Acme")
+    customer(cb, id="b", first_name="Bob", email="bob@example.com", net_term_days="30")
+    customer(cb, id="c", first_name="Cy", email="cy@example.com", net_term_days="45",
+             allow_direct_debit="true")
+    assert ids(cb.get("/customers", params=query)) == expected
+
+
+def test_items_required_fields_unique_name_and_soft_delete(cb: httpx.Client) -> None:
+    dangling = cb.post("/items", data={"id": "i1", "name": "Gold", "type": "plan",
+                                       "item_family_id": "fam"})
+    assert dangling.status_code == 404 and dangling.json()["param"] == "item_family_id"
+    family = cb.post("/item_families", data={"id": "fam", "name": "Family"})
+    assert family.json()["item_family"]["status"] == "active"
+    missing = cb.post("/items", data={"id": "i1", "name": "Gold"})
+    assert missing.status_code == 400 and missing.json()["param"] == "type"
+    base = {"type": "plan", "item_family_id": "fam"}
+    made = cb.post("/items", data={"id": "i1", "name": "Gold", **base}).json()["item"]
+    assert (made["status"], made["external_name"], made["enabled_for_checkout"]) == (
+        "active", "Gold", True)
+    assert "created_at" not in made
+    same_name = cb.post("/items", data={"id": "i2", "name": "Gold", **base})
+    assert same_name.json()["api_error_code"] == "duplicate_entry"
+    assert same_name.json()["param"] == "name"
+    renamed = cb.post("/items/i1", data={"name": "Platinum", "metadata": '{"a": 1}'})
+    assert renamed.json()["item"]["metadata"] == {"a": 1}
+    assert cb.post("/items", data={"id": "i2", "name": "Gold", **base}).status_code == 200
+    assert cb.post("/items/i1", data={"type": "addon"}).status_code == 400
+    deleted = cb.post("/items/i1/delete").json()["item"]
+    assert deleted["status"] == "deleted"
+    statuses = {e["item"]["id"]: e["item"]["status"] for e in cb.get("/items").json()["list"]}
+    assert statuses == {"i1": "deleted", "i2": "active"}
+    assert ids(cb.get("/items", params={"status[is_not]": "deleted"}), "item") == ["i2"]
+
+
+def test_orders_come_from_invoices(cb: httpx.Client) -> None:
+    customer(cb, id="c1", preferred_currency_code="EUR",
+             **{"billing_address[city]": "Oslo"})
+    invoice = cb.post("/invoices", data={
+        "customer_id": "c1", "currency_code": "NOK",
+        "charges[amount][0]": "1500", "charges[description][0]": "Setup",
+        "charges[amount][1]": "500", "charges[description][1]": "Extra",
+    }).json()["invoice"]
+    assert invoice["total"] == 2000 and len(invoice["line_items"]) == 2
+    order = cb.post("/orders", data={"invoice_id": invoice["id"], "id": "o1"}).json()["order"]
+    assert (order["customer_id"], order["currency_code"], order["status"]) == ("c1", "NOK", "new")
+    assert order["total"] == 2000 and order["billing_address"]["city"] == "Oslo"
+    line_id = order["order_line_items"][0]["id"]
+    updated = cb.post("/orders/o1", data={"status": "shipped",
+                                          "order_line_items[id][0]": line_id,
+                                          "order_line_items[status][0]": "shipped"})
+    assert updated.json()["order"]["order_line_items"][0]["status"] == "shipped"
+    assert cb.post("/orders/o1", data={"currency_code": "USD"}).status_code == 400
+    assert cb.post("/orders/o1", data={"status": "teleported"}).status_code == 400
+    no_invoice = cb.post("/orders", data={"invoice_id": "999"})
+    assert no_invoice.status_code == 404
+    assert cb.post("/orders", data={}).json()["param"] == "invoice_id"
+    assert cb.get("/orders", params={"customer_id[is]": "c1"}).status_code == 400
+    assert ids(cb.get("/orders", params={"status[is]": "shipped"}), "order") == ["o1"]
+    cb.post("/orders/o1/delete")
+    assert ids(cb.get("/orders", params={"include_deleted": "true"}), "order") == ["o1"]
+    assert ids(cb.get("/orders"), "order") == []
+
+
+def test_idempotency_replays_and_rejects_a_different_payload(cb: httpx.Client) -> None:
+    headers = {"chargebee-idempotency-key": "k1"}
+    first = cb.post("/customers", data={"first_name": "Ada"}, headers=headers)
+    again = cb.post("/customers", data={"first_name": "Ada"}, headers=headers)
+    assert again.content == first.content
+    assert again.headers["chargebee-idempotency-replayed"] == "true"
+    assert "chargebee-idempotency-replayed" not in first.headers
+    assert len(cb.get("/customers").json()["list"]) == 1
+    other = cb.post("/customers", data={"first_name": "Eve"}, headers=headers)
+    assert other.status_code == 422
+    assert other.json()["api_error_code"] == "unable_to_process_request"
+
+
+def test_responses_are_compact_json_without_date_header(cb: httpx.Client) -> None:
+    response = cb.post("/customers", data={"id": "c1"})
+    assert response.headers["content-type"].startswith("application/json")
+    assert "date" not in response.headers
+    assert json.loads(response.content)["customer"]["id"] == "c1"
+
+
+def test_events_record_every_api_write(cb: httpx.Client) -> None:
+    customer(cb, id="c1", first_name="Ada")
+    cb.post("/customers/c1", data={"first_name": "Eve"})
+    cb.post("/customers/c1/delete")
+    newest_first = cb.get("/events").json()["list"]
+    assert [e["event"]["event_type"] for e in newest_first] == [
+        "customer_deleted", "customer_changed", "customer_created"]
+    oldest = cb.get("/events", params={"sort_by[asc]": "occurred_at", "limit": "1"}).json()
+    created = oldest["list"][0]["event"]
+    assert created["content"]["customer"]["first_name"] == "Ada"  # a snapshot, not a live view
+    changed = cb.get("/events", params={"event_type[is]": "customer_changed",
+                                        "occurred_at[after]": str(created["occurred_at"])})
+    assert [e["event"]["content"]["customer"]["first_name"]
+            for e in changed.json()["list"]] == ["Eve"]
+    assert cb.get(f"/events/{created['id']}").json()["event"]["id"] == created["id"]

@@ -1,0 +1,87 @@
+"""Malformed input on every route is a vendor-shaped 4xx, never a 500 or a traceback."""
+
+from __future__ import annotations
+
+import warnings
+
+import httpx
+import pytest
+
+from talkqa.sandbox import chargebee, invoiced
+from talkqa.sandbox.server import CHARGEBEE_API_KEY, INVOICED_API_KEY, create_sandbox
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+FORMS = [
+    b"", b"\xff\xfe", b"a[=1", b"id[0]=x", b"id[a]=x", b"meta_data=%5B1%5D",
+    b"meta_data={'a':{1,2}}", b"metadata=NaN", b"billing_address=x", b"charges=1",
+    b"charges[amount][0]=x", b"order_line_items=1", b"order_line_items[id][0]=zz", b"name[a]=1",
+    b"net_term_days=99999999999999999999999", b"meta_data=" + b"[" * 400 + b"]" * 400,
+]
+JSONS = [
+    b"\xff", b"[]", b"null", b'{"name": {}}', b'{"items": [1]}', b'{"items": {"a": 1}}',
+    b'{"customer": "abc"}', b'{"customer": 1.5}', b'{"metadata": [1]}', b'{"unit_cost": NaN}',
+    b'{"unit_cost": 1e400}', b'{"items": [{"unit_cost": 1e308, "quantity": 1e308}]}',
+    b'{"id": 5}', b'{"items": [{"id": 99}]}', b'{"date": "x"}', b"[" * 400 + b"]" * 400,
+]
+QUERIES = [
+    "limit=abc", "offset=%5B", "sort_by=1", "id[is][0]=1", "id=1", "created_at[on]=1e400",
+    "created_at[after]=nan", "created_at[between]=[1]", "first_name[in]=%5B%5B1%5D%5D",
+    "page=x", "per_page=-1", "filter=1", "filter[id][x]=1", "metadata=1", "updated_after=x",
+    "sort=id%20up",
+]
+
+
+def clients() -> tuple[httpx.Client, httpx.Client]:
+    sandbox = create_sandbox()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cb = TestClient(sandbox.chargebee_app, base_url="http://127.0.0.1/api/v2")
+        inv = TestClient(sandbox.invoiced_app, base_url="http://127.0.0.1")
+    cb.auth, inv.auth = (CHARGEBEE_API_KEY, ""), (INVOICED_API_KEY, "")
+    cb.post("/customers", data={"id": "x1"})
+    cb.post("/item_families", data={"id": "x1", "name": "F"})
+    cb.post("/items", data={"id": "x1", "name": "n", "type": "plan", "item_family_id": "x1"})
+    cb.post("/invoices", data={"customer_id": "x1", "charges[amount][0]": "1",
+                               "charges[description][0]": "d"})
+    cb.post("/orders", data={"invoice_id": "1", "id": "x1"})
+    inv.post("/customers", json={"name": "a"})
+    inv.post("/items", json={"id": "1", "name": "a"})
+    inv.post("/invoices", json={"customer": 1})
+    return cb, inv
+
+
+@pytest.mark.parametrize("vendor", [chargebee.VENDOR, invoiced.VENDOR], ids=lambda v: v.name)
+def test_no_route_answers_malformed_input_with_a_500(vendor: object) -> None:
+    cb, inv = clients()
+    with cb, inv:  # one event loop for all requests instead of one per request
+        _probe(vendor, cb, inv)
+
+
+def _probe(vendor: object, cb: httpx.Client, inv: httpx.Client) -> None:
+    is_cb = vendor is chargebee.VENDOR
+    client = cb if is_cb else inv
+    content_type = "application/x-www-form-urlencoded" if is_cb else "application/json"
+    failures: list[str] = []
+    answered = 0
+    for route in (chargebee.ROUTES if is_cb else invoiced.ROUTES):
+        for ident in ("x1" if is_cb else "1", "%00"):
+            path = route.template.replace("{id}", ident)
+            if route.method == "GET":
+                calls = [client.get(f"{path}?{query}") for query in QUERIES]
+            else:
+                calls = [client.request(route.method, path, content=body,
+                                        headers={"content-type": content_type})
+                         for body in (FORMS if is_cb else JSONS)]
+            for response in calls:
+                answered += 1
+                body = response.json() if response.content else None
+                vendor_error = isinstance(body, dict) and isinstance(body.get("message"), str)
+                if response.status_code >= 500 or (
+                    response.status_code >= 400 and not vendor_error
+                ):
+                    failures.append(f"{route.method} {path}: {response.status_code} "
+                                    f"{response.text[:120]}")
+    assert answered > 250 and failures == []

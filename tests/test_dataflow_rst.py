@@ -366,3 +366,87 @@ def test_a_wrapped_cell_in_a_broken_table_continues_its_cell() -> None:
         "string",
     )
     assert [i.kind for i in spec.issues].count("broken-row") == 2
+
+
+# -- docutils reads the structure, the table rows are read from the source -------------------
+
+ORDER = "Chargebee Order to Invoiced Invoices"
+EVERY_ORDER = "Every Chargebee Order will be synchronized with a Invoiced Invoices."
+
+
+def test_cells_are_read_verbatim_and_never_as_rst_markup() -> None:
+    """docutils' list-table parsed each cell as RST: a stray backquote became a warning that
+    was glued into the cell text. Cells are paths, so they are read as written."""
+    rows = '   * - `weird\n     - b|sub|\n     - "string"\n'
+    spec = parse_text(doc(section(ORDER, EVERY_ORDER, rows)), "x.rst")
+    only = spec.sections[0].properties[0]
+    assert (only.source_path, only.target_path, only.data_type) == ("`weird", "b|sub|", "string")
+    assert spec.issues == ()
+
+
+def test_a_titled_list_table_reads_the_same_rows() -> None:
+    rows = '   * - total\n     - total\n     - "integer"\n'
+    text = doc(section(ORDER, EVERY_ORDER, rows))
+    titled = text.replace(".. list-table::", ".. list-table:: Synchronized properties")
+    plain, named = parse_text(text, "x.rst"), parse_text(titled, "x.rst")
+    assert named.sections == plain.sections
+    assert [(p.source_path, p.data_type) for p in named.sections[0].properties] == [
+        ("total", "integer")
+    ]
+
+
+def test_text_glued_under_a_table_is_reported_where_it_starts() -> None:
+    rows = '   * - total\n     - total\n     - "integer"\n'
+    text = doc(section(ORDER, EVERY_ORDER, rows)).rstrip("\n") + "\nGlued text.\n"
+    spec = parse_text(text, "x.rst")
+    glued = text.split("\n").index("Glued text.") + 1
+    assert ("rst", glued) in {(issue.kind, issue.line) for issue in spec.issues}
+    assert [p.source_path for p in spec.sections[0].properties] == ["total"]
+
+
+def test_a_table_cut_by_an_unindented_cell_is_not_lost_silently() -> None:
+    """The block docutils delimits ends at the unindented line; what follows is reported."""
+    text = (FIXTURES / "variations.rst").read_text()
+    lines = text.split("\n")
+    cut = next(i for i, line in enumerate(lines) if line.strip() == "- Invoiced Data Type")
+    lines[cut] = lines[cut].lstrip()
+    spec = parse_text("\n".join(lines), "variations.rst")
+    assert any(issue.line == cut + 1 and issue.kind == "rst" for issue in spec.issues)
+
+
+def test_parsing_leaves_docutils_as_it_found_it() -> None:
+    """Our list-table and our state machines are private: another docutils user in the same
+    process still gets docutils' own list-table and default role."""
+    from docutils.core import publish_doctree
+    from docutils.nodes import literal, table, title_reference
+
+    rows = '   * - total\n     - total\n     - "integer"\n'
+    text = ".. default-role:: literal\n\n" + doc(section(ORDER, EVERY_ORDER, rows))
+    assert parse_text(text, "x.rst").sections[0].properties[0].source_path == "total"
+    quiet = {"report_level": 5}
+    other = publish_doctree(
+        ".. list-table::\n\n   * - a\n     - b\n\n`role`\n", settings_overrides=quiet
+    )
+    assert len(list(other.findall(table))) == 1
+    assert list(other.findall(title_reference)) and not list(other.findall(literal))
+
+
+def test_reused_parser_state_does_not_carry_over_between_documents() -> None:
+    """docutils' state machines are pooled across parses: no document may see another's."""
+    import talkqa.dataflow.rst as rst_module
+
+    first = load(FIXTURES / "variations.rst")
+    load(FIXTURES / "broken.rst")
+    parse_text(doc(), "asana-trello.rst")
+    assert load(FIXTURES / "variations.rst") == first
+    assert rst_module._TOP_MACHINES  # a machine was returned to the pool ...
+    assert all(not machine.observers for machine in rst_module._TOP_MACHINES)  # ... clean
+
+
+def test_parsing_from_several_threads_gives_the_same_specs() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = sorted(FIXTURES.glob("*.rst")) * 8
+    expected = [load(path) for path in paths]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(load, paths)) == expected

@@ -2,9 +2,10 @@
 
 This module is the anti-corruption layer between docutils' tree and the project: nothing
 downstream sees a docutils node. docutils gives the skeleton (title, sections, paragraphs,
-list-tables) and the line numbers; the source lines are consulted only for what docutils
-throws away (a trailing TAB in a cell) or refuses to read (a list-table with a broken row,
-which docutils replaces by an error: we then read that table from the source ourselves).
+where each list-table starts and ends) and the line numbers. The rows of a list-table are
+read from the source lines: docutils' own list-table parses every cell as a nested document,
+which was nine tenths of the time of a parse, throws away what we need (a trailing TAB), and
+rejects a table with one broken row, which we must read anyway.
 
 Problems become `ParseIssue`s so one bad row never hides the rest of the document; only
 input that is not a checklist at all raises `UserError` (one line: file, line, what to do).
@@ -12,16 +13,21 @@ input that is not a checklist at all raises `UserError` (one line: file, line, w
 
 from __future__ import annotations
 
+import copy
+import functools
 import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from optparse import Values
 from pathlib import Path
+from typing import Any
 
 from docutils import nodes
 from docutils.frontend import get_default_settings
-from docutils.parsers.rst import Parser
+from docutils.parsers.rst import Directive, Parser, roles, states
+from docutils.statemachine import string2lines
 from docutils.utils import new_document
 
 from talkqa.dataflow.spec import (
@@ -117,20 +123,188 @@ def _decode(data: bytes, name: str) -> str:
 
 def _doctree(text: str, file: str) -> nodes.document:
     """Parse with docutils quietly: its messages stay in the tree, we report what matters."""
-    settings = get_default_settings(Parser)
-    settings.report_level = 5
-    settings.halt_level = 5
-    settings.warning_stream = io.StringIO()
-    settings.file_insertion_enabled = False  # a checklist must never read other files
-    settings.raw_enabled = False
-    document = new_document(file, settings)
+    document = new_document(file, copy.copy(_settings()))
     try:
-        Parser().parse(text, document)
+        _Parser().parse(text, document)
     except Exception as exc:  # docutils is foreign code: never let it show a traceback
         raise UserError(f"{file}:1: docutils could not read the document ({exc})") from None
     return document
 
 
+@functools.cache
+def _settings() -> Values:
+    """Building docutils' settings costs more than parsing a checklist: do it once."""
+    settings = get_default_settings(Parser)
+    settings.report_level = 5
+    settings.halt_level = 5
+    settings.warning_stream = io.StringIO()  # never written to at report level 5
+    settings.file_insertion_enabled = False  # a checklist must never read other files
+    settings.raw_enabled = False
+    return settings
+
+
+class _Pool(list[Any]):
+    """Reusable docutils state machines: building one (15 states' transition tables) cost
+    more than running it over a checklist.
+
+    A machine is returned after its run; it then forgets that document's observer, which
+    docutils attaches anew at every run (a kept one would pile up and be called per line).
+    """
+
+    def append(self, machine: Any) -> None:
+        machine.observers.clear()
+        super().append(machine)
+
+    def take(self, make: Callable[[], Any]) -> Any:
+        try:
+            return self.pop()
+        except IndexError:
+            return make()
+
+
+class _RawListTable(nodes.General, nodes.Element):
+    """A list-table docutils did not parse: where it starts and where its block ends.
+
+    docutils' own list-table parses every cell as a nested document (a fresh state machine
+    per cell), which was ~90% of a checklist's parse time; its rows are read from the source
+    lines instead, the same way a broken table always was.
+    """
+
+
+class _ListTable(Directive):
+    """Stands in for `list-table`: keeps the block's extent, parses nothing inside it."""
+
+    has_content = True  # no arguments, no option_spec: options stay content lines, unparsed
+
+    def run(self) -> list[nodes.Node]:
+        table = _RawListTable()
+        table.line = self.lineno
+        table["block_end"] = self.content.offset(-1) + 1 if self.content else self.lineno
+        return [table]
+
+
+_DIRECTIVES: dict[str, type[Directive]] = {"list-table": _ListTable}
+
+
+def _private_states() -> tuple[type[states.RSTState], ...]:
+    """docutils' RST states, seeing `_DIRECTIVES` first, without touching its registry.
+
+    The state machine names states by class name, so each subclass keeps its base's name.
+    Nested parses must use these classes too, and get their own pools of state machines so
+    that none built from them can reach another docutils user.
+    """
+    list_machines: dict[str, _Pool] = {}  # by initial state
+    docutils_directive: Any = states.Body.directive  # untyped in the stubs
+
+    def init(self: states.RSTState, state_machine: Any, debug: bool = False) -> None:
+        states.RSTState.__init__(self, state_machine, debug)
+        self.nested_sm_kwargs = {"state_classes": _STATE_CLASSES, "initial_state": "Body"}
+
+    def directive(self: Any, match: re.Match[str], **presets: Any) -> Any:
+        own = _DIRECTIVES.get(match.group(1).lower())
+        if own is None:
+            return docutils_directive(self, match, **presets)
+        return self.run_directive(own, match, match.group(1), presets)
+
+    def nested_list_parse(
+        self: Any,
+        block: Any,
+        input_offset: int,
+        node: nodes.Element,
+        initial_state: str,
+        blank_finish: bool,
+        blank_finish_state: str | None = None,
+        extra_settings: dict[str, Any] | None = None,
+        **others: Any,
+    ) -> tuple[int, bool]:
+        """docutils' own, but reusing machines: it built one per list and per directive."""
+        if any(others.values()):  # a caller with its own machine: docutils knows best
+            return states.RSTState.nested_list_parse(  # type: ignore[no-any-return]
+                self, block, input_offset, node, initial_state, blank_finish,
+                blank_finish_state, extra_settings or {}, **others,
+            )  # fmt: skip
+        pool = list_machines.setdefault(initial_state, _Pool())
+        machine = pool.take(
+            lambda: states.NestedStateMachine(_STATE_CLASSES, initial_state, self.debug)
+        )
+        machine.parent_state_machine = self.state_machine
+        finish_state = machine.states[blank_finish_state or initial_state]
+        finish_state.blank_finish = blank_finish
+        for key, value in (extra_settings or {}).items():
+            setattr(machine.states[initial_state], key, value)
+        machine.run(block, input_offset, memo=self.memo, node=node, match_titles=False)
+        blank_finish = finish_state.blank_finish
+        offset = machine.abs_line_offset()
+        machine.parent_state_machine = None
+        pool.append(machine)
+        return offset, blank_finish
+
+    def explicit_list(self: Any, blank_finish: bool) -> None:
+        """docutils' own, minus its nested machine when that would stop at its first line.
+
+        After an explicit construct (our list-table) docutils runs a machine in the
+        `Explicit` state, which ends at once on anything but another `..`/`__` construct.
+        """
+        lines, following = self.state_machine.input_lines, self.state_machine.line_offset + 1
+        if following < len(lines) and _EXPLICIT_START.match(lines[following]):
+            states.Body.explicit_list(self, blank_finish)
+        elif not blank_finish:
+            self.parent += self.unindent_warning("Explicit markup")
+
+    explicit = copy.copy(states.Body.explicit)  # its constructs hold Body's functions
+    explicit.constructs = [
+        (directive if method is docutils_directive else method, pattern)
+        for method, pattern in states.Body.explicit.constructs
+    ]
+    namespace: dict[str, Any] = {
+        "__init__": init,
+        "nested_sm_cache": _Pool(),  # docutils' nested_parse() pops and appends it
+        "nested_list_parse": nested_list_parse,
+    }
+    body = {"directive": directive, "explicit": explicit, "explicit_list": explicit_list}
+    return tuple(
+        type(base.__name__, (base,), namespace | (body if issubclass(base, states.Body) else {}))
+        for base in states.state_classes
+    )
+
+
+_STATE_CLASSES = _private_states()
+_EXPLICIT_START = re.compile(r"(\.\.|__)( +|$)")  # Body's explicit_markup / anonymous
+_TOP_MACHINES = _Pool()
+
+
+def _plain_text(text: str, lineno: int) -> list[nodes.Text]:
+    return [nodes.Text(text)]
+
+
+class _Parser(Parser):
+    """docutils' RST parser on our states, reusing its top-level state machine."""
+
+    def parse(self, inputstring: str, document: nodes.document) -> None:
+        """`Parser.parse`, step for step, with a machine from the pool."""
+        self.setup_parse(inputstring, document)
+        settings = document.settings
+        lines = string2lines(inputstring, tab_width=settings.tab_width, convert_whitespace=True)
+        for number, line in enumerate(lines, start=1):
+            if len(line) > settings.line_length_limit:
+                document.append(
+                    document.reporter.error(f"Line {number} exceeds the line-length-limit.")
+                )
+                break
+        else:
+            machine = _TOP_MACHINES.take(lambda: states.RSTStateMachine(_STATE_CLASSES, "Body"))
+            inliner = states.Inliner()
+            # no standalone-URI search: a URI's node reads back as the text it was made of,
+            # and searching every paragraph and title for one cost a tenth of the parse
+            inliner.implicit_inline = _plain_text  # type: ignore[method-assign]
+            machine.run(lines, document, inliner=inliner)
+            _TOP_MACHINES.append(machine)  # not after an exception: it may be half-way
+        # a `default-role` directive must not outlive its document
+        vars(roles)["_roles"].pop("", None)
+        self.finish_parse()
+
+
+@functools.lru_cache(maxsize=4096)  # headings are split by trying every prefix
 def _key(name: str) -> str:
     """Compare system names across display drift ("Powerofficego" ~ "PowerOffice GO")."""
     return re.sub(r"[^a-z0-9]", "", name.lower())
@@ -189,7 +363,6 @@ class _Reader:
         self.issues: list[ParseIssue] = []
         self.source = ""
         self.target = ""
-        self.handled: set[int] = set()  # docutils messages already turned into issues
         self.tables_read: list[tuple[int, int]] = []  # line spans we read from the source
 
     def issue(self, line: int | None, kind: str, message: str) -> None:
@@ -285,7 +458,7 @@ class _Reader:
     def _docutils_messages(self, document: nodes.document) -> None:
         """docutils' own complaints that we did not already turn into a precise issue."""
         for message in document.findall(nodes.system_message):
-            if message.get("level", 0) < 2 or id(message) in self.handled:
+            if message.get("level", 0) < 2:
                 continue
             paragraph = message.next_node(nodes.paragraph)
             text = _norm(paragraph.astext()) if paragraph is not None else _norm(message.astext())
@@ -327,14 +500,13 @@ class _Reader:
                 continue  # a stray piece of a broken table we already read from the source
             if isinstance(child, nodes.paragraph):
                 context = self._paragraph(draft, child) or context
-            elif isinstance(child, nodes.table):
-                self._take_table(draft, self._table_from_tree(child), context)
-                context = None
-            elif isinstance(child, nodes.system_message) and _is_table_error(child):
-                self.handled.add(id(child))
-                table = self._table_from_source(child.get("line") or child_line)
-                consumed_until = table.last_line
-                self.tables_read.append((table.line, table.last_line))
+            elif isinstance(child, _RawListTable):
+                table = self._table_from_source(child.line or child_line)
+                if table.last_line > child["block_end"]:
+                    # a broken row ran past docutils' block: what docutils made of the rest
+                    # is ours already, and so are its complaints about it
+                    consumed_until = table.last_line
+                    self.tables_read.append((table.line, table.last_line))
                 self._take_table(draft, table, context)
                 context = None
         return draft
@@ -428,19 +600,12 @@ class _Reader:
 
     # -- tables ---------------------------------------------------------------------------
 
-    def _table_from_tree(self, table: nodes.table) -> _Table:
-        header: list[_Cell] | None = None
-        rows: list[list[_Cell]] = []
-        for row in table.findall(nodes.row):
-            cells = [_Cell(_entry_text(entry), _first_line(entry)) for entry in row.children]
-            if isinstance(row.parent, nodes.thead) and header is None:
-                header = cells
-            else:
-                rows.append(cells)
-        return _Table(line=table.line or _first_line(table) or 1, header=header, rows=rows)
-
     def _table_from_source(self, directive_line: int) -> _Table:
-        """Read a list-table docutils rejected, straight from the source lines."""
+        """Read a list-table from the source lines that follow its directive.
+
+        docutils only delimits the table (see `_ListTable`); rows are read here, broken ones
+        included: a data type without its '- ', a cell wrapped onto the next line.
+        """
         header_rows = 0
         rows: list[list[_Cell]] = []
         last = directive_line
@@ -660,17 +825,3 @@ def _row_line(cells: list[_Cell], fallback: int) -> int:
 
 def _looks_like_header(cells: list[_Cell]) -> bool:
     return len(cells) >= 2 and all(_HEADER_PROPERTY.search(cell.text) for cell in cells[:2])
-
-
-def _entry_text(entry: nodes.Node) -> str:
-    """A cell as written: paths like `custom_` must not go through inline markup."""
-    children = list(entry.children) if isinstance(entry, nodes.Element) else []
-    paragraphs = [child for child in children if isinstance(child, nodes.paragraph)]
-    if children and len(paragraphs) == len(children):
-        return _norm(" ".join(paragraph.rawsource for paragraph in paragraphs))
-    return _norm(entry.astext())
-
-
-def _is_table_error(message: nodes.system_message) -> bool:
-    paragraph = message.next_node(nodes.paragraph)
-    return paragraph is not None and "list-table" in paragraph.astext()

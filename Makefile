@@ -35,7 +35,9 @@ signoff: install
 	$(BIN)/talkqa signoff $(DOC) --mode sandbox
 
 ## Re-record every cassette against freshly reset sandboxes (deterministic: no diff expected).
+## The folder is emptied first so cassettes of renamed or removed scenarios do not linger.
 cassettes: install
+	rm -rf cassettes/*/
 	$(BIN)/pytest steps --talkqa-mode=sandbox --record-mode=rewrite
 
 clean:

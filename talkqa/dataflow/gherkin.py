@@ -1,0 +1,427 @@
+"""Checklist -> Gherkin, and the drift between a checklist and its feature files.
+
+The feature files are generated, never written by hand: a checklist row that has no
+scenario row is a promise nobody tests, and a scenario row whose checklist row is gone
+tests a promise nobody made. ``generate`` is pure and deterministic (regenerating an
+unchanged checklist gives byte-identical files), so ``drift`` can compare what is on disk
+with what the checklist says, row by row.
+
+Steps stay generic: a scenario names its section by position in the Background, and the
+step definitions read everything else from the spec. The names in step text are there for
+the reader; the steps verify them against the spec rather than trusting them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from talkqa.dataflow.spec import DataflowSpec, PropertyMap, Section, SectionKind
+from talkqa.systems.catalog import Binding, bind
+
+# Every tag the generator writes; steps/conftest.py registers them as pytest markers.
+PROMISES: tuple[str, ...] = ("exists", "properties", "references", "edits", "idempotence")
+TAGS: Mapping[str, str] = {
+    "dataflow": "a feature generated from a dataflow checklist",
+    "exists": "promise: every source has exactly one linked target",
+    "properties": "promise: mapped properties are equal under their declared types",
+    "references": "promise: reference fields point at the linked target of the referenced source",
+    "edits": "promise: an edit on either side reaches the other side",
+    "idempotence": "promise: a second run changes nothing",
+    "existence_only": "the section's property table is empty: existence and linking only",
+    "unbound": "talk-qa has no connector for a datatype of this section",
+}
+
+SAMPLE_COUNT = 3  # entities per scenario: enough to see pairing mistakes, few enough to replay fast
+EDIT_SAMPLE_COUNT = 2
+
+_TABLE_HEADER = ("source_path", "target_path", "data_type")
+_REF_HEADER = (*_TABLE_HEADER, "references")
+
+
+@dataclass(frozen=True)
+class Drift:
+    """One difference between a checklist and its feature files."""
+
+    kind: str  # missing-section | stale-section | missing-row | stale-row | changed-row | outdated
+    file: str  # the feature file (relative name) it concerns
+    section_index: int | None
+    detail: str
+
+    @property
+    def message(self) -> str:
+        where = self.file + (f" (section {self.section_index})" if self.section_index else "")
+        return f"{where}: {self.kind}: {self.detail}"
+
+
+def slug(text: str) -> str:
+    """'Chargebee Customer to Invoiced Customers (human data)' -> 'chargebee-customer-to-...'."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"
+
+
+def doc_stem(doc_path: str) -> str:
+    """The folder name of a checklist's features: its file stem."""
+    return slug(PurePosixPath(doc_path.replace("\\", "/")).stem)
+
+
+def feature_name(position: int, section: Section) -> str:
+    """File name of a section's feature; the position keeps repeated headings apart."""
+    return f"{position:02d}-{slug(section.heading)}.feature"
+
+
+def is_reference(binding: Binding | None, prop: PropertyMap) -> bool:
+    """Whether a property row maps a reference field (checked by the references promise)."""
+    return binding is not None and prop.source_path in binding.references
+
+
+def split_rows(section: Section) -> tuple[list[PropertyMap], list[PropertyMap]]:
+    """(plain property rows, reference rows) of a section, in checklist order."""
+    binding = bind(section.source)
+    plain = [p for p in section.properties if not is_reference(binding, p)]
+    refs = [p for p in section.properties if is_reference(binding, p)]
+    return plain, refs
+
+
+def sentence_for(section: Section, promise: str) -> str:
+    """The checklist sentence a promise tests (the Allure story), verbatim when present."""
+    prefixes = {
+        "exists": ("Every ", "Before any", "When "),
+        "properties": ("The following properties",),
+        "references": ("The following properties",),
+        "edits": ("Once a link",),
+        "idempotence": ("Once a link",),
+    }[promise]
+    for sentence in section.sentences:
+        if sentence.startswith(prefixes):
+            return " ".join(sentence.split())
+    src, tgt = _names(section)
+    fallback = {
+        "exists": f"Every {src} will be synchronized with a {tgt}.",
+        "properties": f"The following properties are synchronized between a {src} and a {tgt}.",
+        "references": f"The following properties are synchronized between a {src} and a {tgt}.",
+        "edits": f"Once a link between a {src} and a {tgt} is established, it will keep in sync.",
+        "idempotence": f"Once a link between a {src} and a {tgt} is established, "
+        "it will keep in sync.",
+    }
+    return fallback[promise]
+
+
+def _names(section: Section) -> tuple[str, str]:
+    src = " ".join(f"{section.source.system} {section.source.datatype}".split())
+    tgt = " ".join(f"{section.target.system} {section.target.datatype}".split())
+    return src, tgt
+
+
+def _type_text(data_type: str | None) -> str:
+    return data_type if data_type is not None else "N/A"
+
+
+def _cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: tuple[str, ...], rows: Iterable[tuple[str, ...]], indent: str) -> list[str]:
+    all_rows = [header, *rows]
+    widths = [max(len(_cell(r[i])) for r in all_rows) for i in range(len(header))]
+    return [
+        indent + "| " + " | ".join(_cell(c).ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
+        for r in all_rows
+    ]
+
+
+def _row(prop: PropertyMap) -> tuple[str, str, str]:
+    return (prop.source_path, prop.target_path, _type_text(prop.data_type))
+
+
+def _ref_row(spec: DataflowSpec, prop: PropertyMap, binding: Binding) -> tuple[str, str, str, str]:
+    key = binding.references[prop.source_path]
+    for section in spec.sections:
+        source = bind(section.source)
+        if source is not None and source.key == key:
+            return (
+                *_row(prop),
+                " ".join(f"{section.source.system} {section.source.datatype}".split()),
+            )
+    return (*_row(prop), f"{key[0]} {key[1]}")
+
+
+def _exists_scenario(
+    section: Section, src: str, tgt: str, src_system: str, fixed: str
+) -> list[str]:
+    """The opening sentence's promise, worded by the section's kind."""
+    given = f"    Given {SAMPLE_COUNT} {src} entities created through the {src_system} API"
+    promise = f"    Promise: {sentence_for(section, 'exists')}"
+    if section.kind is SectionKind.LINK_FIRST:
+        return [
+            f"  Scenario: No {tgt} is created for a {src} that was not linked first",
+            promise,
+            "",
+            given,
+            "    When the system under test runs",
+            f"    Then no {tgt} is created for an unlinked {src}",
+        ]
+    if section.kind is SectionKind.CONDITIONAL:
+        return [
+            f"  Scenario: A {src} has at most one linked {tgt}",
+            promise,
+            "",
+            given,
+            "    When the system under test runs",
+            f"    Then every {src} has at most one linked {tgt}{fixed}",
+        ]
+    return [
+        f"  Scenario: Every {src} has exactly one linked {tgt}",
+        promise,
+        "",
+        given,
+        "    When the system under test runs",
+        f"    Then every {src} has exactly one linked {tgt}{fixed}",
+    ]
+
+
+def render_section(spec: DataflowSpec, section: Section, doc_path: str) -> str:
+    """One feature: every promise the section makes, as scenarios over the same Background."""
+    src, tgt = _names(section)
+    source_binding = bind(section.source)
+    target_binding = bind(section.target)
+    plain, refs = split_rows(section)
+    feature_tags = ["@dataflow"]
+    if section.existence_only:
+        feature_tags.append("@existence_only")
+    if source_binding is None or target_binding is None:
+        feature_tags.append("@unbound")
+    src_system = " ".join(section.source.system.split())
+    tgt_system = " ".join(section.target.system.split())
+    fixed = ""
+    if target_binding is not None and target_binding.fixed:
+        fixed = " with " + " and ".join(f"{k} {v}" for k, v in sorted(target_binding.fixed.items()))
+
+    out: list[str] = [
+        f"# Generated by talkqa from {doc_path}: do not edit, regenerate with",
+        f"#   talkqa features generate {doc_path} --out features/",
+        " ".join(feature_tags),
+        f"Feature: {' '.join(section.heading.split())}",
+        f"  Promise: {sentence_for(section, 'exists')}",
+        "",
+        f"  Checklist {doc_path}, section {section.index} (line {section.line}).",
+    ]
+    if section.existence_only:
+        out.append(
+            "  The property table is empty: this section promises existence and linking only."
+        )
+    out += [
+        "",
+        "  Background:",
+        f'    Given the checklist "{doc_path}" section {section.index}',
+        "",
+        "  @exists @vcr",
+        *_exists_scenario(section, src, tgt, src_system, fixed),
+    ]
+    if plain:
+        out += [
+            "",
+            "  @properties @vcr",
+            f"  Scenario: Each linked {tgt} has the mapped properties of its {src}",
+            f"    Promise: {sentence_for(section, 'properties')}",
+            "",
+            f"    Given {SAMPLE_COUNT} {src} entities created through the {src_system} API",
+            "    When the system under test runs",
+            "    Then every linked pair has these properties equal under their declared types:",
+            *_table(_TABLE_HEADER, (_row(p) for p in plain), "      "),
+        ]
+    if refs and source_binding is not None:
+        out += [
+            "",
+            "  @references @vcr",
+            f"  Scenario: The references of each linked {tgt} point at linked targets",
+            f"    Promise: {sentence_for(section, 'references')}",
+            "",
+            f"    Given {SAMPLE_COUNT} {src} entities created through the {src_system} API",
+            "    When the system under test runs",
+            "    Then every reference points at the target linked to the referenced source:",
+            *_table(_REF_HEADER, (_ref_row(spec, p, source_binding) for p in refs), "      "),
+        ]
+    for side, system in (("source", src_system), ("target", tgt_system)):
+        other = tgt_system if side == "source" else src_system
+        out += [
+            "",
+            "  @edits @vcr",
+            f"  Scenario: An edit in {system} of a linked {src if side == 'source' else tgt}"
+            f" reaches {other}",
+            f"    Promise: {sentence_for(section, 'edits')}",
+            "",
+            f"    Given {EDIT_SAMPLE_COUNT} {src} entities created through the {src_system} API",
+            "    And the system under test has run",
+            f"    When each linked {side} entity is edited through the {system} API",
+            "    And the system under test runs again",
+            f"    Then the edits reached {other} and every link still holds",
+        ]
+    out += [
+        "",
+        "  @idempotence @vcr",
+        f"  Scenario: A second run changes nothing in {src_system} or {tgt_system}",
+        f"    Promise: {sentence_for(section, 'idempotence')}",
+        "",
+        f"    Given {EDIT_SAMPLE_COUNT} {src} entities created through the {src_system} API",
+        "    And the system under test has run",
+        "    When the system under test runs again",
+        f"    Then no entity changed in {src_system} or {tgt_system}",
+    ]
+    return "\n".join(out) + "\n"
+
+
+def generate(spec: DataflowSpec, doc_path: str) -> dict[str, str]:
+    """Feature file name (``<doc-stem>/<nn>-<heading>.feature``) -> feature text, per section."""
+    doc = doc_path.replace("\\", "/")
+    stem = doc_stem(doc)
+    return {
+        f"{stem}/{feature_name(position, section)}": render_section(spec, section, doc)
+        for position, section in enumerate(spec.sections, start=1)
+    }
+
+
+# --- drift ------------------------------------------------------------------------------------
+
+_BACKGROUND = re.compile(r'^\s*Given the checklist "(?P<doc>[^"]*)" section (?P<index>\d+)\s*$')
+
+
+@dataclass(frozen=True)
+class _FeatureRows:
+    section_index: int | None
+    rows: frozenset[tuple[str, str, str]]  # (source_path, target_path, data_type)
+
+
+def _split_cells(line: str) -> list[str]:
+    body = line.strip()[1:-1]
+    cells = re.split(r"(?<!\\)\|", body)
+    return [c.strip().replace("\\|", "|").replace("\\\\", "\\") for c in cells]
+
+
+def read_feature_rows(text: str) -> _FeatureRows:
+    """The section index and the property rows a feature file tests (tables with our header)."""
+    index: int | None = None
+    rows: set[tuple[str, str, str]] = set()
+    header: list[str] | None = None
+    for line in text.splitlines():
+        match = _BACKGROUND.match(line)
+        if match:
+            index = int(match["index"])
+            continue
+        stripped = line.strip()
+        if not (stripped.startswith("|") and stripped.endswith("|")):
+            header = None
+            continue
+        cells = _split_cells(stripped)
+        if header is None:
+            header = cells
+            continue
+        if header[:3] == list(_TABLE_HEADER) and len(cells) >= 3:
+            rows.add((cells[0], cells[1], cells[2]))
+    return _FeatureRows(index, frozenset(rows))
+
+
+def _features_root(features_dir: Path, stem: str) -> Path:
+    nested = features_dir / stem
+    return nested if nested.is_dir() else features_dir
+
+
+def drift(spec: DataflowSpec, features_dir: Path | str, doc_path: str | None = None) -> list[Drift]:
+    """Every checklist row without a scenario row, and every scenario row without a checklist row.
+
+    ``doc_path`` is the checklist path as written in the Background (defaults to the spec's
+    file); it only matters for the catch-all "outdated" comparison of whole files.
+    """
+    doc = (doc_path or spec.file).replace("\\", "/")
+    stem = doc_stem(doc)
+    root = _features_root(Path(features_dir), stem)
+    expected = {name.split("/", 1)[1]: text for name, text in generate(spec, doc).items()}
+    on_disk = {p.name: p.read_text(encoding="utf-8") for p in sorted(root.glob("*.feature"))}
+    by_index = {read_feature_rows(text).section_index: name for name, text in on_disk.items()}
+    found: list[Drift] = []
+    seen: set[str] = set()
+    for position, section in enumerate(spec.sections, start=1):
+        name = feature_name(position, section)
+        disk_name = name if name in on_disk else by_index.get(section.index)
+        if disk_name is None:
+            found.append(
+                Drift(
+                    "missing-section",
+                    name,
+                    section.index,
+                    f"no feature for '{section.heading}' (line {section.line})",
+                )
+            )
+            continue
+        seen.add(disk_name)
+        text = on_disk[disk_name]
+        have = {(r[0], r[1]): r[2] for r in read_feature_rows(text).rows}
+        want = {(p.source_path, p.target_path): _type_text(p.data_type) for p in section.properties}
+        row_drift = False
+        for (source_path, target_path), data_type in want.items():
+            if (source_path, target_path) not in have:
+                row_drift = True
+                found.append(
+                    Drift(
+                        "missing-row",
+                        disk_name,
+                        section.index,
+                        f"{source_path} -> {target_path} ({data_type}) has no scenario row",
+                    )
+                )
+            elif have[(source_path, target_path)] != data_type:
+                row_drift = True
+                found.append(
+                    Drift(
+                        "changed-row",
+                        disk_name,
+                        section.index,
+                        f"{source_path} -> {target_path} is {data_type} in the checklist, "
+                        f"{have[(source_path, target_path)]} in the feature",
+                    )
+                )
+        for (source_path, target_path), data_type in have.items():
+            if (source_path, target_path) not in want:
+                row_drift = True
+                found.append(
+                    Drift(
+                        "stale-row",
+                        disk_name,
+                        section.index,
+                        f"{source_path} -> {target_path} ({data_type}) is not in the checklist",
+                    )
+                )
+        if not row_drift and text != expected[name]:
+            found.append(
+                Drift(
+                    "outdated",
+                    disk_name,
+                    section.index,
+                    "differs from the generated text (regenerate it)",
+                )
+            )
+    for name in sorted(set(on_disk) - seen):
+        index = read_feature_rows(on_disk[name]).section_index
+        found.append(Drift("stale-section", name, index, "its checklist section is gone"))
+    return found
+
+
+def write_features(files: Mapping[str, str], out_dir: Path | str) -> list[Path]:
+    """Write generated files under ``out_dir``, removing stale features of the same checklist."""
+    out = Path(out_dir)
+    written: list[Path] = []
+    stems = {name.split("/", 1)[0] for name in files}
+    for stem in stems:
+        folder = out / stem
+        if folder.is_dir():
+            for old in folder.glob("*.feature"):
+                if f"{stem}/{old.name}" not in files:
+                    old.unlink()
+    for name, text in sorted(files.items()):
+        path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written

@@ -1,0 +1,379 @@
+"""`talkqa sync`, `check`, `signoff` and `features`: the judge's commands.
+
+Exit codes (talkqa.cli): 0 pass, 1 findings (or a NO-GO), 2 usage or input error. Every
+bad input is one line that says what, where and what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from talkqa.dataflow.spec import DataflowSpec
+from talkqa.errors import UserError
+
+features_app = typer.Typer(
+    name="features",
+    help="Generate the Gherkin features of a checklist, or check them for drift.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+MODES = ("replay", "sandbox", "live")
+DocArg = Annotated[Path, typer.Argument(help="the dataflow checklist (.rst)", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of tables")]
+
+
+def doc_label(doc: Path) -> str:
+    """The checklist path as features name it: relative to the working directory, POSIX."""
+    try:
+        return doc.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return doc.resolve().as_posix()
+
+
+def load_doc(doc: Path) -> DataflowSpec:
+    """The spec of a checklist, or a one-line error when the file is absent or unreadable."""
+    if not doc.is_file():
+        raise UserError(f"{doc}: no such checklist: give the path of a dataflow .rst file")
+    from talkqa.dataflow.rst import load
+
+    spec = load(doc)
+    if not spec.sections:
+        raise UserError(f"{doc}: the checklist has no sections: nothing to test")
+    return spec
+
+
+# --- features ---------------------------------------------------------------------------------
+
+
+@features_app.command("generate")
+def features_generate(
+    doc: DocArg,
+    out: Annotated[Path, typer.Option("--out", help="features folder")] = Path("features"),
+) -> None:
+    """Write one feature per checklist section under OUT/<checklist-stem>/."""
+    from talkqa.dataflow.gherkin import generate, write_features
+
+    spec = load_doc(doc)
+    files = generate(spec, doc_label(doc))
+    for path in write_features(files, out):
+        typer.echo(str(path))
+
+
+@features_app.command("check")
+def features_check(
+    doc: DocArg,
+    features_dir: Annotated[Path, typer.Argument(help="features folder", show_default=False)],
+) -> None:
+    """Exit 1 when a checklist row has no scenario row, or a scenario row no checklist row."""
+    from talkqa.dataflow.gherkin import drift
+
+    if not features_dir.is_dir():
+        raise UserError(f"{features_dir}: no such folder: give the features folder of {doc}")
+    spec = load_doc(doc)
+    found = drift(spec, features_dir, doc_label(doc))
+    for item in found:
+        typer.echo(item.message)
+    if found:
+        typer.echo(
+            f"{len(found)} differences: regenerate with "
+            f"`talkqa features generate {doc_label(doc)} --out {features_dir}`",
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(f"{features_dir}: in step with {doc_label(doc)}")
+
+
+# --- sync and check ---------------------------------------------------------------------------
+
+
+@contextmanager
+def connected_systems() -> Iterator[Any]:
+    """Systems from the environment (CHARGEBEE_* / INVOICED_*), over one httpx client."""
+    import httpx
+
+    from talkqa.systems.connect import Systems
+    from talkqa.systems.settings import Settings
+
+    settings = Settings.from_env()
+    with httpx.Client(timeout=30.0) as client:
+        yield Systems.connect(settings, client)
+
+
+def sync(
+    doc: DocArg,
+    state: Annotated[
+        Path | None,
+        typer.Option("--state", help="link store (sqlite); default .talkqa/<checklist>.sqlite"),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the reference sync once over the systems in the environment."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from talkqa.dataflow.gherkin import doc_stem
+    from talkqa.sut import ReferenceDriver
+
+    spec = load_doc(doc)
+    store = state or Path(".talkqa") / f"{doc_stem(doc_label(doc))}.sqlite"
+    console = Console(stderr=True)
+    with connected_systems() as systems, Progress(console=console, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(heading: str, done: int, total: int) -> None:
+            if heading not in tasks:
+                tasks[heading] = bar.add_task(heading, total=total or None)
+            bar.update(tasks[heading], completed=done, total=total or None)
+
+        driver = ReferenceDriver(systems, store, progress=None if as_json else progress)
+        driver.run(spec)
+    summary = driver.last
+    if as_json:
+        typer.echo(summary.to_json())
+    else:
+        _print_sync_table(summary)
+    if summary.totals.get("failed", 0):
+        raise typer.Exit(1)
+
+
+def _print_sync_table(summary: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title="reference sync")
+    columns = {
+        "created": "created",
+        "updated_to_target": "→ target",
+        "updated_to_source": "← source",
+        "unchanged": "same",
+        "deleted": "deleted",
+    }
+    table.add_column("section", ratio=1)
+    for header in (*columns.values(), "unlinked", "failed"):
+        table.add_column(header, justify="right", no_wrap=True)
+    for section in summary.sections:
+        if section.skipped:
+            table.add_row(section.heading, f"skipped: {section.skipped}", *[""] * 6)
+            continue
+        counts = [str(getattr(section, c)) for c in columns]
+        table.add_row(
+            section.heading, *counts, str(len(section.unlinked)), str(len(section.failed))
+        )
+    totals = summary.totals
+    table.add_section()
+    table.add_row(
+        "total",
+        *[str(totals[c]) for c in columns],
+        str(totals["unlinked"]),
+        str(totals["failed"]),
+    )
+    _console().print(table)
+
+
+def _console() -> Any:
+    """A console that does not squeeze tables into 80 columns when output is piped."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=140)
+
+
+def check(doc: DocArg, as_json: JsonOpt = False) -> None:
+    """Judge the current state of the systems in the environment; exit 1 on findings."""
+    from talkqa.checks import check_spec
+
+    spec = load_doc(doc)
+    with connected_systems() as systems:
+        report = check_spec(spec, systems)
+    if as_json:
+        typer.echo(report.to_json())
+    else:
+        _print_check(report)
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+def _print_check(report: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title="checks")
+    for name in ("section", "covered", "sources", "targets", "findings"):
+        table.add_column(name)
+    for section in report.sections:
+        count = len(report.findings_for(section.index))
+        table.add_row(
+            section.heading,
+            "yes" if section.covered else f"no: {section.reason}",
+            str(section.sources_checked),
+            str(section.targets_seen),
+            str(count),
+        )
+    console = _console()
+    console.print(table)
+    for finding in report.findings:
+        console.print(finding.message, markup=False, highlight=False)
+
+
+# --- signoff ----------------------------------------------------------------------------------
+
+
+def signoff(
+    doc: DocArg,
+    mode: Annotated[str, typer.Option("--mode", help="replay | sandbox | live")] = "replay",
+    sut_command: Annotated[
+        str | None, typer.Option("--sut-command", help="shell command running your syncer")
+    ] = None,
+    reports: Annotated[Path, typer.Option("--reports", help="reports folder")] = Path("reports"),
+) -> None:
+    """Run the checklist's feature suite and write the sign-off (exit 0 GO, 1 NO-GO)."""
+    if mode not in MODES:
+        raise UserError(f"--mode {mode!r} is not a mode: use one of {', '.join(MODES)}")
+    if sut_command is not None and not sut_command.strip():
+        raise UserError("--sut-command is empty: give the shell command that runs your syncer")
+    if sut_command and mode == "replay":
+        raise UserError(
+            "--sut-command cannot run in replay mode (cassettes hold the reference sync's "
+            "traffic): use --mode sandbox or --mode live"
+        )
+    spec = load_doc(doc)
+    label = doc_label(doc)
+    module = _test_module(label)
+    _refuse_drift(spec, label)
+    if mode == "live":
+        from talkqa.systems.settings import Settings
+
+        Settings.from_env()  # one-line error now rather than one failure per scenario
+    results = reports / "allure-results"
+    outcomes = reports / "outcomes.jsonl"
+    args = [
+        sys.executable, "-m", "pytest", str(module), "-p", "no:cacheprovider",
+        f"--talkqa-mode={mode}", f"--alluredir={results}", "--clean-alluredir",
+        f"--talkqa-outcomes={outcomes}",
+    ]  # fmt: skip
+    if mode == "replay":
+        args += ["--block-network", "--record-mode=none"]
+    else:
+        args += ["--disable-recording"]
+    if sut_command:
+        args += [f"--sut-command={sut_command}"]
+    started = datetime.now(UTC)
+    with _suite_environment(mode) as (env, base_urls):
+        code = subprocess.run(args, env=env, check=False).returncode
+    finished = datetime.now(UTC)
+    if code not in (0, 1):
+        raise UserError(
+            f"the feature suite of {label} could not run (pytest exit code {code}): "
+            "see its output above"
+        )
+    verdict = _write_signoff(spec, outcomes, reports, mode, sut_command, started, finished)
+    from talkqa.report.environment import write_environment
+
+    sut_name = f"command: {sut_command}" if sut_command else "reference-sync"
+    write_environment(results, mode=mode, sut=sut_name, base_urls=base_urls)
+    typer.echo(f"{verdict.label}: {verdict.markdown}")
+    if not verdict.go or code != 0:
+        raise typer.Exit(1)
+
+
+def _test_module(label: str) -> Path:
+    from talkqa.dataflow.gherkin import doc_stem
+
+    module = Path("steps") / f"test_{doc_stem(label).replace('-', '_')}.py"
+    if not module.is_file():
+        raise UserError(
+            f"{module}: no feature suite for {label}: create it with "
+            f'`from pytest_bdd import scenarios; scenarios("{doc_stem(label)}")` '
+            "(run from the project root)"
+        )
+    return module
+
+
+def _refuse_drift(spec: DataflowSpec, label: str) -> None:
+    from talkqa.dataflow.gherkin import drift
+
+    features = Path("features")
+    found = drift(spec, features, label)
+    if found:
+        raise UserError(
+            f"features of {label} are out of step with the checklist ({found[0].message}; "
+            f"{len(found)} in all): run `talkqa features generate {label} --out features/`"
+        )
+
+
+@contextmanager
+def _suite_environment(mode: str) -> Iterator[tuple[dict[str, str], dict[str, str]]]:
+    """The suite's environment and the base URLs the report may show (never keys)."""
+    env = dict(os.environ)
+    if mode == "replay":
+        from talkqa.pytest_plugin import REPLAY_CHARGEBEE_URL, REPLAY_INVOICED_URL
+
+        yield env, {"chargebee": REPLAY_CHARGEBEE_URL, "invoiced": REPLAY_INVOICED_URL}
+        return
+    if mode == "sandbox" and not (env.get("CHARGEBEE_BASE_URL") and env.get("INVOICED_BASE_URL")):
+        from talkqa.sandbox.server import running_sandboxes
+
+        with running_sandboxes(seed=0) as sandboxes:
+            env.update(sandboxes.env)
+            yield (
+                env,
+                {
+                    "chargebee": sandboxes.chargebee_base_url,
+                    "invoiced": sandboxes.invoiced_base_url,
+                },
+            )
+        return
+    from talkqa.systems.settings import Settings
+
+    settings = Settings.from_env(env)
+    yield (
+        env,
+        {
+            "chargebee": settings.chargebee_base_url,
+            "invoiced": settings.invoiced_base_url,
+        },
+    )
+
+
+def _write_signoff(
+    spec: DataflowSpec,
+    outcomes: Path,
+    reports: Path,
+    mode: str,
+    sut_command: str | None,
+    started: datetime,
+    finished: datetime,
+) -> Any:
+    from talkqa.report.signoff import (
+        SignoffInput,
+        read_outcomes,
+        sections_from_spec,
+        write_signoff,
+    )
+
+    if not outcomes.is_file():
+        raise UserError(f"{outcomes}: the feature suite wrote no outcomes: see its output above")
+    results = SignoffInput(
+        outcomes=read_outcomes(outcomes),
+        sections=sections_from_spec(spec),
+        mode=mode,
+        sut=f"command: {sut_command}" if sut_command else "reference-sync",
+        started=started,
+        finished=finished,
+    )
+    return write_signoff(results, reports)
+
+
+def register(app: typer.Typer) -> None:
+    """Add sync, check, signoff and the features sub-app to the talkqa command."""
+    app.command("sync")(sync)
+    app.command("check")(check)
+    app.command("signoff")(signoff)
+    app.add_typer(features_app, name="features")

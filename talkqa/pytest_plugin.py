@@ -1,0 +1,356 @@
+"""What the feature suite needs from talk-qa, kept out of the step glue so it is typed and tested.
+
+``steps/conftest.py`` stays thin: fixtures and step text. Here live the pieces with rules
+in them: the three modes and their settings, the vcrpy configuration (matching, secrets,
+volatile headers), cassette names, the outcome records the sign-off reads, and the one
+call that judges a section.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from talkqa.dataflow.gherkin import slug
+from talkqa.dataflow.spec import DataflowSpec, Section
+from talkqa.errors import UserError
+from talkqa.samples import Created, Edit
+from talkqa.systems.catalog import Binding
+from talkqa.systems.settings import Settings
+
+MODES: tuple[str, ...] = ("replay", "sandbox", "live")
+
+# Replay never touches the network: any host works because cassettes match without host/port.
+REPLAY_CHARGEBEE_URL = "http://chargebee.replay.invalid/api/v2"
+REPLAY_INVOICED_URL = "http://invoiced.replay.invalid"
+REPLAY_KEY = "replay-key"
+
+# Placeholders written into cassettes instead of the keys (vcrpy filter_sensitive_data).
+CHARGEBEE_KEY_PLACEHOLDER = "<CHARGEBEE_API_KEY>"
+INVOICED_KEY_PLACEHOLDER = "<INVOICED_API_KEY>"
+
+# Response headers that change between two recordings of the same exchange.
+VOLATILE_RESPONSE_HEADERS = frozenset(
+    {
+        "date",
+        "server",
+        "x-request-id",
+        "x-runtime",
+        "request-id",
+        "cf-ray",
+        "set-cookie",
+        "etag",
+        "age",
+        "via",
+        "x-amzn-trace-id",
+        "report-to",
+        "nel",
+    }
+)
+# Request headers that are secret (authorization) or say nothing about the exchange.
+FILTERED_REQUEST_HEADERS: tuple[str, ...] = ("authorization", "user-agent", "cookie", "host")
+
+# Origins written into cassettes instead of the real ones (sandbox ports change every run).
+RECORDED_CHARGEBEE_ORIGIN = "http://chargebee.recorded.invalid"
+RECORDED_INVOICED_ORIGIN = "http://invoiced.recorded.invalid"
+
+# The run id of replay and sandbox runs is fixed: sample data (and so request bodies) must be
+# the same when a cassette is recorded and when it is replayed.
+DETERMINISTIC_RUN_ID = "t0"
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise UserError(f"--talkqa-mode {mode!r} is not a mode: use one of {', '.join(MODES)}")
+    return mode
+
+
+def run_id_for(mode: str) -> str:
+    """A run id every created entity carries: fixed unless live (live runs must not collide)."""
+    if mode != "live":
+        return DETERMINISTIC_RUN_ID
+    return f"{time.strftime('%m%d%H%M', time.gmtime())}{secrets.token_hex(2)}"
+
+
+def replay_settings() -> Settings:
+    return Settings.for_sandbox(
+        REPLAY_CHARGEBEE_URL,
+        REPLAY_INVOICED_URL,
+        chargebee_api_key=REPLAY_KEY,
+        invoiced_api_key=REPLAY_KEY,
+    )
+
+
+# --- vcrpy ----------------------------------------------------------------------------------
+
+
+def is_admin_path(path: str) -> bool:
+    return path == "/__admin" or path.startswith("/__admin/") or "/__admin/" in path
+
+
+def drop_admin_requests(request: Any) -> Any:
+    """before_record_request: sandbox resets are harness plumbing, never part of a cassette."""
+    return None if is_admin_path(str(request.path)) else request
+
+
+def origin_of(url: str) -> str:
+    """'http://127.0.0.1:5000/api/v2' -> 'http://127.0.0.1:5000'."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def strip_volatile_headers(response: dict[str, Any]) -> dict[str, Any]:
+    """before_record_response: drop headers that differ between two identical exchanges."""
+    headers = response.get("headers") or {}
+    response["headers"] = {
+        name: value
+        for name, value in sorted(headers.items())
+        if name.lower() not in VOLATILE_RESPONSE_HEADERS
+    }
+    return response
+
+
+def vcr_config(settings: Settings) -> dict[str, Any]:
+    """One vcrpy configuration for every scenario (see DESIGN.md, Conventions: Cassettes)."""
+    sensitive = [
+        (CHARGEBEE_KEY_PLACEHOLDER, settings.chargebee_api_key.get_secret_value()),
+        (INVOICED_KEY_PLACEHOLDER, settings.invoiced_api_key.get_secret_value()),
+        # Origins too: sandbox ports change every run, and Link headers repeat them.
+        (RECORDED_CHARGEBEE_ORIGIN, origin_of(settings.chargebee_base_url)),
+        (RECORDED_INVOICED_ORIGIN, origin_of(settings.invoiced_base_url)),
+    ]
+    return {
+        "match_on": ["method", "path", "query", "body"],
+        "filter_headers": [(h, None) for h in FILTERED_REQUEST_HEADERS],
+        "filter_sensitive_data": [(p, v) for p, v in sensitive if len(v) >= 4],
+        "before_record_request": drop_admin_requests,
+        "before_record_response": strip_volatile_headers,
+        "decode_compressed_response": True,
+        "record_on_exception": False,
+    }
+
+
+def scenario_slug(name: str) -> str:
+    return slug(name)
+
+
+# --- judging ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Judged:
+    """The judge's view of one section after a run."""
+
+    findings: list[Any]
+    entities_checked: int
+    pairs_checked: int = 0
+    covered: bool = True
+    reason: str | None = None
+
+
+def judge_section(
+    spec: DataflowSpec,
+    section: Section,
+    systems: Any,
+    *,
+    checks: Collection[str],
+    source_ids: Collection[str] | None = None,
+    unlinked_sources: Collection[str] = (),
+) -> Judged:
+    """Check the whole spec through the systems' APIs; keep this section's findings of ``checks``.
+
+    The whole spec is read because a reference is judged against the pairing of the section
+    it refers to; reading it costs a few list calls.
+    """
+    from talkqa.checks import check_spec
+
+    report = check_spec(spec, systems, source_ids=source_ids, unlinked_sources=unlinked_sources)
+    findings = [
+        f for f in report.findings if f.section_index == section.index and f.check in checks
+    ]
+    for result in report.sections:
+        if result.index == section.index:
+            return Judged(
+                findings,
+                result.sources_checked,
+                result.pairs_checked,
+                result.covered,
+                result.reason,
+            )
+    return Judged(findings, 0)
+
+
+@dataclass
+class EditState:
+    """What the edit step changed, for the step that checks the edit arrived."""
+
+    edit: Edit
+    side: str  # "source" | "target": where the edit was made
+    binding: Binding  # the datatype of the edited entities
+    written: dict[str, Any]  # edited entity id -> value written
+    by_source: dict[str, str]  # source id -> edited entity id
+
+
+def verify_edits(section: Section, state: EditState, systems: Any) -> list[Any]:
+    """Findings for edits that were lost: overwritten where made, or (if mapped) not carried.
+
+    Black box: reads both sides through the vendors' APIs after the system under test ran.
+    """
+    from talkqa.checks import Finding, FindingKind, read_snapshot
+    from talkqa.compare import read_path, same
+
+    src, tgt = (
+        " ".join(f"{ref.system} {ref.datatype}".split()) for ref in (section.source, section.target)
+    )
+    snap = read_snapshot(section, systems, source_ids=list(state.by_source))
+    pairing = snap.pairing()
+    sources = {str(s["id"]): s for s in snap.sources}
+    prop = next(
+        (
+            p
+            for p in section.properties
+            if (p.source_path if state.side == "source" else p.target_path) == state.edit.path
+        ),
+        None,
+    )
+    findings: list[Any] = []
+
+    def lost(
+        source_id: str, path_pair: tuple[str, str], expected: Any, actual: Any, note: str
+    ) -> None:
+        findings.append(
+            Finding(
+                kind=FindingKind.MISMATCH,
+                section=section.heading,
+                section_index=section.index,
+                check="edits",
+                source_label=src,
+                target_label=tgt,
+                source_id=source_id,
+                target_id=pairing.linked_id(source_id),
+                source_path=path_pair[0],
+                target_path=path_pair[1],
+                expected=expected,
+                actual=actual,
+                note=note,
+            )
+        )
+
+    for source_id, edited_id in state.by_source.items():
+        value = state.written[edited_id]
+        here = sources.get(source_id) if state.side == "source" else pairing.linked(source_id)
+        if here is not None and read_path(here, state.edit.path) != value:
+            lost(
+                source_id,
+                (state.edit.path, state.edit.path),
+                value,
+                read_path(here, state.edit.path),
+                f"the edit made in the {state.side} system was overwritten",
+            )
+        if prop is None:
+            continue
+        there = pairing.linked(source_id) if state.side == "source" else sources.get(source_id)
+        if there is None:
+            continue  # the exists check reports it
+        other_path = prop.target_path if state.side == "source" else prop.source_path
+        actual = read_path(there, other_path)
+        pair = (value, actual) if state.side == "source" else (actual, value)
+        if not same(
+            *pair, prop.data_type, source_path=prop.source_path, target_path=prop.target_path
+        ):
+            lost(
+                source_id,
+                (prop.source_path, prop.target_path),
+                value,
+                actual,
+                f"an edit in the {state.side} system did not reach the other side",
+            )
+    return findings
+
+
+def failure_text(findings: Iterable[Any], limit: int = 20) -> str:
+    """The one-line messages of the findings, a scenario's failure text."""
+    items = list(findings)
+    lines = [str(f.message) for f in items[:limit]]
+    if len(items) > limit:
+        lines.append(f"... and {len(items) - limit} more findings (see the Allure attachment)")
+    return "\n".join(lines)
+
+
+# --- outcomes (read by the sign-off) -----------------------------------------------------------
+
+
+@dataclass
+class ScenarioRecord:
+    """What a scenario tells the sign-off: built up by the steps, written after the test."""
+
+    dataflow: str = ""
+    section_index: int = 0
+    section: str = ""
+    promise: str = ""
+    entities_checked: int = 0
+    findings: list[Any] = field(default_factory=list, repr=False)
+    reason: str | None = None
+    created: Created = field(default_factory=Created, repr=False)
+
+
+def outcome_line(record: ScenarioRecord, outcome: str, reason: str | None = None) -> str:
+    """One JSON line of reports/outcomes.jsonl (format: the judge contract)."""
+    findings = [
+        f.model_dump(mode="json") if hasattr(f, "model_dump") else dict(f) for f in record.findings
+    ]
+    return json.dumps(
+        {
+            "dataflow": record.dataflow,
+            "section_index": record.section_index,
+            "section": record.section,
+            "promise": record.promise,
+            "outcome": outcome,
+            "entities_checked": record.entities_checked,
+            "findings": findings,
+            "reason": reason if reason is not None else record.reason,
+        },
+        sort_keys=True,
+    )
+
+
+_SKIP_PREFIX = re.compile(r"^Skipped:\s*")
+
+
+def skip_reason(longrepr: Any) -> str | None:
+    """The reason text of a skipped test's report (pytest keeps it as (file, line, text))."""
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return _SKIP_PREFIX.sub("", str(longrepr[2]))
+    return None
+
+
+def append_outcome(path: Path, line: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+
+
+class Redactor:
+    """Replaces secret values by placeholders; its repr never shows them.
+
+    allure-pytest-bdd records every step argument's repr as a step parameter, so a step
+    must never receive a plain mapping or string that holds a key.
+    """
+
+    def __init__(self, secrets: Mapping[str, str]) -> None:
+        self._secrets = {p: v for p, v in secrets.items() if v and len(v) >= 4}
+
+    def __repr__(self) -> str:
+        return f"Redactor({', '.join(sorted(self._secrets))})"
+
+    def __call__(self, text: str) -> str:
+        for placeholder, value in self._secrets.items():
+            text = text.replace(value, placeholder)
+        return text

@@ -1,0 +1,219 @@
+"""Sample data (dependencies first, deterministic), edit plans, snapshots and edit verification."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from talkqa.dataflow.spec import DatatypeRef, PropertyMap, Section, SectionKind
+from talkqa.pytest_plugin import EditState, verify_edits
+from talkqa.samples import (
+    Edit,
+    create,
+    create_for_section,
+    plan_edit,
+    snapshot,
+    snapshot_changes,
+)
+from talkqa.systems.base import Json, NotFound
+from talkqa.systems.catalog import Binding, bind, binding_of
+
+
+class FakeResource:
+    def __init__(self, system: str, name: str) -> None:
+        self.system, self.name = system, name
+        self.rows: dict[str, Json] = {}
+        self.calls: list[tuple[str, str]] = []
+
+    def list(self, updated_after: int | None = None) -> Iterator[Json]:
+        yield from (dict(r) for r in self.rows.values())
+
+    def get(self, entity_id: str) -> Json:
+        if entity_id not in self.rows:
+            raise NotFound(self.system, self.name, "not found", entity_id=entity_id)
+        return dict(self.rows[entity_id])
+
+    def create(self, fields: Mapping[str, Any], idempotency_key: str | None = None) -> Json:
+        entity = {"id": fields.get("id") or str(len(self.rows) + 1), **fields}
+        if self.name == "orders":
+            entity["invoice_id"] = f"inv-{entity['id']}"
+        self.rows[str(entity["id"])] = entity
+        self.calls.append(("create", str(entity["id"])))
+        return entity
+
+    def update(self, entity_id: str, fields: Mapping[str, Any]) -> Json:
+        self.rows[entity_id].update(fields)
+        return dict(self.rows[entity_id])
+
+    def delete(self, entity_id: str) -> None:
+        self.rows.pop(entity_id, None)
+        self.calls.append(("delete", entity_id))
+
+
+class FakeSystems:
+    """Both vendors as dicts: enough for what samples and the judge read."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[tuple[str, str], FakeResource] = {}
+        self.chargebee = self
+
+    def collection(self, name: str) -> FakeResource:
+        return self._get("chargebee", name)
+
+    def _get(self, system: str, name: str) -> FakeResource:
+        return self.by_name.setdefault((system, name), FakeResource(system, name))
+
+    def resource(self, binding: Binding) -> FakeResource:
+        return self._get(binding.system, binding.resource)
+
+
+def _section(src: str, tgt: str, props: list[tuple[str, str]] = []) -> Section:  # noqa: B006
+    return Section(
+        index=0,
+        heading=f"Chargebee {src} to Invoiced {tgt}",
+        source=DatatypeRef(system="Chargebee", datatype=src),
+        target=DatatypeRef(system="Invoiced", datatype=tgt),
+        kind=SectionKind.EVERY,
+        properties=tuple(
+            PropertyMap(source_path=a, target_path=b, data_type="string", line=1) for a, b in props
+        ),
+        file="x.rst",
+        line=1,
+    )
+
+
+def test_orders_come_with_their_customers_and_the_same_data_every_time() -> None:
+    runs = []
+    for _ in range(2):
+        systems = FakeSystems()
+        created = create_for_section(_section("Order", "Invoices"), 3, systems, "t0")  # type: ignore[arg-type]
+        runs.append(created)
+        orders = systems.collection("orders").rows
+        customers = systems.collection("customers").rows
+        assert list(customers) == ["tq-t0-cust-1", "tq-t0-cust-2"]
+        assert [o["customer_id"] for o in orders.values()] == [
+            "tq-t0-cust-1",
+            "tq-t0-cust-2",
+            "tq-t0-cust-1",
+        ]
+        # teardown order: newest first means orders before the customers they need
+        assert [c for _s, c, _i in created.order] == ["customers"] * 2 + ["invoices", "orders"] * 3
+    assert runs[0].all_source_ids() == runs[1].all_source_ids()
+
+
+def test_live_teardown_deletes_newest_first_with_the_order_invoices() -> None:
+    from talkqa.samples import delete_created
+
+    systems = FakeSystems()
+    created = create_for_section(_section("Order", "Invoices"), 1, systems, "r1")  # type: ignore[arg-type]
+    deleted: list[str] = []
+    for name in ("orders", "invoices", "customers"):
+        systems.collection(name).calls.clear()
+    assert delete_created(created, systems) == []  # type: ignore[arg-type]
+    for name in ("orders", "invoices", "customers"):
+        deleted += [f"{name} {i}" for op, i in systems.collection(name).calls if op == "delete"]
+    assert sorted(deleted) == sorted(
+        [
+            "orders tq-r1-order-1",
+            "invoices inv-tq-r1-order-1",
+            "customers tq-r1-cust-1",
+            "customers tq-r1-cust-2",
+        ]
+    )
+    assert [c for _s, c, _i in reversed(created.order)][:2] == ["orders", "invoices"]
+
+
+def test_items_get_their_family_created_once() -> None:
+    systems = FakeSystems()
+    done = create(binding_of(("chargebee", "Item")), 2, systems, "t0")  # type: ignore[arg-type]
+    create(binding_of(("chargebee", "Item")), 1, systems, "t0", done)  # type: ignore[arg-type]
+    assert systems.collection("item_families").calls == [("create", "talkqa")]
+    assert list(systems.collection("items").rows) == [f"tq-t0-item-{i}" for i in (1, 2, 3)]
+
+
+def test_unbound_section_cannot_get_samples() -> None:
+    from talkqa.errors import UserError
+
+    with pytest.raises(UserError, match="no connector"):
+        create_for_section(_section("Subscription", "Payments"), 1, FakeSystems(), "t0")  # type: ignore[arg-type]
+
+
+def test_edit_plan_prefers_a_mapped_property_editable_on_both_sides() -> None:
+    customers = _section("Customer", "Customers person", [("email", "email")])
+    edit = plan_edit(customers, "source")
+    assert edit is not None and (edit.path, edit.mapped) == ("email", True)
+    orders = _section("Order", "Invoices", [("currency_code", "currency")])
+    # Chargebee cannot change an order's currency: the edit falls back to an unmapped field
+    edit = plan_edit(orders, "source")
+    assert edit is not None and (edit.path, edit.mapped) == ("status", False)
+    assert plan_edit(_section("Subscription", "Payments"), "source") is None
+
+
+def test_snapshot_changes_name_created_deleted_and_written_entities() -> None:
+    systems = FakeSystems()
+    people = systems.resource(binding_of(("invoiced", "Customers person")))
+    people.rows = {"1": {"id": 1, "updated_at": 10}, "2": {"id": 2, "updated_at": 10}}
+    bindings = [binding_of(("invoiced", "Customers person"))]
+    before = snapshot(systems, bindings)  # type: ignore[arg-type]
+    assert snapshot_changes(before, snapshot(systems, bindings)) == []  # type: ignore[arg-type]
+    people.rows["1"]["updated_at"] = 11
+    del people.rows["2"]
+    people.rows["3"] = {"id": 3, "updated_at": 12}
+    changes = snapshot_changes(before, snapshot(systems, bindings))  # type: ignore[arg-type]
+    assert [c.split(":")[0] for c in changes] == [
+        "invoiced customers 1",
+        "invoiced customers 2",
+        "invoiced customers 3",
+    ]
+    assert "written" in changes[0] and "deleted" in changes[1] and "created" in changes[2]
+    people.rows["3"]["metadata"] = {"chargebee_id": "mine"}
+    # live mode: only what this run made, or what claims it, is watched
+    assert list(snapshot(systems, bindings, only={"mine"})) == ["invoiced customers 3"]  # type: ignore[arg-type]
+
+
+def _linked_pair(systems: FakeSystems, email: str, target_email: str) -> None:
+    systems.collection("customers").rows["c1"] = {"id": "c1", "email": email}
+    target = systems.resource(binding_of(("invoiced", "Customers person")))
+    target.rows["7"] = {
+        "id": 7,
+        "type": "person",
+        "email": target_email,
+        "metadata": {"chargebee_id": "c1"},
+    }
+
+
+def test_verify_edits_finds_an_edit_that_did_not_reach_the_other_side() -> None:
+    section = _section("Customer", "Customers person", [("email", "email")])
+    binding = bind(section.source)
+    assert binding is not None
+    state = EditState(
+        Edit("email", lambda e: "new@example.com", mapped=True),
+        "source",
+        binding,
+        {"c1": "new@example.com"},
+        {"c1": "c1"},
+    )
+    systems = FakeSystems()
+    _linked_pair(systems, "new@example.com", "old@example.com")
+    found = verify_edits(section, state, systems)
+    assert [(f.kind, f.check, f.expected, f.actual) for f in found] == [
+        ("mismatch", "edits", "new@example.com", "old@example.com")
+    ]
+    _linked_pair(systems, "new@example.com", "new@example.com")
+    assert verify_edits(section, state, systems) == []
+
+
+def test_verify_edits_finds_an_edit_overwritten_where_it_was_made() -> None:
+    section = _section("Customer", "Customers person")
+    target = bind(section.target)
+    assert target is not None
+    state = EditState(
+        Edit("name", lambda e: "Ada (edited)"), "target", target, {"7": "Ada (edited)"}, {"c1": "7"}
+    )
+    systems = FakeSystems()
+    _linked_pair(systems, "a@example.com", "a@example.com")
+    systems.resource(target).rows["7"]["name"] = "Ada"  # the syncer put the old name back
+    found = verify_edits(section, state, systems)
+    assert len(found) == 1 and "overwritten" in found[0].note

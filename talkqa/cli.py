@@ -23,13 +23,7 @@ def _register() -> None:
     import importlib
 
     for module in ("talkqa.dataflow.cli", "talkqa.sandbox.cli", "talkqa.judge_cli"):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        mod.register(app)
+        importlib.import_module(module).register(app)
 
 
 @app.callback()

@@ -114,7 +114,10 @@ class _QuietDrops(logging.Filter):
 
 
 def _bind(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not the default 0: asyncio only sets TCP_NODELAY on accepted sockets
+    # whose proto says TCP, and without it Nagle meets the client's delayed ACK and every
+    # keep-alive request waits ~40 ms (measured: 44 ms -> 0.8 ms per call).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((HOST, port))

@@ -147,36 +147,48 @@ def sync(
 
 
 def _print_sync_table(summary: Any) -> None:
+    """Counts per section (the issue's columns), then what needs a person's eye."""
     from rich.table import Table
 
-    table = Table(title="reference sync")
     columns = {
         "created": "created",
         "updated_to_target": "→ target",
         "updated_to_source": "← source",
-        "unchanged": "same",
+        "unchanged": "unchanged",
+        "conflicts": "conflicts",
+        "not_carried_over": "not carried",
         "deleted": "deleted",
+        "unlinked": "unlinked",
+        "failed": "failed",
     }
+    table = Table(title="reference sync")
     table.add_column("section", ratio=1)
-    for header in (*columns.values(), "unlinked", "failed"):
+    for header in columns.values():
         table.add_column(header, justify="right", no_wrap=True)
     for section in summary.sections:
         if section.skipped:
-            table.add_row(section.heading, f"skipped: {section.skipped}", *[""] * 6)
+            blanks = [""] * (len(columns) - 1)
+            table.add_row(section.heading, f"skipped: {section.skipped}", *blanks)
             continue
-        counts = [str(getattr(section, c)) for c in columns]
-        table.add_row(
-            section.heading, *counts, str(len(section.unlinked)), str(len(section.failed))
-        )
-    totals = summary.totals
+        counts = [getattr(section, name) for name in columns]
+        table.add_row(section.heading, *[str(c if isinstance(c, int) else len(c)) for c in counts])
     table.add_section()
-    table.add_row(
-        "total",
-        *[str(totals[c]) for c in columns],
-        str(totals["unlinked"]),
-        str(totals["failed"]),
-    )
-    _console().print(table)
+    table.add_row("total", *[str(summary.totals[name]) for name in columns])
+    console = _console()
+    console.print(table)
+    notes = [
+        f"conflict: {c.property} on {c.source_id} / {c.target_id}: {c.winner} side won"
+        for section in summary.sections
+        for c in section.conflicts
+    ] + [
+        f"not carried over: {n.entity} {n.property} ({n.direction}): {n.reason}"
+        for section in summary.sections
+        for n in section.not_carried_over
+    ]
+    for line in notes[:20]:
+        console.print(line, markup=False, highlight=False)
+    if len(notes) > 20:
+        console.print(f"... and {len(notes) - 20} more (use --json for all)")
 
 
 def _console() -> Any:
@@ -232,8 +244,17 @@ def signoff(
         str | None, typer.Option("--sut-command", help="shell command running your syncer")
     ] = None,
     reports: Annotated[Path, typer.Option("--reports", help="reports folder")] = Path("reports"),
+    promise: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--promise",
+            help="run only this promise's scenarios (repeatable): "
+            "exists, properties, references, edits, idempotence",
+        ),
+    ] = None,
 ) -> None:
     """Run the checklist's feature suite and write the sign-off (exit 0 GO, 1 NO-GO)."""
+    selection = _selection(promise or [])
     if mode not in MODES:
         raise UserError(f"--mode {mode!r} is not a mode: use one of {', '.join(MODES)}")
     if sut_command is not None and not sut_command.strip():
@@ -264,23 +285,45 @@ def signoff(
         args += ["--disable-recording"]
     if sut_command:
         args += [f"--sut-command={sut_command}"]
+    if selection:
+        args += ["-m", " or ".join(selection)]
     started = datetime.now(UTC)
     with _suite_environment(mode) as (env, base_urls):
         code = subprocess.run(args, env=env, check=False).returncode
     finished = datetime.now(UTC)
+    if code == 5 and selection:  # pytest: no test collected
+        raise UserError(
+            f"{label} has no scenario for --promise {', '.join(selection)}: "
+            "see the @tags in its features"
+        )
     if code not in (0, 1):
         raise UserError(
             f"the feature suite of {label} could not run (pytest exit code {code}): "
             "see its output above"
         )
-    verdict = _write_signoff(spec, outcomes, reports, mode, sut_command, started, finished)
+    verdict = _write_signoff(
+        spec, outcomes, reports, mode, sut_command, started, finished, selection
+    )
     from talkqa.report.environment import write_environment
 
     sut_name = f"command: {sut_command}" if sut_command else "reference-sync"
     write_environment(results, mode=mode, sut=sut_name, base_urls=base_urls)
-    typer.echo(f"{verdict.label}: {verdict.markdown}")
+    typer.echo(f"{verdict.label}: {verdict.headline}")
+    typer.echo(f"sign-off: {verdict.markdown} (also {verdict.html.name}, {verdict.json_path.name})")
     if not verdict.go or code != 0:
         raise typer.Exit(1)
+
+
+def _selection(promises: list[str]) -> list[str]:
+    """The promise tags to run, in checklist order; a one-line error for an unknown one."""
+    from talkqa.report.signoff import PROMISES
+
+    unknown = [p for p in promises if p not in PROMISES]
+    if unknown:
+        raise UserError(
+            f"--promise {unknown[0]!r} is not a promise: use one of {', '.join(PROMISES)}"
+        )
+    return [p for p in PROMISES if p in promises]
 
 
 def _test_module(label: str) -> Path:
@@ -350,6 +393,7 @@ def _write_signoff(
     sut_command: str | None,
     started: datetime,
     finished: datetime,
+    selection: list[str],
 ) -> Any:
     from talkqa.report.signoff import (
         SignoffInput,
@@ -367,6 +411,7 @@ def _write_signoff(
         sut=f"command: {sut_command}" if sut_command else "reference-sync",
         started=started,
         finished=finished,
+        selection=selection,
     )
     return write_signoff(results, reports)
 

@@ -27,7 +27,7 @@ features: install
 	$(BIN)/pytest steps --talkqa-mode=replay --block-network --record-mode=none
 
 lint: install
-	$(BIN)/ruff check talkqa reference_sync steps tests benchmarks
+	$(BIN)/ruff check talkqa reference_sync defects steps tests benchmarks
 	$(BIN)/mypy
 
 ## The main job: bundled sandboxes, reference sync, reports/ with Allure results and sign-off.
@@ -39,6 +39,11 @@ signoff: install
 cassettes: install
 	rm -rf cassettes/*/
 	$(BIN)/pytest steps --talkqa-mode=sandbox --record-mode=rewrite
+
+## The Allure 3 HTML report of the last run: reports/allure-report/index.html.
+## Needs Node.js 20+ (npx fetches the pinned Allure, talkqa/report/allure_html.py); exit 2 without.
+report: install
+	$(BIN)/python -m talkqa.report.allure_html reports/allure-results --out reports/allure-report
 
 clean:
 	rm -rf reports .pytest_cache

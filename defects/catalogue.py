@@ -1,0 +1,262 @@
+"""The catalogue: syncers that each break exactly one promise of the checklist.
+
+A QA harness is worth what it catches. Every entry is the reference sync with one named
+fault (see ``defects.inject``): the harness must say NO-GO for each, on the promise the
+entry names, and GO for the control (``reference``). Entries are data, so an end-to-end
+test can run ``talkqa signoff --sut-command`` against each one.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from defects.inject import Here, Tap, masked
+from talkqa.links import claim
+from talkqa.systems.base import Json
+from talkqa.systems.catalog import binding_of
+
+# Checklists shipped in dataflows/: the first maps only an order's currency and customer,
+# the contacts one also maps mapped-and-editable customer fields (email) that edits need.
+FIRST = "dataflows/chargebee-invoiced.rst"
+CONTACTS = "dataflows/chargebee-invoiced-contacts.rst"
+
+CUSTOMER, ITEM, ORDER = ("chargebee", "Customer"), ("chargebee", "Item"), ("chargebee", "Order")
+PERSON = ("invoiced", "Customers person")
+
+
+@dataclass(frozen=True)
+class Injection:
+    """The fault: taps on vendor collections and/or options of the run."""
+
+    taps: tuple[Tap, ...] = ()
+    skip: frozenset[tuple[str, str]] = frozenset()  # sections never synced, by source datatype
+    # sections whose links are forgotten before every run, by target datatype (implies a
+    # full read: an unchanged source must be seen again to be created again)
+    forget: frozenset[tuple[str, str]] = frozenset()
+
+
+@dataclass(frozen=True)
+class Defect:
+    """One catalogue entry."""
+
+    name: str
+    promise: str | None  # exists | properties | references | edits | idempotence; None: control
+    sections: tuple[str, ...]  # source datatypes of the sections it hits: "Customer", "Order"
+    description: str
+    injection: Injection = field(default_factory=Injection)
+    # finding kinds `talkqa.checks.check_spec` reports once the defect has acted (empty when
+    # the promise is not one check_spec judges, e.g. idempotence)
+    findings: frozenset[str] = frozenset()
+    checklist: str = FIRST  # a shipped checklist whose scenarios can catch it
+    # other promises its sign-off on ``checklist`` fails as a mere consequence (an edits
+    # scenario re-checks existence, properties and references after its second run)
+    also: frozenset[str] = frozenset()
+
+    @property
+    def command(self) -> str:
+        """The shell command that runs this syncer (from the project root)."""
+        return f"{shlex.quote(sys.executable)} -m defects {self.name}"
+
+    @property
+    def label(self) -> str:
+        promise = self.promise or "none (control)"
+        return f"{self.name}: breaks {promise} in {', '.join(self.sections) or '-'}"
+
+
+# --- the faults (small, named, pure where they can be) ----------------------------------------
+
+
+def _ids(entities: Iterable[Json]) -> set[str]:
+    return {str(e.get("id")) for e in entities}
+
+
+def every_third(here: Here, found: list[Json]) -> list[Json]:
+    """Hide the 1st, 4th, 7th ... entity of the whole collection, in creation order.
+
+    Positions come from the whole collection, not from this read, so an incremental read
+    hides the same entities as a full one and new entities never shift old ones.
+    """
+    everything = sorted(
+        here.resource.list(), key=lambda e: (_int(e.get("created_at")), str(e["id"]))
+    )
+    hidden = _ids(e for i, e in enumerate(everything) if i % 3 == 0)
+    return [e for e in found if str(e.get("id")) not in hidden]
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def hide_claimed(_here: Here, found: list[Json]) -> list[Json]:
+    """Never see a target that already carries a source's id (so never adopt it)."""
+    return [e for e in found if claim(e) is None]
+
+
+def as_company(_here: Here, fields: Json) -> Json:
+    """type=person becomes type=company."""
+    return {**fields, "type": "company"} if fields.get("type") == "person" else fields
+
+
+def as_company_update(here: Here, _entity_id: str, fields: Json) -> Json:
+    return as_company(here, fields)
+
+
+SWAPPED = {"usd": "eur", "eur": "usd"}
+
+
+def other_currency(_here: Here | None, code: Any) -> Any:
+    """Another ISO code, never the same one in another case (Invoiced lower-cases codes)."""
+    if not isinstance(code, str):
+        return code
+    return SWAPPED.get(code.lower(), "usd")
+
+
+def other_person(here: Here, right: Any) -> Any:
+    """Another person the sync linked (the next by id, cyclic); else a stale unlinked copy."""
+    if right is None:
+        return right
+    persons = binding_of(PERSON)
+    collection = here.systems.resource(persons)
+    everyone = [e for e in collection.list() if persons.holds(e)]
+    linked = sorted(
+        (e for e in everyone if claim(e) is not None and str(e["id"]) != str(right)),
+        key=lambda e: _int(e.get("id")),
+    )
+    if linked:
+        after = [e for e in linked if _int(e.get("id")) > _int(right)]
+        return (after or linked)[0]["id"]
+    marker = {"stale_copy_of": str(right)}
+    for entity in everyone:
+        if (entity.get("metadata") or {}).get("stale_copy_of") == str(right):
+            return entity["id"]
+    original = collection.get(str(right))
+    copy = {"name": f"{original.get('name') or right} (old)", "type": "person", "metadata": marker}
+    return collection.create(copy)["id"]
+
+
+def drop(_here: Here, _entity_id: str, _fields: Json) -> None:
+    """The update is never sent."""
+    return None
+
+
+def _taps(system: str, resources: Iterable[str], **hooks: Any) -> tuple[Tap, ...]:
+    return tuple(Tap(system, resource, **hooks) for resource in resources)
+
+
+# --- the catalogue ------------------------------------------------------------------------------
+
+CONTROL = Defect(
+    name="reference",
+    promise=None,
+    sections=(),
+    description="the reference sync without any fault: the control, must get GO",
+)
+
+CATALOGUE: tuple[Defect, ...] = (
+    Defect(
+        name="drops-customers",
+        promise="exists",
+        sections=("Customer", "Order"),
+        description="every third Chargebee customer (creation order) never reaches Invoiced, "
+        "nor do that customer's orders",
+        injection=Injection(taps=(Tap("chargebee", "customers", hide=every_third),)),
+        findings=frozenset({"missing"}),
+        also=frozenset({"edits"}),
+    ),
+    Defect(
+        name="duplicates-persons",
+        promise="idempotence",
+        sections=("Customer",),
+        description="forgets its customer links and ignores existing persons: every run "
+        "creates another person per customer (exists: duplicate after a second run)",
+        injection=Injection(
+            taps=(Tap("invoiced", "customers", hide=hide_claimed),),
+            forget=frozenset({PERSON}),
+        ),
+        findings=frozenset({"duplicate"}),
+        also=frozenset({"edits"}),
+    ),
+    Defect(
+        name="companies-not-persons",
+        promise="exists",
+        sections=("Customer",),
+        description="creates Invoiced customers with type=company instead of person",
+        injection=Injection(
+            taps=(Tap("invoiced", "customers", create=as_company, update=as_company_update),)
+        ),
+        findings=frozenset({"wrong_type"}),
+        also=frozenset({"references", "edits"}),
+    ),
+    Defect(
+        name="wrong-currency",
+        promise="properties",
+        sections=("Order",),
+        description="writes another ISO currency on invoices (usd<->eur, anything else usd)",
+        injection=Injection(taps=(masked("invoiced", "invoices", "currency", other_currency),)),
+        findings=frozenset({"mismatch"}),
+        also=frozenset({"edits"}),
+    ),
+    Defect(
+        name="wrong-invoice-customer",
+        promise="references",
+        sections=("Order",),
+        description="points each invoice at another linked person (the next by id), or at a "
+        "stale unlinked copy when there is no other",
+        injection=Injection(taps=(masked("invoiced", "invoices", "customer", other_person),)),
+        findings=frozenset({"mismatch", "dangling_reference"}),
+        also=frozenset({"edits"}),
+    ),
+    Defect(
+        name="skips-items",
+        promise="exists",
+        sections=("Item",),
+        description="never syncs the Item section",
+        injection=Injection(skip=frozenset({ITEM})),
+        findings=frozenset({"missing"}),
+        also=frozenset({"edits"}),
+    ),
+    Defect(
+        name="one-way",
+        promise="edits",
+        sections=("Customer", "Item", "Order"),
+        description="never carries Invoiced edits back to Chargebee (its Chargebee updates "
+        "are dropped, while it believes they were made)",
+        injection=Injection(taps=_taps("chargebee", ("customers", "items", "orders"), update=drop)),
+        findings=frozenset({"mismatch"}),
+        checklist=CONTACTS,
+    ),
+    Defect(
+        name="forgets-edits",
+        promise="edits",
+        sections=("Customer", "Item", "Order"),
+        description="creates but never updates: edits made after the first run reach neither side",
+        injection=Injection(
+            taps=_taps("chargebee", ("customers", "items", "orders"), update=drop)
+            + _taps("invoiced", ("customers", "items", "invoices"), update=drop)
+        ),
+        findings=frozenset({"mismatch"}),
+        checklist=CONTACTS,
+    ),
+)
+
+EVERYTHING: tuple[Defect, ...] = (CONTROL, *CATALOGUE)
+
+
+def find(name: str) -> Defect | None:
+    """The entry called ``name`` (the control included), or None."""
+    return next((d for d in EVERYTHING if d.name == name), None)
+
+
+def listing() -> str:
+    """The catalogue as text: one entry per line."""
+    width = max(len(d.name) for d in EVERYTHING)
+    lines = []
+    for d in EVERYTHING:
+        promise = d.promise or "-"
+        hits = ",".join(d.sections) or "-"
+        lines.append(f"{d.name:<{width}}  {promise:<11}  {hits:<21}  {d.description}")
+    return "\n".join(lines)

@@ -1,0 +1,217 @@
+"""Run one catalogue entry: the reference sync, its fault injected, its memory kept.
+
+The harness runs a syncer as a shell command, possibly twice in one scenario (edits,
+idempotence), and resets the sandboxes between scenarios. So the link store persists in a
+file, and is thrown away when the systems no longer match it: after a reset the store
+would name targets that are gone (or ids reused by new entities) and cursors from the
+future. A fresh store is always safe for the reference sync: it reads everything and
+adopts the targets that carry ``metadata.chargebee_id``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import ipaddress
+import os
+import sqlite3
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+from defects.catalogue import Defect, find, listing
+from defects.inject import TappedSystems
+from reference_sync.engine import compile_spec
+from reference_sync.linkstore import LinkStore
+from reference_sync.summary import SyncSummary
+from talkqa.dataflow.spec import DataflowSpec
+from talkqa.errors import UserError
+from talkqa.links import claim
+from talkqa.systems.base import ApiError
+from talkqa.systems.catalog import bind
+
+REPO = Path(__file__).resolve().parents[1]
+# The syncer's own mapping (what it syncs), not what it is judged against: the contacts
+# checklist is a superset of the first one, so one syncer serves both.
+DEFAULT_CHECKLIST = REPO / "dataflows" / "chargebee-invoiced-contacts.rst"
+BUDGETS = ("CHARGEBEE_REQUESTS_PER_MINUTE", "INVOICED_REQUESTS_PER_MINUTE")
+
+
+# --- pure-ish pieces --------------------------------------------------------------------------
+
+
+def syncer_spec(spec: DataflowSpec, defect: Defect) -> DataflowSpec:
+    """The checklist as this syncer follows it: without the sections it never syncs."""
+    skip = defect.injection.skip
+    if not skip:
+        return spec
+    kept = [s for s in spec.sections if (b := bind(s.source)) is None or b.key not in skip]
+    return spec.model_copy(update={"sections": kept})
+
+
+def default_state(defect: str, env: Mapping[str, str]) -> Path:
+    """A file under the temp dir, one per defect and pair of systems."""
+    where = f"{env.get('CHARGEBEE_BASE_URL') or env.get('CHARGEBEE_SITE', '')}|"
+    where += env.get("INVOICED_BASE_URL", "")
+    digest = hashlib.sha256(where.encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / "talkqa-defects" / f"{defect}-{digest}.sqlite"
+
+
+def state_path(defect: str, explicit: str | None, env: Mapping[str, str]) -> Path:
+    chosen = explicit or env.get("TALKQA_DEFECT_STATE") or None
+    return Path(chosen) if chosen else default_state(defect, env)
+
+
+def _is_local(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def sandbox_env(env: Mapping[str, str]) -> dict[str, str]:
+    """Local sandboxes are not throttled: no request budget unless one is set explicitly."""
+    out = dict(env)
+    urls = [out.get("CHARGEBEE_BASE_URL", ""), out.get("INVOICED_BASE_URL", "")]
+    if all(urls) and all(_is_local(u) for u in urls):
+        for name in BUDGETS:
+            out.setdefault(name, "0")
+    return out
+
+
+# --- the link store's freshness ---------------------------------------------------------------
+
+
+def store_is_current(spec: DataflowSpec, systems: Any, path: Path) -> bool:
+    """Whether every linked target the store names still exists and claims its source.
+
+    A store with no link at all is not current either: its cursors and retries cannot be
+    verified, and forgetting them costs only a full read.
+    """
+    if not path.exists():
+        return False
+    try:
+        with LinkStore(path) as store:
+            remembered = {
+                model.key: (
+                    model,
+                    [link for link in store.links(model.key).values() if link.linked],
+                )
+                for model in compile_spec(spec).models
+            }
+    except sqlite3.DatabaseError:
+        return False  # not a link store (or a damaged one): start afresh
+    seen_link = False
+    for model, links in remembered.values():
+        if not links:
+            continue
+        seen_link = True
+        claims = {str(e.get("id")): claim(e) for e in systems.resource(model.target).list()}
+        if any(claims.get(str(link.target_id)) != link.source_id for link in links):
+            return False
+    return seen_link
+
+
+def discard_store(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def run_defect(defect: Defect, spec: DataflowSpec, systems: Any, state: Path) -> SyncSummary:
+    """One run of the syncer: the reference sync with the defect's fault, over ``systems``."""
+    from reference_sync import run_sync
+
+    spec = syncer_spec(spec, defect)
+    state.parent.mkdir(parents=True, exist_ok=True)
+    if not store_is_current(spec, systems, state):
+        discard_store(state)
+    injection = defect.injection
+    with LinkStore(state) as store:
+        full = False
+        if injection.forget:
+            for model in compile_spec(spec).models:
+                if model.target.key in injection.forget:
+                    for source_id in store.links(model.key):
+                        store.forget(model.key, source_id)
+                    full = True
+        return run_sync(spec, TappedSystems(systems, injection.taps), store, full=full)
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"defects: {message}: run `python -m defects --list` for the names")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m defects",
+        description="Run a deliberately broken syncer (the reference sync with one fault).",
+    )
+    parser.add_argument("name", nargs="?", help="catalogue entry (see --list); 'reference' = none")
+    parser.add_argument("--list", action="store_true", help="print the catalogue and exit")
+    parser.add_argument("--state", help="link store file (default $TALKQA_DEFECT_STATE or temp)")
+    parser.add_argument(
+        "--checklist",
+        help="what the syncer syncs (default $TALKQA_DEFECT_CHECKLIST or "
+        "dataflows/chargebee-invoiced-contacts.rst)",
+    )
+    return parser
+
+
+def _summary_line(defect: Defect, summary: SyncSummary) -> str:
+    totals = ", ".join(f"{k} {v}" for k, v in summary.totals.items() if v)
+    return f"{defect.name}: {totals or 'nothing to do'}"
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    """Exit 0 synced (brokenly), 1 the sync failed, 2 usage or configuration error."""
+    environ = dict(os.environ if env is None else env)
+    try:
+        args = _parser().parse_args(argv)
+        if args.list:
+            print(listing())
+            return 0
+        if not args.name:
+            raise UserError("defects: name a catalogue entry: run `python -m defects --list`")
+        defect = find(args.name)
+        if defect is None:
+            raise UserError(
+                f"defects: no entry named {args.name!r}: run `python -m defects --list`"
+            )
+        return _run(defect, args, environ)
+    except UserError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except ApiError as exc:
+        print(f"defects: the sync failed: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, sqlite3.Error) as exc:  # the state file, or the network below the client
+        print(f"defects: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(defect: Defect, args: argparse.Namespace, environ: dict[str, str]) -> int:
+    import httpx
+
+    from talkqa.dataflow.rst import load
+    from talkqa.systems.connect import Systems
+    from talkqa.systems.settings import Settings
+
+    checklist = args.checklist or environ.get("TALKQA_DEFECT_CHECKLIST") or DEFAULT_CHECKLIST
+    spec = load(checklist)
+    settings = Settings.from_env(sandbox_env(environ))
+    state = state_path(defect.name, args.state, environ)
+    with httpx.Client(timeout=60.0) as client:
+        systems = Systems.connect(settings, client)
+        summary = run_defect(defect, spec, systems, state)
+    print(_summary_line(defect, summary))
+    return 0

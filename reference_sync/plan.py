@@ -21,7 +21,7 @@ from reference_sync import mapping
 from reference_sync.linkstore import CREATING, GONE, LINKED, TOMBSTONE, Link
 from reference_sync.mapping import MISSING, CoercionError, Json
 from reference_sync.summary import Conflict, EntityNote, NotCarried
-from talkqa.dataflow.spec import MergeRule, Section
+from talkqa.dataflow.spec import MergeRule, Section, SectionKind
 from talkqa.systems.catalog import Binding
 
 _KEY_NAMESPACE = uuid.UUID("6f1d3c1e-5b7a-4c2e-9a41-2d0c7e3b9f10")
@@ -599,6 +599,11 @@ def _plan_unlinked(
                 how,
             )
         )
+        return
+    if model.section.kind is SectionKind.LINK_FIRST:
+        # "Before any synchronization can take place, a link ... must be established": no
+        # target is created for a source without one; it is looked at again next run.
+        plan.retry_source.add(source_id)
         return
     required_missing = [p for p in problems if model.rule(p).referenced_section is not None]
     if required_missing:

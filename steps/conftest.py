@@ -24,6 +24,7 @@ from talkqa.dataflow.spec import DataflowSpec, Section
 from talkqa.pytest_plugin import (
     CHARGEBEE_KEY_PLACEHOLDER,
     INVOICED_KEY_PLACEHOLDER,
+    ConflictState,
     EditState,
     Redactor,
     ScenarioRecord,
@@ -36,10 +37,15 @@ from talkqa.pytest_plugin import (
     run_id_for,
     scenario_slug,
     skip_reason,
+    stamp,
+    unreported_conflicts,
+    verify_conflict,
     verify_edits,
+    verify_kept,
+    verify_merged,
 )
 from talkqa.pytest_plugin import vcr_config as build_vcr_config
-from talkqa.systems.catalog import Binding, bind
+from talkqa.systems.catalog import Binding, bind, binding_of
 from talkqa.systems.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -347,8 +353,19 @@ def _expect_names(
             )
 
 
+@pytest.fixture(scope="session")
+def sut_label(pytestconfig: pytest.Config, redactor: Redactor) -> str:
+    """The system under test as the report names it (a command's secrets hidden)."""
+    command = pytestconfig.getoption("--sut-command")
+    return redactor(f"command: {command}") if command else "reference-sync"
+
+
 @given(parsers.re(r'the checklist "(?P<doc>[^"]+)" section (?P<index>\d+)'))
-def the_checklist_section(doc: str, index: str, record: ScenarioRecord) -> None:
+def the_checklist_section(
+    doc: str, index: str, record: ScenarioRecord, talkqa_mode: str, sut_label: str
+) -> None:
+    from talkqa.checks import NotCovered, bindings_of
+
     spec = _load_spec(doc)
     wanted = int(index)
     found = [s for s in spec.sections if s.index == wanted]
@@ -361,15 +378,18 @@ def the_checklist_section(doc: str, index: str, record: ScenarioRecord) -> None:
     record.dataflow = doc
     record.section_index = sec.index
     record.section = sec.heading
-    _allure_labels(spec, sec, record.promise)
-    if bind(sec.source) is None or bind(sec.target) is None:
-        record.reason = (
-            f"not covered: talk-qa has no connector for {_names(sec)[0]} or {_names(sec)[1]}"
-        )
+    _allure_labels(spec, sec, record.promise, talkqa_mode, sut_label)
+    try:
+        bindings_of(sec)
+    except NotCovered as exc:
+        # not covered, never passed: the sign-off counts a skipped promise as not covered
+        record.reason = f"not covered: {exc.reason}"
         pytest.skip(record.reason)
 
 
-def _allure_labels(spec: DataflowSpec, sec: Section, promise: str) -> None:
+def _allure_labels(
+    spec: DataflowSpec, sec: Section, promise: str, mode: str, sut_label: str
+) -> None:
     with contextlib.suppress(Exception):
         import allure
 
@@ -377,6 +397,8 @@ def _allure_labels(spec: DataflowSpec, sec: Section, promise: str) -> None:
         allure.dynamic.feature(" ".join(sec.heading.split()))
         if promise:
             allure.dynamic.story(sentence_for(sec, promise))
+        allure.dynamic.parameter("mode", mode)
+        allure.dynamic.parameter("system under test", sut_label)
 
 
 @given(parsers.re(r"(?P<count>\d+) (?P<names>.+) entities created through the (?P<system>.+) API"))
@@ -402,6 +424,7 @@ def _run(sut: Any, record: ScenarioRecord, redactor: Redactor) -> None:
         summary = sut.run(_SPECS[record.dataflow])
     except SutError as exc:
         pytest.fail(redactor(str(exc)), pytrace=False)
+    record.last_run = summary
     with contextlib.suppress(Exception):
         import allure
 
@@ -610,73 +633,163 @@ def references_point_at_links(
 
 
 _EDITS = pytest.StashKey[EditState]()
+_CONFLICT = pytest.StashKey[ConflictState]()
+
+
+def _linked_ids(section: Section, systems: Any, source_ids: list[str]) -> list[str]:
+    """The single linked target of each source, in order (fails the scenario when one has none)."""
+    from talkqa.checks import read_snapshot
+
+    pairing = read_snapshot(section, systems, source_ids=source_ids).pairing()
+    ids = []
+    for sid in source_ids:
+        linked = pairing.linked_id(sid)
+        if linked is None:
+            pytest.fail(
+                f"missing: {_names(section)[0]} '{sid}' has no single linked "
+                f"{_names(section)[1]} to edit",
+                pytrace=False,
+            )
+        ids.append(linked)
+    return ids
+
+
+def _expect_link_wording(section: Section, rule: str | None, claim: str | None) -> None:
+    """The merge property (or link claim) in the step text must be the checklist's."""
+    from talkqa.samples import link_wording
+
+    said = f"matching it by {rule}" if rule is not None else f"that claims it by {claim}"
+    if said != link_wording(section):
+        pytest.fail(
+            f"feature out of date: it links '{said}' where section {section.index} of the "
+            f"checklist says '{link_wording(section)}': regenerate with `talkqa features generate`",
+            pytrace=False,
+        )
+
+
+@given(
+    parsers.re(
+        r"each of them has an existing (?P<target>.+?) "
+        r"(?:matching it by (?P<rule>.+)|that claims it by (?P<claim>.+))"
+    )
+)
+def each_has_existing_target(
+    target: str,
+    rule: str | None,
+    claim: str | None,
+    section: Section,
+    systems: Any,
+    scenario_run_id: str,
+    record: ScenarioRecord,
+) -> None:
+    """Link-first and merge sections: the target exists before the system under test runs."""
+    from talkqa.samples import link_first
+
+    _expect_names(section, target=target)
+    _expect_link_wording(section, rule, claim)
+    source = bind(section.source)
+    assert source is not None
+    link_first(section, record.created.ids(source.key), systems, scenario_run_id, record.created)
+
+
+@given(
+    parsers.re(
+        r"each (?P<source>.+?) they reference has an existing (?P<target>.+?) "
+        r"(?:matching it by (?P<rule>.+)|that claims it by (?P<claim>.+))"
+    )
+)
+def each_referenced_has_existing_target(
+    source: str,
+    target: str,
+    rule: str | None,
+    claim: str | None,
+    systems: Any,
+    scenario_run_id: str,
+    record: ScenarioRecord,
+) -> None:
+    """The referenced datatype's section is link-first: link the referenced entities first."""
+    from talkqa.samples import link_first
+
+    spec = _SPECS[record.dataflow]
+    for other in spec.sections:
+        if _names(other) == (" ".join(source.split()), " ".join(target.split())):
+            _expect_link_wording(other, rule, claim)
+            binding = bind(other.source)
+            assert binding is not None
+            ids = [i for i in record.created.ids(binding.key) if i not in record.created.existing]
+            link_first(other, ids, systems, scenario_run_id, record.created)
+            return
+    pytest.fail(
+        f"feature out of date: no section links {source} to {target}: regenerate the features",
+        pytrace=False,
+    )
 
 
 @when(
     parsers.re(
-        r"each linked (?P<side>source|target) entity is edited through the (?P<system>.+) API"
+        r"(?:(?P<path>\S+) of )?each linked (?P<side>source|target) entity is edited "
+        r"through the (?P<system>.+) API"
     )
 )
 def edit_each_linked(
     request: pytest.FixtureRequest,
     side: str,
+    path: str | None,
     section: Section,
     systems: Any,
-    talkqa_mode: str,
     record: ScenarioRecord,
 ) -> None:
-    from talkqa.checks import read_snapshot
-    from talkqa.samples import apply_edit, plan_edit
+    from talkqa.compare import read_path
+    from talkqa.samples import apply_edit, not_carried_edits, plan_edit
 
     edit = plan_edit(section, side)
+    blocked = None
+    if path is not None and (edit is None or edit.path != path):
+        found = [(p, e) for p, e in not_carried_edits(section, side) if e.path == path]
+        if not found:
+            pytest.fail(
+                f"feature out of date: talk-qa no longer edits {path} on the {side} side of "
+                f"section {section.index}: regenerate the features",
+                pytrace=False,
+            )
+        blocked, edit = found[0]
     if edit is None:
         record.reason = (
             f"not covered: neither the checklist nor talk-qa knows a field the {side} "
             f"system's API lets us edit on a {_names(section)[0 if side == 'source' else 1]}"
         )
         pytest.skip(record.reason)
-    if not edit.mapped and section.properties:
-        paths = [p.source_path if side == "source" else p.target_path for p in section.properties]
-        record.reason = (
-            f"link survival only: the {side} system's API cannot change a mapped property "
-            f"({', '.join(paths)}) in a way the other side can take, so {edit.path} "
-            "(unmapped) was edited"
-        )
     source, target = bind(section.source), bind(section.target)
     assert source is not None and target is not None
     source_ids = record.created.ids(source.key)
-    if side == "source":
-        binding, ids = source, source_ids
-    else:
-        snap = read_snapshot(section, systems, source_ids=source_ids)
-        pairing = snap.pairing()
-        ids = []
-        for sid in source_ids:
-            linked = pairing.linked_id(sid)
-            if linked is None:
-                pytest.fail(
-                    f"missing: {_names(section)[0]} '{sid}' has no single linked "
-                    f"{_names(section)[1]} to edit",
-                    pytrace=False,
-                )
-            ids.append(linked)
-        binding = target
+    targets = _linked_ids(section, systems, source_ids)
+    before: dict[str, Any] = {}
+    if blocked is not None:  # what the side that cannot change holds now
+        there = source if side == "target" else target
+        there_path = blocked.source_path if side == "target" else blocked.target_path
+        there_ids = source_ids if side == "target" else targets
+        resource = systems.resource(there)
+        before = {
+            sid: read_path(resource.get(eid), there_path)
+            for sid, eid in zip(source_ids, there_ids, strict=True)
+        }
+    binding, ids = (source, source_ids) if side == "source" else (target, targets)
     written = apply_edit(edit, binding, ids, systems)
     by_source = dict(zip(source_ids, ids, strict=True))
-    request.node.stash[_EDITS] = EditState(edit, side, binding, written, by_source)
+    request.node.stash[_EDITS] = EditState(edit, side, binding, written, by_source, blocked, before)
 
 
-@then(parsers.re(r"the edits reached (?P<system>.+) and every link still holds"))
-def edits_reached(
-    request: pytest.FixtureRequest,
+def _judge_edit(
+    record: ScenarioRecord,
     section: Section,
     systems: Any,
     talkqa_mode: str,
-    record: ScenarioRecord,
+    extra: list[Any],
+    *,
+    skip_pair: tuple[str, str] | None = None,
 ) -> None:
     from talkqa.report.allure_findings import attach_findings
 
-    state = request.node.stash[_EDITS]
     judged = judge_section(
         _SPECS[record.dataflow],
         section,
@@ -685,10 +798,210 @@ def edits_reached(
         source_ids=_source_ids(record, talkqa_mode),
     )
     record.entities_checked = judged.entities_checked
-    findings = [*judged.findings, *verify_edits(section, state, systems)]
+    kept = [
+        f
+        for f in judged.findings
+        if skip_pair is None or (f.source_path, f.target_path) != skip_pair
+    ]
+    findings = [*kept, *extra]
     record.findings = findings
     if findings:
         attach_findings(findings, "findings: edits")
+        pytest.fail(failure_text(findings), pytrace=False)
+
+
+@then(
+    parsers.re(
+        r"the (?:edits reached (?P<system>.+)|edit stays in (?P<here>.+)) and every link "
+        r"still holds"
+    )
+)
+def edits_reached(
+    request: pytest.FixtureRequest,
+    section: Section,
+    systems: Any,
+    talkqa_mode: str,
+    record: ScenarioRecord,
+) -> None:
+    state = request.node.stash[_EDITS]
+    _judge_edit(record, section, systems, talkqa_mode, verify_edits(section, state, systems))
+
+
+@then(parsers.re(r"(?P<system>.+) keeps (?P<path>\S+) as it was and every link still holds"))
+def other_side_kept(
+    request: pytest.FixtureRequest,
+    path: str,
+    section: Section,
+    systems: Any,
+    talkqa_mode: str,
+    record: ScenarioRecord,
+) -> None:
+    """A vendor-limit edit: not carried over, the other side keeps its value, links hold.
+
+    The edited property may now differ between the two sides: that is the vendor's limit,
+    not the syncer's fault, so the properties check leaves that one row out.
+    """
+    state = request.node.stash[_EDITS]
+    blocked = state.blocked
+    assert blocked is not None
+    if path not in (blocked.source_path, blocked.target_path):
+        pytest.fail(f"feature out of date: {path} is not the blocked property", pytrace=False)
+    with contextlib.suppress(Exception):
+        import allure
+
+        allure.attach(
+            f"{blocked.source_path} -> {blocked.target_path}: the {state.side} edit is expected "
+            "NOT to propagate (the other vendor's API refuses the change); not a finding.",
+            name="vendor limit",
+            attachment_type=allure.attachment_type.TEXT,
+        )
+    _judge_edit(
+        record,
+        section,
+        systems,
+        talkqa_mode,
+        verify_kept(section, state, systems),
+        skip_pair=(blocked.source_path, blocked.target_path),
+    )
+
+
+@when(
+    parsers.re(
+        r"(?P<path>\S+) of each linked pair is edited in (?P<first>.+) and then in (?P<second>.+)"
+    )
+)
+def edit_both_sides(
+    request: pytest.FixtureRequest,
+    path: str,
+    first: str,
+    second: str,
+    section: Section,
+    systems: Any,
+    record: ScenarioRecord,
+) -> None:
+    """The same mapped property changed on both sides since the last sync, in a known order."""
+    from talkqa.samples import apply_edit, conflict_edits, conflict_property
+
+    prop = conflict_property(section)
+    if prop is None or prop.source_path != path:
+        pytest.fail(
+            f"feature out of date: {path} is not the property both sides can edit in section "
+            f"{section.index}: regenerate the features",
+            pytrace=False,
+        )
+    source, target = bind(section.source), bind(section.target)
+    assert source is not None and target is not None
+    source_ids = record.created.ids(source.key)
+    target_ids = _linked_ids(section, systems, source_ids)
+    source_edit, target_edit = conflict_edits(section, prop)
+    src_system = " ".join(section.source.system.split())
+    order = ("source", "target") if " ".join(first.split()) == src_system else ("target", "source")
+    written: dict[str, dict[str, Any]] = {}
+    for side in order:
+        if side == "source":
+            written[side] = apply_edit(source_edit, source, source_ids, systems)
+        else:
+            written[side] = apply_edit(target_edit, target, target_ids, systems)
+    by_source = dict(zip(source_ids, target_ids, strict=True))
+    src_res, tgt_res = systems.resource(source), systems.resource(target)
+    request.node.stash[_CONFLICT] = ConflictState(
+        prop,
+        by_source,
+        {sid: written["source"][sid] for sid in source_ids},
+        {sid: written["target"][tid] for sid, tid in by_source.items()},
+        {sid: stamp(src_res.get(sid)) for sid in source_ids},
+        {sid: stamp(tgt_res.get(tid)) for sid, tid in by_source.items()},
+    )
+
+
+@then(parsers.re(r"both systems hold the newest edit of each pair, (?P<system>.+)'s on a tie"))
+def newest_edit_won(
+    request: pytest.FixtureRequest,
+    section: Section,
+    systems: Any,
+    talkqa_mode: str,
+    record: ScenarioRecord,
+) -> None:
+    state = request.node.stash[_CONFLICT]
+    _judge_edit(record, section, systems, talkqa_mode, verify_conflict(section, state, systems))
+
+
+@then("the system under test reported each conflict")
+def conflicts_reported(request: pytest.FixtureRequest, record: ScenarioRecord) -> None:
+    """The reference sync names every conflict it resolved; other syncers' reports are opaque."""
+    state = request.node.stash[_CONFLICT]
+    details = getattr(record.last_run, "details", None) or {}
+    missing = unreported_conflicts(details, record.section_index, list(state.by_source))
+    if missing is None:
+        with contextlib.suppress(Exception):
+            import allure
+
+            allure.attach(
+                "the system under test's report names no conflicts talk-qa can read",
+                name="conflicts not reported",
+                attachment_type=allure.attachment_type.TEXT,
+            )
+        return
+    if missing:
+        record.reason = (
+            f"conflict not reported: the system under test resolved {len(missing)} conflicts "
+            f"without naming them ({', '.join(missing)})"
+        )
+        pytest.fail(record.reason, pytrace=False)
+
+
+@when(
+    parsers.re(
+        r"(?P<path>\S+) of each referenced (?P<names>.+) is edited through the (?P<system>.+) API"
+    )
+)
+def edit_each_referenced(
+    path: str, names: str, section: Section, systems: Any, record: ScenarioRecord
+) -> None:
+    """Edit (rename) the entities the section's sources reference, after their links exist."""
+    from talkqa.samples import apply_edit, rename_edit
+
+    source = bind(section.source)
+    assert source is not None
+    for key in source.references.values():
+        referenced = binding_of(key)
+        if " ".join(names.split()).lower() != f"{referenced.system} {referenced.datatype}".lower():
+            continue
+        edit = rename_edit(referenced)
+        if edit is None or edit.path != path:
+            break
+        apply_edit(edit, referenced, record.created.ids(key), systems)
+        return
+    pytest.fail(
+        f"feature out of date: talk-qa does not edit {path} of {names}: regenerate the features",
+        pytrace=False,
+    )
+
+
+@then(parsers.re(r"each (?P<source>.+) is linked to its existing (?P<target>.+) and to no other"))
+def merged_not_duplicated(
+    source: str,
+    target: str,
+    section: Section,
+    systems: Any,
+    talkqa_mode: str,
+    record: ScenarioRecord,
+) -> None:
+    from talkqa.report.allure_findings import attach_findings
+
+    _expect_names(section, source=source, target=target)
+    src = bind(section.source)
+    assert src is not None
+    existing = {
+        sid: tid
+        for sid, tid in record.created.existing.items()
+        if sid in record.created.ids(src.key)
+    }
+    findings = verify_merged(section, existing, systems)
+    record.entities_checked = len(existing)
+    record.findings = findings
+    if findings:
+        attach_findings(findings, "findings: merge")
         pytest.fail(failure_text(findings), pytrace=False)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from talkqa.dataflow.gherkin import slug
-from talkqa.dataflow.spec import DataflowSpec, Section
+from talkqa.dataflow.spec import DataflowSpec, PropertyMap, Section
 from talkqa.errors import UserError
 from talkqa.samples import Created, Edit
 from talkqa.systems.catalog import Binding
@@ -196,6 +196,10 @@ class EditState:
     binding: Binding  # the datatype of the edited entities
     written: dict[str, Any]  # edited entity id -> value written
     by_source: dict[str, str]  # source id -> edited entity id
+    # a vendor-limit edit: the property row the other side cannot change, and (source id ->)
+    # what the other side held before the edit
+    blocked: PropertyMap | None = None
+    other_before: dict[str, Any] = field(default_factory=dict)
 
 
 def verify_edits(section: Section, state: EditState, systems: Any) -> list[Any]:
@@ -275,6 +279,185 @@ def verify_edits(section: Section, state: EditState, systems: Any) -> list[Any]:
     return findings
 
 
+def _labels(section: Section) -> tuple[str, str]:
+    return (
+        " ".join(f"{section.source.system} {section.source.datatype}".split()),
+        " ".join(f"{section.target.system} {section.target.datatype}".split()),
+    )
+
+
+def _edit_finding(section: Section, *, check: str = "edits", **fields: Any) -> Any:
+    from talkqa.checks import Finding
+
+    src, tgt = _labels(section)
+    return Finding(
+        section=" ".join(section.heading.split()),
+        section_index=section.index,
+        check=check,
+        source_label=src,
+        target_label=tgt,
+        **fields,
+    )
+
+
+def verify_kept(section: Section, state: EditState, systems: Any) -> list[Any]:
+    """A vendor-limit edit: the other side must still hold what it held before the edit.
+
+    Black box: the side that cannot change the property is read back through its API.
+    """
+    from talkqa.checks import FindingKind, read_snapshot
+    from talkqa.compare import read_path
+
+    prop = state.blocked
+    if prop is None:
+        return []
+    snap = read_snapshot(section, systems, source_ids=list(state.by_source))
+    pairing = snap.pairing()
+    sources = {str(s["id"]): s for s in snap.sources}
+    there_path = prop.target_path if state.side == "source" else prop.source_path
+    findings: list[Any] = []
+    for source_id, before in state.other_before.items():
+        there = pairing.linked(source_id) if state.side == "source" else sources.get(source_id)
+        if there is None:
+            continue  # the exists check reports it
+        now = read_path(there, there_path)
+        if now != before:
+            findings.append(
+                _edit_finding(
+                    section,
+                    kind=FindingKind.MISMATCH,
+                    source_id=source_id,
+                    target_id=pairing.linked_id(source_id),
+                    source_path=prop.source_path,
+                    target_path=prop.target_path,
+                    expected=before,
+                    actual=now,
+                    note=f"{there_path} changed although its vendor forbids changing it",
+                )
+            )
+    return findings
+
+
+@dataclass
+class ConflictState:
+    """Both sides of each linked pair edited since the last sync: what each wrote, and when."""
+
+    prop: PropertyMap
+    by_source: dict[str, str]  # source id -> target id
+    source_written: dict[str, Any]  # source id -> value written in the source system
+    target_written: dict[str, Any]  # source id -> value written in the target system
+    source_at: dict[str, int | None]  # source id -> the source's updated_at after its edit
+    target_at: dict[str, int | None]  # source id -> the target's updated_at after its edit
+
+
+def winner(source_at: int | None, target_at: int | None) -> str:
+    """The documented rule: the newest change wins; a tie (or unknown time) goes to the source."""
+    if source_at is not None and target_at is not None and target_at > source_at:
+        return "target"
+    return "source"
+
+
+def stamp(entity: Mapping[str, Any]) -> int | None:
+    value = entity.get("updated_at")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def verify_conflict(section: Section, state: ConflictState, systems: Any) -> list[Any]:
+    """Both sides must hold the winning edit of each pair (read through both APIs)."""
+    from talkqa.checks import FindingKind, read_snapshot
+    from talkqa.compare import read_path, same
+
+    prop = state.prop
+    snap = read_snapshot(section, systems, source_ids=list(state.by_source))
+    pairing = snap.pairing()
+    sources = {str(s["id"]): s for s in snap.sources}
+    findings: list[Any] = []
+    for source_id in state.by_source:
+        side = winner(state.source_at.get(source_id), state.target_at.get(source_id))
+        value = (state.source_written if side == "source" else state.target_written)[source_id]
+        win_path = prop.source_path if side == "source" else prop.target_path
+        source, target = sources.get(source_id), pairing.linked(source_id)
+        if source is None or target is None:
+            continue  # the exists check reports it
+        checks = (
+            ("source", read_path(source, prop.source_path), prop.source_path),
+            ("target", read_path(target, prop.target_path), prop.target_path),
+        )
+        for where, actual, path in checks:
+            if not same(value, actual, prop.data_type, source_path=win_path, target_path=path):
+                findings.append(
+                    _edit_finding(
+                        section,
+                        kind=FindingKind.MISMATCH,
+                        source_id=source_id,
+                        target_id=pairing.linked_id(source_id),
+                        source_path=prop.source_path,
+                        target_path=prop.target_path,
+                        expected=value,
+                        actual=actual,
+                        note=f"both sides were edited; the {side}'s edit is the newest "
+                        f"(ties go to the source) but the {where} holds another value",
+                    )
+                )
+    return findings
+
+
+def unreported_conflicts(
+    details: Mapping[str, Any], section_index: int, source_ids: Collection[str]
+) -> list[str] | None:
+    """Source ids whose conflict the system under test's report does not name; None when its
+    report has no conflicts to read (only the reference sync's summary format is read)."""
+    sections = details.get("sections")
+    if not isinstance(sections, list):
+        return None
+    for summary in sections:
+        if isinstance(summary, Mapping) and summary.get("index") == section_index:
+            conflicts = summary.get("conflicts")
+            if not isinstance(conflicts, list):
+                return None
+            named = {str(c.get("source_id")) for c in conflicts if isinstance(c, Mapping)}
+            return [sid for sid in source_ids if sid not in named]
+    return None
+
+
+def verify_merged(section: Section, existing: Mapping[str, str], systems: Any) -> list[Any]:
+    """Each source must be linked to the target that existed before the sync, and to no other.
+
+    The judge pairs by link claim and by the section's merge properties, so a syncer that
+    created a second target (claiming the source or not) shows up here as a duplicate.
+    """
+    from talkqa.checks import FindingKind, read_snapshot
+    from talkqa.links import entity_id
+
+    snap = read_snapshot(section, systems, source_ids=list(existing))
+    pairing = snap.pairing()
+    _src, tgt = _labels(section)
+    findings: list[Any] = []
+    for source_id, target_id in existing.items():
+        typed = [t for t in pairing.targets_of(source_id) if snap.target.holds(t)]
+        ids = [entity_id(t) for t in typed]
+        if ids == [target_id]:
+            continue
+        others = [i for i in ids if i != target_id]
+        findings.append(
+            _edit_finding(
+                section,
+                check="merge",
+                kind=FindingKind.DUPLICATE if others else FindingKind.MISSING,
+                source_id=source_id,
+                target_id=target_id,
+                note=(
+                    f"linked to {', '.join(others)} besides the existing {tgt} it matches"
+                    if others and target_id in ids
+                    else f"linked to {', '.join(others)} instead of the existing {tgt} it matches"
+                    if others
+                    else f"not linked to the existing {tgt} it matches"
+                ),
+            )
+        )
+    return findings
+
+
 def failure_text(findings: Iterable[Any], limit: int = 20) -> str:
     """The one-line messages of the findings, a scenario's failure text."""
     items = list(findings)
@@ -299,6 +482,7 @@ class ScenarioRecord:
     findings: list[Any] = field(default_factory=list, repr=False)
     reason: str | None = None
     created: Created = field(default_factory=Created, repr=False)
+    last_run: Any = field(default=None, repr=False)  # the latest RunSummary of the sut
 
 
 def outcome_line(record: ScenarioRecord, outcome: str, reason: str | None = None) -> str:

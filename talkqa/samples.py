@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from talkqa.dataflow.spec import Section
+from talkqa.dataflow.spec import PropertyMap, Section
 from talkqa.errors import UserError
 from talkqa.systems.base import ApiError, Json, NotFound
 from talkqa.systems.catalog import Binding, bind, binding_of
@@ -103,6 +103,8 @@ class Created:
     by_datatype: dict[tuple[str, str], list[Json]] = field(default_factory=dict)
     # (system, collection, id) of everything written, by-products included (an order's invoice)
     order: list[tuple[str, str, str]] = field(default_factory=list)
+    # source id -> the target that existed before the system under test ran (link-first, merge)
+    existing: dict[str, str] = field(default_factory=dict)
 
     def ids(self, key: tuple[str, str]) -> list[str]:
         return [str(e["id"]) for e in self.by_datatype.get(key, [])]
@@ -196,6 +198,72 @@ def delete_linked_targets(
     return failures
 
 
+# --- links made before the sync (link-first sections, merge rules) --------------------------
+
+
+def _existing_customer(run_id: str, source_id: str) -> dict[str, Any]:
+    return {"name": f"Talk-QA existing {source_id} {run_id}"}
+
+
+# Target datatypes talk-qa can create as "already there" before a sync: what they need besides
+# the fixed fields (type=person) and the merge properties or link claim.
+TARGET_RECIPES: Mapping[tuple[str, str], Callable[[str, str], dict[str, Any]]] = {
+    ("invoiced", "Customers person"): _existing_customer,
+    ("invoiced", "Customers company"): _existing_customer,
+}
+
+
+def link_wording(section: Section) -> str:
+    """How a link-first section's link is made before the sync, in feature words."""
+    if section.merge_rules:
+        rule = section.merge_rules[0]
+        same = rule.source_path == rule.target_path
+        return f"matching it by {rule.source_path}" + ("" if same else f" = {rule.target_path}")
+    source = bind(section.source)
+    system = source.system if source is not None else "source"
+    return f"that claims it by metadata.{system}_id"
+
+
+def link_first(
+    section: Section,
+    source_ids: list[str],
+    systems: Systems,
+    run_id: str,
+    created: Created,
+) -> dict[str, str]:
+    """Create, for each source, the target a link-first section needs to exist first.
+
+    With merge rules the target carries the source's value of the first merge property (the
+    checklist's own way to establish the link); without, it claims the source in its
+    metadata (the judge's link convention). Returns source id -> that target's id.
+    """
+    source, target = bind(section.source), bind(section.target)
+    if source is None or target is None:
+        raise UserError(f"section {section.index} '{section.heading}': no connector")
+    recipe = TARGET_RECIPES.get(target.key)
+    if recipe is None:
+        raise UserError(
+            f"talk-qa cannot create existing {target.system} {target.datatype} entities: "
+            f"known datatypes are {', '.join(f'{s} {d}' for s, d in TARGET_RECIPES)}"
+        )
+    sources = systems.resource(source)
+    targets = systems.resource(target)
+    made: dict[str, str] = {}
+    for source_id in source_ids:
+        fields: dict[str, Any] = {**recipe(run_id, source_id), **target.fixed}
+        if section.merge_rules:
+            rule = section.merge_rules[0]
+            value = lookup(sources.get(source_id), rule.source_path)
+            fields.update(_nested(rule.target_path, value))
+        else:
+            fields["metadata"] = {f"{source.system}_id": source_id}
+        entity = targets.create(fields, idempotency_key=f"tq-{run_id}-existing-{source_id}")
+        created.order.append((target.system, target.resource, str(entity["id"])))
+        created.existing[source_id] = str(entity["id"])
+        made[source_id] = str(entity["id"])
+    return made
+
+
 # --- edits (the either-side promise) ----------------------------------------------------------
 
 
@@ -212,54 +280,176 @@ class Edit:
     mapped: bool = False
 
 
-def _suffix(field_name: str) -> Callable[[Json], Any]:
-    def value(entity: Json) -> Any:
-        return f"{entity.get(field_name) or ''} (edited)".strip()
+Maker = Callable[[Json, str], Any]  # (current entity, the editing system's key) -> new value
+
+
+def _suffix(field_name: str) -> Maker:
+    def value(entity: Json, mark: str) -> Any:
+        return f"{entity.get(field_name) or ''} ({mark} edit)".strip()
 
     return value
 
 
-# Fields each vendor lets an update change, by (system, resource): vendor facts, not checklist
-# facts (Chargebee cannot change an order's currency or customer; Invoiced items only take
-# name, description, type, metadata). Paths that a checklist maps are preferred when present.
-EDITABLE: Mapping[tuple[str, str], Mapping[str, Callable[[Json], Any]]] = {
+def _email(entity: Json, mark: str) -> Any:
+    return f"{mark}.{entity.get('email') or 'x@example.com'}"
+
+
+def _other_currency(entity: Json, _mark: str) -> Any:
+    current = str(entity.get("currency") or entity.get("currency_code") or "").lower()
+    return "eur" if current != "eur" else "usd"
+
+
+# Fields each vendor lets an update change, by (system, resource), with a value maker: vendor
+# facts, not checklist facts. Paths that a checklist maps are preferred when present; the
+# first entry is the "rename" of a datatype (what a referenced entity's edit changes).
+EDITABLE: Mapping[tuple[str, str], Mapping[str, Maker]] = {
     ("chargebee", "customers"): {
         "first_name": _suffix("first_name"),
         "last_name": _suffix("last_name"),
-        "email": lambda e: f"edited.{e.get('email') or 'x@example.com'}",
+        "email": _email,
     },
     ("chargebee", "items"): {"description": _suffix("description")},
-    ("chargebee", "orders"): {"status": lambda e: "processing"},
+    ("chargebee", "orders"): {"status": lambda e, _m: "processing"},
     ("invoiced", "customers"): {
         "name": _suffix("name"),
-        "email": lambda e: f"edited.{e.get('email') or 'x@example.com'}",
-        "phone": lambda e: "+47 22 00 00 00",
+        "email": _email,
+        "phone": lambda e, m: "+47 22 00 00 01" if m == "invoiced" else "+47 22 00 00 02",
     },
     ("invoiced", "items"): {"description": _suffix("description"), "name": _suffix("name")},
-    ("invoiced", "invoices"): {"name": _suffix("name")},
+    ("invoiced", "invoices"): {"name": _suffix("name"), "currency": _other_currency},
+}
+
+# Fields each vendor's API refuses to change once the entity exists (vendor facts, see
+# /work/shared/reference): an edit of the other side's counterpart cannot be carried over,
+# so a syncer is never failed for it; the features say so in words.
+FORBIDDEN: Mapping[tuple[str, str], frozenset[str]] = {
+    ("chargebee", "customers"): frozenset({"id"}),
+    ("chargebee", "items"): frozenset({"id", "type", "item_family_id"}),
+    ("chargebee", "orders"): frozenset({"id", "currency_code", "customer_id", "invoice_id"}),
+    ("invoiced", "customers"): frozenset({"id"}),
+    ("invoiced", "items"): frozenset({"id", "unit_cost", "currency"}),
+    ("invoiced", "invoices"): frozenset({"id", "customer"}),
 }
 
 
-def plan_edit(section: Section, side: str) -> Edit | None:
-    """The edit to make on ``side`` ("source" or "target"): a mapped property when the vendor
-    API can change it on both sides, else a neutral field; None when nothing can be edited."""
-    source = bind(section.source)
-    target = bind(section.target)
+def forbidden(binding: Binding, path: str) -> bool:
+    """Whether the vendor's API refuses to change ``path`` on an existing entity."""
+    top = path.split(".", 1)[0]
+    return top in FORBIDDEN.get((binding.system, binding.resource), frozenset())
+
+
+def _sides(section: Section, side: str) -> tuple[Binding, Binding] | None:
+    source, target = bind(section.source), bind(section.target)
     if source is None or target is None:
         return None
-    here, there = (source, target) if side == "source" else (target, source)
+    return (source, target) if side == "source" else (target, source)
+
+
+def _paths(prop: PropertyMap, side: str) -> tuple[str, str]:
+    """(path on ``side``, path on the other side) of a property row."""
+    if side == "source":
+        return prop.source_path, prop.target_path
+    return prop.target_path, prop.source_path
+
+
+def is_reference_row(section: Section, prop: PropertyMap) -> bool:
+    source, target = bind(section.source), bind(section.target)
+    return (source is not None and prop.source_path in source.references) or (
+        target is not None and prop.target_path in target.references
+    )
+
+
+def _edit(binding: Binding, path: str, *, mapped: bool) -> Edit:
+    maker = EDITABLE[(binding.system, binding.resource)][path]
+    mark = binding.system
+
+    def value(entity: Json) -> Any:
+        return maker(entity, mark)
+
+    return Edit(path, value, mapped=mapped)
+
+
+def plan_edit(section: Section, side: str) -> Edit | None:
+    """The edit to make on ``side`` ("source" or "target"): a mapped property the vendor lets
+    us change here and the other vendor lets change there, else a neutral (unmapped) field;
+    None when nothing can be edited."""
+    sides = _sides(section, side)
+    if sides is None:
+        return None
+    here, there = sides
     editable_here = EDITABLE.get((here.system, here.resource), {})
-    editable_there = EDITABLE.get((there.system, there.resource), {})
     for prop in section.properties:
-        path_here = prop.source_path if side == "source" else prop.target_path
-        path_there = prop.target_path if side == "source" else prop.source_path
-        if path_here in editable_here and path_there in editable_there:
-            return Edit(path_here, editable_here[path_here], mapped=True)
-    mapped_here = {p.source_path if side == "source" else p.target_path for p in section.properties}
-    for path, value in editable_here.items():
+        path_here, path_there = _paths(prop, side)
+        if is_reference_row(section, prop) or path_here not in editable_here:
+            continue
+        if not forbidden(there, path_there):
+            return _edit(here, path_here, mapped=True)
+    mapped_here = {_paths(p, side)[0] for p in section.properties}
+    for path in editable_here:
         if path not in mapped_here:
-            return Edit(path, value, mapped=False)
+            return _edit(here, path, mapped=False)
     return None
+
+
+def forbidden_here(section: Section, side: str) -> list[str]:
+    """Mapped paths on ``side`` that its vendor refuses to change (so no edit can be tried)."""
+    sides = _sides(section, side)
+    if sides is None:
+        return []
+    return [
+        _paths(p, side)[0] for p in section.properties if forbidden(sides[0], _paths(p, side)[0])
+    ]
+
+
+def not_carried_edits(section: Section, side: str) -> list[tuple[PropertyMap, Edit]]:
+    """Edits ``side``'s vendor accepts on a mapped property that the other vendor refuses to
+    change: they are expected NOT to propagate (the other side keeps its value)."""
+    sides = _sides(section, side)
+    if sides is None:
+        return []
+    here, there = sides
+    editable_here = EDITABLE.get((here.system, here.resource), {})
+    found: list[tuple[PropertyMap, Edit]] = []
+    for prop in section.properties:
+        path_here, path_there = _paths(prop, side)
+        if path_here in editable_here and forbidden(there, path_there):
+            found.append((prop, _edit(here, path_here, mapped=False)))
+    return found
+
+
+def conflict_property(section: Section) -> PropertyMap | None:
+    """A mapped (non-reference) property both vendors let us edit: the both-sides-edited case."""
+    sides = _sides(section, "source")
+    if sides is None:
+        return None
+    source, target = sides
+    for prop in section.properties:
+        if is_reference_row(section, prop):
+            continue
+        editable = prop.source_path in EDITABLE.get(
+            (source.system, source.resource), {}
+        ) and prop.target_path in EDITABLE.get((target.system, target.resource), {})
+        if editable and not (
+            forbidden(source, prop.source_path) or forbidden(target, prop.target_path)
+        ):
+            return prop
+    return None
+
+
+def conflict_edits(section: Section, prop: PropertyMap) -> tuple[Edit, Edit]:
+    """(source edit, target edit) of a conflict property: different values on each side."""
+    source, target = bind(section.source), bind(section.target)
+    assert source is not None and target is not None
+    return (
+        _edit(source, prop.source_path, mapped=True),
+        _edit(target, prop.target_path, mapped=True),
+    )
+
+
+def rename_edit(binding: Binding) -> Edit | None:
+    """The edit a referenced entity gets (its first editable field: a rename for customers)."""
+    editable = EDITABLE.get((binding.system, binding.resource), {})
+    return _edit(binding, next(iter(editable)), mapped=False) if editable else None
 
 
 def apply_edit(

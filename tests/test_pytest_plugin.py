@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from vcr.request import Request
@@ -128,3 +129,135 @@ def test_modes_and_run_ids() -> None:
     assert run_id_for("replay") == run_id_for("sandbox")  # cassettes need the same bodies
     assert run_id_for("live") != run_id_for("replay")
     assert origin_of("http://h:1/api/v2") == "http://h:1"
+
+
+def test_newest_edit_wins_and_ties_go_to_the_source() -> None:
+    from talkqa.pytest_plugin import winner
+
+    assert winner(10, 11) == "target"
+    assert winner(11, 10) == "source"
+    assert winner(10, 10) == "source"
+    assert winner(None, 10) == "source"
+
+
+def test_unreported_conflicts_reads_the_reference_sync_summary() -> None:
+    from talkqa.pytest_plugin import unreported_conflicts
+
+    details = {
+        "sections": [
+            {"index": 0, "conflicts": [{"source_id": "c1"}]},
+            {"index": 1, "conflicts": []},
+        ]
+    }
+    assert unreported_conflicts(details, 0, ["c1", "c2"]) == ["c2"]
+    assert unreported_conflicts(details, 0, ["c1"]) == []
+    assert unreported_conflicts({"exit_code": 0}, 0, ["c1"]) is None  # an opaque syncer
+
+
+def _pair_systems(source_email: str, target_email: str) -> Any:
+    from reference_sync.testing import FakeSystems
+    from talkqa.systems.catalog import binding_of
+
+    systems = FakeSystems()
+    systems.resource(binding_of(("chargebee", "Customer"))).seed(
+        {"id": "c1", "email": source_email}
+    )
+    systems.resource(binding_of(("invoiced", "Customers person"))).seed(
+        {
+            "type": "person",
+            "name": "Ada",
+            "email": target_email,
+            "metadata": {"chargebee_id": "c1"},
+        }
+    )
+    return systems
+
+
+def test_verify_conflict_wants_the_newest_edit_on_both_sides() -> None:
+    from talkqa.dataflow.spec import DatatypeRef, PropertyMap, Section, SectionKind
+    from talkqa.pytest_plugin import ConflictState, verify_conflict
+
+    prop = PropertyMap(source_path="email", target_path="email", data_type="string", line=1)
+    section = Section(
+        index=0,
+        heading="Chargebee Customer to Invoiced Customers person",
+        source=DatatypeRef(system="Chargebee", datatype="Customer"),
+        target=DatatypeRef(system="Invoiced", datatype="Customers person"),
+        kind=SectionKind.EVERY,
+        properties=(prop,),
+        file="x.rst",
+        line=1,
+    )
+    systems = _pair_systems("invoiced@x.io", "invoiced@x.io")
+    from talkqa.systems.catalog import binding_of
+
+    people = list(systems.resource(binding_of(("invoiced", "Customers person"))).list())
+    target_id = str(people[0]["id"])
+    state = ConflictState(
+        prop,
+        {"c1": target_id},
+        {"c1": "chargebee@x.io"},
+        {"c1": "invoiced@x.io"},
+        {"c1": 10},
+        {"c1": 11},
+    )
+    assert verify_conflict(section, state, systems) == []  # Invoiced edited last: it won
+    # the same end state is wrong when Chargebee's edit was the newest
+    tie = ConflictState(
+        prop,
+        {"c1": target_id},
+        {"c1": "chargebee@x.io"},
+        {"c1": "invoiced@x.io"},
+        {"c1": 11},
+        {"c1": 11},
+    )
+    found = verify_conflict(section, tie, systems)
+    assert [(f.kind, f.check, f.expected) for f in found] == [
+        ("mismatch", "edits", "chargebee@x.io"),
+        ("mismatch", "edits", "chargebee@x.io"),
+    ]
+    assert "the source's edit is the newest" in found[0].message
+
+
+def test_verify_kept_accepts_the_vendor_limit_and_names_a_forbidden_change() -> None:
+    from reference_sync.testing import FakeSystems
+    from talkqa.dataflow.spec import DatatypeRef, PropertyMap, Section, SectionKind
+    from talkqa.pytest_plugin import EditState, verify_kept
+    from talkqa.samples import not_carried_edits
+    from talkqa.systems.catalog import binding_of
+
+    prop = PropertyMap(
+        source_path="currency_code", target_path="currency", data_type="string", line=1
+    )
+    section = Section(
+        index=2,
+        heading="Chargebee Order to Invoiced Invoices",
+        source=DatatypeRef(system="Chargebee", datatype="Order"),
+        target=DatatypeRef(system="Invoiced", datatype="Invoices"),
+        kind=SectionKind.EVERY,
+        properties=(prop,),
+        file="x.rst",
+        line=1,
+    )
+    systems = FakeSystems()
+    orders = systems.resource(binding_of(("chargebee", "Order")))
+    orders.seed({"id": "o1", "currency_code": "USD", "customer_id": "c1"})
+    person = systems.resource(binding_of(("invoiced", "Customers person"))).seed(
+        {"type": "person", "name": "Ada"}
+    )
+    invoices = systems.resource(binding_of(("invoiced", "Invoices")))
+    invoice = invoices.seed(
+        {"customer": person["id"], "currency": "eur", "metadata": {"chargebee_id": "o1"}}
+    )
+    [(blocked, edit)] = not_carried_edits(section, "target")
+    target = binding_of(("invoiced", "Invoices"))
+    tid = str(invoice["id"])
+    state = EditState(edit, "target", target, {tid: "eur"}, {"o1": tid}, blocked, {"o1": "USD"})
+    # Invoiced holds the edit, Chargebee kept its currency: the vendor's limit, no finding
+    assert verify_kept(section, state, systems) == []
+    orders.edit("o1", {"currency_code": "EUR"})  # something changed what Chargebee forbids
+    found = verify_kept(section, state, systems)
+    assert [(f.kind, f.check, f.expected, f.actual) for f in found] == [
+        ("mismatch", "edits", "USD", "EUR")
+    ]
+    assert "forbids changing it" in found[0].message

@@ -217,3 +217,40 @@ def test_verify_edits_finds_an_edit_overwritten_where_it_was_made() -> None:
     systems.resource(target).rows["7"]["name"] = "Ada"  # the syncer put the old name back
     found = verify_edits(section, state, systems)
     assert len(found) == 1 and "overwritten" in found[0].note
+
+
+def test_vendor_facts_decide_what_an_edit_can_carry_over() -> None:
+    from talkqa.samples import (
+        conflict_edits,
+        conflict_property,
+        forbidden,
+        forbidden_here,
+        not_carried_edits,
+        rename_edit,
+    )
+
+    orders = _section(
+        "Order", "Invoices", [("currency_code", "currency"), ("customer_id", "customer")]
+    )
+    order_b, invoice_b = binding_of(("chargebee", "Order")), binding_of(("invoiced", "Invoices"))
+    assert forbidden(order_b, "currency_code") and forbidden(invoice_b, "customer")
+    assert not forbidden(invoice_b, "currency")
+    assert forbidden_here(orders, "source") == ["currency_code", "customer_id"]
+    assert forbidden_here(orders, "target") == ["customer"]
+    # Invoiced lets an invoice's currency change; Chargebee will not change the order's
+    blocked = not_carried_edits(orders, "target")
+    assert [(p.source_path, e.path, e.mapped) for p, e in blocked] == [
+        ("currency_code", "currency", False)
+    ]
+    assert blocked[0][1].value({"currency": "usd"}) == "eur"
+    assert not_carried_edits(orders, "source") == []
+    assert conflict_property(orders) is None
+    customers = _section("Customer", "Customers person", [("phone", "phone"), ("email", "email")])
+    prop = conflict_property(customers)  # phone: Chargebee has no phone edit talk-qa makes
+    assert prop is not None and prop.source_path == "email"
+    on_source, on_target = conflict_edits(customers, prop)
+    current = {"email": "a@example.com"}
+    assert on_source.value(current) != on_target.value(current)  # a real conflict
+    rename = rename_edit(binding_of(("chargebee", "Customer")))
+    assert rename is not None and rename.path == "first_name"
+    assert rename.value({"first_name": "Ada"}) == "Ada (chargebee edit)"

@@ -33,24 +33,46 @@ Feature: Chargebee Customer to Invoiced Customers person
       | billing_address.country | country     | string    |
 
   @edits @vcr
-  Scenario: An edit in Chargebee of a linked Chargebee Customer reaches Invoiced
+  Scenario: An edit in Chargebee of email on a linked Chargebee Customer reaches Invoiced
     Promise: Once a link between a Chargebee Customer and a Invoiced Customers person is established, it will keep in sync between the two systems, regardless of where it is edited.
 
     Given 2 Chargebee Customer entities created through the Chargebee API
     And the system under test has run
-    When each linked source entity is edited through the Chargebee API
+    When email of each linked source entity is edited through the Chargebee API
     And the system under test runs again
     Then the edits reached Invoiced and every link still holds
 
   @edits @vcr
-  Scenario: An edit in Invoiced of a linked Invoiced Customers person reaches Chargebee
+  Scenario: An edit in Invoiced of email on a linked Invoiced Customers person reaches Chargebee
     Promise: Once a link between a Chargebee Customer and a Invoiced Customers person is established, it will keep in sync between the two systems, regardless of where it is edited.
 
     Given 2 Chargebee Customer entities created through the Chargebee API
     And the system under test has run
-    When each linked target entity is edited through the Invoiced API
+    When email of each linked target entity is edited through the Invoiced API
     And the system under test runs again
     Then the edits reached Chargebee and every link still holds
+
+  @edits @conflict @vcr
+  Scenario: email edited in Chargebee and then in Invoiced: the newest edit (Invoiced) wins on both sides
+    Promise: Once a link between a Chargebee Customer and a Invoiced Customers person is established, it will keep in sync between the two systems, regardless of where it is edited.
+
+    Given 2 Chargebee Customer entities created through the Chargebee API
+    And the system under test has run
+    When email of each linked pair is edited in Chargebee and then in Invoiced
+    And the system under test runs again
+    Then both systems hold the newest edit of each pair, Chargebee's on a tie
+    And the system under test reported each conflict
+
+  @edits @conflict @vcr
+  Scenario: email edited in Invoiced and then in Chargebee: the newest edit (Chargebee) wins on both sides
+    Promise: Once a link between a Chargebee Customer and a Invoiced Customers person is established, it will keep in sync between the two systems, regardless of where it is edited.
+
+    Given 2 Chargebee Customer entities created through the Chargebee API
+    And the system under test has run
+    When email of each linked pair is edited in Invoiced and then in Chargebee
+    And the system under test runs again
+    Then both systems hold the newest edit of each pair, Chargebee's on a tie
+    And the system under test reported each conflict
 
   @idempotence @vcr
   Scenario: A second run changes nothing in Chargebee or Invoiced

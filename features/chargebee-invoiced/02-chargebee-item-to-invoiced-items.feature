@@ -19,24 +19,24 @@ Feature: Chargebee Item to Invoiced Items
     Then every Chargebee Item has exactly one linked Invoiced Items
 
   @edits @vcr
-  Scenario: An edit in Chargebee of a linked Chargebee Item reaches Invoiced
+  Scenario: An edit in Chargebee of the unmapped description on a linked Chargebee Item keeps its link (link survival only: the checklist maps no property)
     Promise: Once a link between a Chargebee Item and a Invoiced Items is established, it will keep in sync between the two systems, regardless of where it is edited.
 
     Given 2 Chargebee Item entities created through the Chargebee API
     And the system under test has run
-    When each linked source entity is edited through the Chargebee API
+    When description of each linked source entity is edited through the Chargebee API
     And the system under test runs again
-    Then the edits reached Invoiced and every link still holds
+    Then the edit stays in Chargebee and every link still holds
 
   @edits @vcr
-  Scenario: An edit in Invoiced of a linked Invoiced Items reaches Chargebee
+  Scenario: An edit in Invoiced of the unmapped description on a linked Invoiced Items keeps its link (link survival only: the checklist maps no property)
     Promise: Once a link between a Chargebee Item and a Invoiced Items is established, it will keep in sync between the two systems, regardless of where it is edited.
 
     Given 2 Chargebee Item entities created through the Chargebee API
     And the system under test has run
-    When each linked target entity is edited through the Invoiced API
+    When description of each linked target entity is edited through the Invoiced API
     And the system under test runs again
-    Then the edits reached Chargebee and every link still holds
+    Then the edit stays in Invoiced and every link still holds
 
   @idempotence @vcr
   Scenario: A second run changes nothing in Chargebee or Invoiced

@@ -5,6 +5,8 @@ Feature: Chargebee Order to Invoiced Invoices
   Promise: Every Chargebee Order will be synchronized with a Invoiced Invoices.
 
   Checklist dataflows/chargebee-invoiced.rst, section 2 (line 44).
+  Vendor limit: Chargebee does not let a Chargebee Order change currency_code, customer_id: an edit of it is not expected to propagate.
+  Vendor limit: Invoiced does not let a Invoiced Invoices change customer: an edit of it is not expected to propagate.
 
   Background:
     Given the checklist "dataflows/chargebee-invoiced.rst" section 2
@@ -37,25 +39,47 @@ Feature: Chargebee Order to Invoiced Invoices
       | source_path | target_path | data_type | references         |
       | customer_id | customer    | string    | Chargebee Customer |
 
-  @edits @vcr
-  Scenario: An edit in Chargebee of a linked Chargebee Order reaches Invoiced
+  @references @vcr
+  Scenario: The references of each linked Invoiced Invoices still point at linked targets after each referenced Chargebee Customer is edited
     Promise: Once a link between a Chargebee Order and a Invoiced Invoices is established, it will keep in sync between the two systems, regardless of where it is edited.
 
     Given 2 Chargebee Order entities created through the Chargebee API
     And the system under test has run
-    When each linked source entity is edited through the Chargebee API
+    When first_name of each referenced Chargebee Customer is edited through the Chargebee API
     And the system under test runs again
-    Then the edits reached Invoiced and every link still holds
+    Then every reference points at the target linked to the referenced source:
+      | source_path | target_path | data_type | references         |
+      | customer_id | customer    | string    | Chargebee Customer |
 
   @edits @vcr
-  Scenario: An edit in Invoiced of a linked Invoiced Invoices reaches Chargebee
+  Scenario: An edit in Chargebee of the unmapped status on a linked Chargebee Order keeps its link (link survival only: Chargebee forbids changing currency_code, customer_id)
     Promise: Once a link between a Chargebee Order and a Invoiced Invoices is established, it will keep in sync between the two systems, regardless of where it is edited.
 
     Given 2 Chargebee Order entities created through the Chargebee API
     And the system under test has run
-    When each linked target entity is edited through the Invoiced API
+    When status of each linked source entity is edited through the Chargebee API
     And the system under test runs again
-    Then the edits reached Chargebee and every link still holds
+    Then the edit stays in Chargebee and every link still holds
+
+  @edits @vcr
+  Scenario: An edit in Invoiced of the unmapped name on a linked Invoiced Invoices keeps its link (link survival only: Invoiced forbids changing customer)
+    Promise: Once a link between a Chargebee Order and a Invoiced Invoices is established, it will keep in sync between the two systems, regardless of where it is edited.
+
+    Given 2 Chargebee Order entities created through the Chargebee API
+    And the system under test has run
+    When name of each linked target entity is edited through the Invoiced API
+    And the system under test runs again
+    Then the edit stays in Invoiced and every link still holds
+
+  @edits @vendor_limit @vcr
+  Scenario: An edit in Invoiced of currency on a linked Invoiced Invoices is not carried over, as Chargebee forbids changing currency_code
+    Promise: Once a link between a Chargebee Order and a Invoiced Invoices is established, it will keep in sync between the two systems, regardless of where it is edited.
+
+    Given 2 Chargebee Order entities created through the Chargebee API
+    And the system under test has run
+    When currency of each linked target entity is edited through the Invoiced API
+    And the system under test runs again
+    Then Chargebee keeps currency_code as it was and every link still holds
 
   @idempotence @vcr
   Scenario: A second run changes nothing in Chargebee or Invoiced

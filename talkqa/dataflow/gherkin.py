@@ -19,10 +19,25 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from talkqa.dataflow.spec import DataflowSpec, PropertyMap, Section, SectionKind
-from talkqa.systems.catalog import Binding, bind
+from talkqa.samples import (
+    conflict_property,
+    forbidden_here,
+    link_wording,
+    not_carried_edits,
+    plan_edit,
+    rename_edit,
+)
+from talkqa.systems.catalog import Binding, bind, binding_of
 
 # Every tag the generator writes; steps/conftest.py registers them as pytest markers.
-PROMISES: tuple[str, ...] = ("exists", "properties", "references", "edits", "idempotence")
+PROMISES: tuple[str, ...] = (
+    "exists",
+    "properties",
+    "references",
+    "edits",
+    "idempotence",
+    "merge",
+)
 TAGS: Mapping[str, str] = {
     "dataflow": "a feature generated from a dataflow checklist",
     "exists": "promise: every source has exactly one linked target",
@@ -30,6 +45,9 @@ TAGS: Mapping[str, str] = {
     "references": "promise: reference fields point at the linked target of the referenced source",
     "edits": "promise: an edit on either side reaches the other side",
     "idempotence": "promise: a second run changes nothing",
+    "merge": "promise: a source whose merge property matches an existing target links to it",
+    "conflict": "both sides edited since the last sync: the newest edit wins (ties: the source)",
+    "vendor_limit": "an edit a vendor's API cannot carry over: expected not to propagate",
     "existence_only": "the section's property table is empty: existence and linking only",
     "unbound": "talk-qa has no connector for a datatype of this section",
 }
@@ -92,9 +110,12 @@ def sentence_for(section: Section, promise: str) -> str:
         "references": ("The following properties",),
         "edits": ("Once a link",),
         "idempotence": ("Once a link",),
+        "merge": ("If a matching",),
     }[promise]
     for sentence in section.sentences:
-        if sentence.startswith(prefixes):
+        if sentence.startswith(prefixes) or (
+            promise == "merge" and " will merge with " in sentence
+        ):
             return " ".join(sentence.split())
     src, tgt = _names(section)
     fallback = {
@@ -104,6 +125,8 @@ def sentence_for(section: Section, promise: str) -> str:
         "edits": f"Once a link between a {src} and a {tgt} is established, it will keep in sync.",
         "idempotence": f"Once a link between a {src} and a {tgt} is established, "
         "it will keep in sync.",
+        "merge": f"A {src} will merge with a {tgt} if one of the following property "
+        "combinations match:",
     }
     return fallback[promise]
 
@@ -147,18 +170,48 @@ def _ref_row(spec: DataflowSpec, prop: PropertyMap, binding: Binding) -> tuple[s
     return (*_row(prop), f"{key[0]} {key[1]}")
 
 
-def _exists_scenario(
-    section: Section, src: str, tgt: str, src_system: str, fixed: str
+def _givens(
+    spec: DataflowSpec, section: Section, count: int, *, link_first: bool = True
 ) -> list[str]:
+    """The Given steps of a scenario: its source entities, and the links made before the sync
+    when a link-first section needs them (the section's own, or a referenced section's)."""
+    src, _tgt = _names(section)
+    src_system = " ".join(section.source.system.split())
+    lines = [f"    Given {count} {src} entities created through the {src_system} API"]
+    if section.kind is SectionKind.LINK_FIRST and link_first and bind(section.target) is not None:
+        lines.append(
+            f"    And each of them has an existing {_names(section)[1]} {link_wording(section)}"
+        )
+    source = bind(section.source)
+    for ref_key in dict.fromkeys(source.references.values() if source is not None else ()):
+        for other in spec.sections:
+            other_source = bind(other.source)
+            if (
+                other is not section
+                and other.kind is SectionKind.LINK_FIRST
+                and other_source is not None
+                and other_source.key == ref_key
+                and bind(other.target) is not None
+            ):
+                ref_src, ref_tgt = _names(other)
+                lines.append(
+                    f"    And each {ref_src} they reference has an existing {ref_tgt} "
+                    f"{link_wording(other)}"
+                )
+                break
+    return lines
+
+
+def _exists_scenario(spec: DataflowSpec, section: Section, fixed: str) -> list[str]:
     """The opening sentence's promise, worded by the section's kind."""
-    given = f"    Given {SAMPLE_COUNT} {src} entities created through the {src_system} API"
+    src, tgt = _names(section)
     promise = f"    Promise: {sentence_for(section, 'exists')}"
     if section.kind is SectionKind.LINK_FIRST:
         return [
             f"  Scenario: No {tgt} is created for a {src} that was not linked first",
             promise,
             "",
-            given,
+            *_givens(spec, section, SAMPLE_COUNT, link_first=False),
             "    When the system under test runs",
             f"    Then no {tgt} is created for an unlinked {src}",
         ]
@@ -167,7 +220,7 @@ def _exists_scenario(
             f"  Scenario: A {src} has at most one linked {tgt}",
             promise,
             "",
-            given,
+            *_givens(spec, section, SAMPLE_COUNT),
             "    When the system under test runs",
             f"    Then every {src} has at most one linked {tgt}{fixed}",
         ]
@@ -175,10 +228,181 @@ def _exists_scenario(
         f"  Scenario: Every {src} has exactly one linked {tgt}",
         promise,
         "",
-        given,
+        *_givens(spec, section, SAMPLE_COUNT),
         "    When the system under test runs",
         f"    Then every {src} has exactly one linked {tgt}{fixed}",
     ]
+
+
+def _merge_scenario(spec: DataflowSpec, section: Section) -> list[str]:
+    """A source whose merge property equals an existing target's links to it: no duplicate."""
+    src, tgt = _names(section)
+    rule = section.merge_rules[0]
+    return [
+        "",
+        "  @merge @vcr",
+        f"  Scenario: A {src} whose {rule.source_path} matches an existing {tgt} is merged "
+        "with it, not duplicated",
+        f"    Promise: {sentence_for(section, 'merge')}",
+        "",
+        f"    Given {EDIT_SAMPLE_COUNT} {src} entities created through the "
+        f"{' '.join(section.source.system.split())} API",
+        f"    And each of them has an existing {tgt} {link_wording(section)}",
+        *_givens(spec, section, EDIT_SAMPLE_COUNT)[1 + (section.kind is SectionKind.LINK_FIRST) :],
+        "    When the system under test runs",
+        f"    Then each {src} is linked to its existing {tgt} and to no other",
+    ]
+
+
+def _systems(section: Section) -> tuple[str, str]:
+    return " ".join(section.source.system.split()), " ".join(section.target.system.split())
+
+
+def _edit_scenarios(spec: DataflowSpec, section: Section) -> list[str]:
+    """Either-side edits, stated as what the vendors allow: carried over, not carried over
+    (the other vendor forbids the change), or link survival only (nothing mapped can change)."""
+    src, tgt = _names(section)
+    src_system, tgt_system = _systems(section)
+    promise = f"    Promise: {sentence_for(section, 'edits')}"
+    bound = bind(section.source) is not None and bind(section.target) is not None
+    out: list[str] = []
+    for side, system, other in (
+        ("source", src_system, tgt_system),
+        ("target", tgt_system, src_system),
+    ):
+        entity = src if side == "source" else tgt
+        givens = [
+            *_givens(spec, section, EDIT_SAMPLE_COUNT),
+            "    And the system under test has run",
+        ]
+        edit = plan_edit(section, side) if bound else None
+        if edit is None:
+            out += [
+                "",
+                "  @edits @vcr",
+                f"  Scenario: An edit in {system} of a linked {entity} reaches {other}",
+                promise,
+                "",
+                *givens,
+                f"    When each linked {side} entity is edited through the {system} API",
+                "    And the system under test runs again",
+                f"    Then the edits reached {other} and every link still holds",
+            ]
+            continue
+        if edit.mapped:
+            title = f"An edit in {system} of {edit.path} on a linked {entity} reaches {other}"
+            then = f"    Then the edits reached {other} and every link still holds"
+        else:
+            locked = forbidden_here(section, side)
+            if not section.properties:
+                why = "the checklist maps no property"
+            elif locked:
+                why = f"{system} forbids changing {', '.join(locked)}"
+            else:
+                why = f"talk-qa knows no mapped property {system} lets it edit"
+            title = (
+                f"An edit in {system} of the unmapped {edit.path} on a linked {entity} keeps its "
+                f"link (link survival only: {why})"
+            )
+            then = f"    Then the edit stays in {system} and every link still holds"
+        out += [
+            "",
+            "  @edits @vcr",
+            f"  Scenario: {title}",
+            promise,
+            "",
+            *givens,
+            f"    When {edit.path} of each linked {side} entity is edited through the {system} API",
+            "    And the system under test runs again",
+            then,
+        ]
+        for prop, blocked in not_carried_edits(section, side):
+            there = prop.target_path if side == "source" else prop.source_path
+            out += [
+                "",
+                "  @edits @vendor_limit @vcr",
+                f"  Scenario: An edit in {system} of {blocked.path} on a linked {entity} is not "
+                f"carried over, as {other} forbids changing {there}",
+                promise,
+                "",
+                *givens,
+                f"    When {blocked.path} of each linked {side} entity is edited through the "
+                f"{system} API",
+                "    And the system under test runs again",
+                f"    Then {other} keeps {there} as it was and every link still holds",
+            ]
+    conflict = conflict_property(section) if bound else None
+    if conflict is not None:
+        for first, second in ((src_system, tgt_system), (tgt_system, src_system)):
+            out += [
+                "",
+                "  @edits @conflict @vcr",
+                f"  Scenario: {conflict.source_path} edited in {first} and then in {second}: the "
+                f"newest edit ({second}) wins on both sides",
+                promise,
+                "",
+                *_givens(spec, section, EDIT_SAMPLE_COUNT),
+                "    And the system under test has run",
+                f"    When {conflict.source_path} of each linked pair is edited in {first} "
+                f"and then in {second}",
+                "    And the system under test runs again",
+                f"    Then both systems hold the newest edit of each pair, {src_system}'s on a tie",
+                "    And the system under test reported each conflict",
+            ]
+    return out
+
+
+def _reference_edit_scenario(
+    spec: DataflowSpec, section: Section, refs: list[PropertyMap], source_binding: Binding
+) -> list[str]:
+    """A referenced entity edited after its dependants exist: every reference still holds."""
+    _src, tgt = _names(section)
+    out: list[str] = []
+    for ref_key in dict.fromkeys(
+        source_binding.references[p.source_path]
+        for p in refs
+        if p.source_path in source_binding.references
+    ):
+        referenced = binding_of(ref_key)
+        edit = rename_edit(referenced)
+        if edit is None:
+            continue
+        name = f"{_display(referenced.system)} {referenced.datatype}"
+        out += [
+            "",
+            "  @references @vcr",
+            f"  Scenario: The references of each linked {tgt} still point at linked targets after "
+            f"each referenced {name} is edited",
+            f"    Promise: {sentence_for(section, 'edits')}",
+            "",
+            *_givens(spec, section, EDIT_SAMPLE_COUNT),
+            "    And the system under test has run",
+            f"    When {edit.path} of each referenced {name} is edited through the "
+            f"{_display(referenced.system)} API",
+            "    And the system under test runs again",
+            "    Then every reference points at the target linked to the referenced source:",
+            *_table(_REF_HEADER, (_ref_row(spec, p, source_binding) for p in refs), "      "),
+        ]
+    return out
+
+
+def _display(system: str) -> str:
+    return system[:1].upper() + system[1:]
+
+
+def _vendor_limits(section: Section) -> list[str]:
+    """The feature's description of what the vendors forbid, so nobody is failed for it."""
+    lines: list[str] = []
+    for side in ("source", "target"):
+        ref = section.source if side == "source" else section.target
+        locked = forbidden_here(section, side)
+        if locked:
+            name = " ".join(f"{ref.system} {ref.datatype}".split())
+            lines.append(
+                f"  Vendor limit: {' '.join(ref.system.split())} does not let a {name} change "
+                f"{', '.join(locked)}: an edit of it is not expected to propagate."
+            )
+    return lines
 
 
 def render_section(spec: DataflowSpec, section: Section, doc_path: str) -> str:
@@ -192,8 +416,7 @@ def render_section(spec: DataflowSpec, section: Section, doc_path: str) -> str:
         feature_tags.append("@existence_only")
     if source_binding is None or target_binding is None:
         feature_tags.append("@unbound")
-    src_system = " ".join(section.source.system.split())
-    tgt_system = " ".join(section.target.system.split())
+    src_system, tgt_system = _systems(section)
     fixed = ""
     if target_binding is not None and target_binding.fixed:
         fixed = " with " + " and ".join(f"{k} {v}" for k, v in sorted(target_binding.fixed.items()))
@@ -211,14 +434,17 @@ def render_section(spec: DataflowSpec, section: Section, doc_path: str) -> str:
         out.append(
             "  The property table is empty: this section promises existence and linking only."
         )
+    out += _vendor_limits(section)
     out += [
         "",
         "  Background:",
         f'    Given the checklist "{doc_path}" section {section.index}',
         "",
         "  @exists @vcr",
-        *_exists_scenario(section, src, tgt, src_system, fixed),
+        *_exists_scenario(spec, section, fixed),
     ]
+    if section.merge_rules:
+        out += _merge_scenario(spec, section)
     if plain:
         out += [
             "",
@@ -226,7 +452,7 @@ def render_section(spec: DataflowSpec, section: Section, doc_path: str) -> str:
             f"  Scenario: Each linked {tgt} has the mapped properties of its {src}",
             f"    Promise: {sentence_for(section, 'properties')}",
             "",
-            f"    Given {SAMPLE_COUNT} {src} entities created through the {src_system} API",
+            *_givens(spec, section, SAMPLE_COUNT),
             "    When the system under test runs",
             "    Then every linked pair has these properties equal under their declared types:",
             *_table(_TABLE_HEADER, (_row(p) for p in plain), "      "),
@@ -238,33 +464,21 @@ def render_section(spec: DataflowSpec, section: Section, doc_path: str) -> str:
             f"  Scenario: The references of each linked {tgt} point at linked targets",
             f"    Promise: {sentence_for(section, 'references')}",
             "",
-            f"    Given {SAMPLE_COUNT} {src} entities created through the {src_system} API",
+            *_givens(spec, section, SAMPLE_COUNT),
             "    When the system under test runs",
             "    Then every reference points at the target linked to the referenced source:",
             *_table(_REF_HEADER, (_ref_row(spec, p, source_binding) for p in refs), "      "),
         ]
-    for side, system in (("source", src_system), ("target", tgt_system)):
-        other = tgt_system if side == "source" else src_system
-        out += [
-            "",
-            "  @edits @vcr",
-            f"  Scenario: An edit in {system} of a linked {src if side == 'source' else tgt}"
-            f" reaches {other}",
-            f"    Promise: {sentence_for(section, 'edits')}",
-            "",
-            f"    Given {EDIT_SAMPLE_COUNT} {src} entities created through the {src_system} API",
-            "    And the system under test has run",
-            f"    When each linked {side} entity is edited through the {system} API",
-            "    And the system under test runs again",
-            f"    Then the edits reached {other} and every link still holds",
-        ]
+        if target_binding is not None:
+            out += _reference_edit_scenario(spec, section, refs, source_binding)
+    out += _edit_scenarios(spec, section)
     out += [
         "",
         "  @idempotence @vcr",
         f"  Scenario: A second run changes nothing in {src_system} or {tgt_system}",
         f"    Promise: {sentence_for(section, 'idempotence')}",
         "",
-        f"    Given {EDIT_SAMPLE_COUNT} {src} entities created through the {src_system} API",
+        *_givens(spec, section, EDIT_SAMPLE_COUNT),
         "    And the system under test has run",
         "    When the system under test runs again",
         f"    Then no entity changed in {src_system} or {tgt_system}",

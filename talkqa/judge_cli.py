@@ -309,7 +309,8 @@ def signoff(
     sut_name = f"command: {sut_command}" if sut_command else "reference-sync"
     write_environment(results, mode=mode, sut=sut_name, base_urls=base_urls)
     typer.echo(f"{verdict.label}: {verdict.headline}")
-    typer.echo(f"sign-off: {verdict.markdown} (also {verdict.html.name}, {verdict.json_path.name})")
+    also = ", ".join(path.name for path in (verdict.html, verdict.json_path) if path is not None)
+    typer.echo(f"sign-off: {verdict.markdown}" + (f" (also {also})" if also else ""))
     if not verdict.go or code != 0:
         raise typer.Exit(1)
 

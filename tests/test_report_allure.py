@@ -12,7 +12,13 @@ import pytest
 from talkqa.checks import Finding, FindingKind
 from talkqa.report import allure_findings
 from talkqa.report.allure_findings import attach_findings, findings_html, findings_json
-from talkqa.report.environment import categories, redact_url, write_environment
+from talkqa.report.environment import (
+    allure3_config,
+    categories,
+    kind_regex,
+    redact_url,
+    write_environment,
+)
 
 
 def _finding(**kw: Any) -> Finding:
@@ -102,17 +108,34 @@ def test_write_environment_writes_properties_and_categories(tmp_path: Path) -> N
     assert "talkqa.version" in entries
     assert "secret" not in props
     cats = json.loads((tmp_path / "allure-results" / "categories.json").read_text("utf-8"))
-    assert len([c for c in cats if c.get("messageRegex", "").startswith("(?s).*\\b")]) >= len(
-        FindingKind
-    )
+    regexes = {c.get("messageRegex") for c in cats}
+    assert {kind_regex(kind) for kind in FindingKind} <= regexes
 
 
 @pytest.mark.parametrize("kind", list(FindingKind))
 def test_each_finding_kind_has_a_category_matching_its_messages(kind: FindingKind) -> None:
     message = "\n".join([_finding(kind=FindingKind.MISSING).message, _finding(kind=kind).message])
-    own = next(c for c in categories() if c["messageRegex"] == rf"(?s).*\b{kind.value}: .*")
+    own = next(c for c in categories() if c["messageRegex"] == kind_regex(kind))
+    # Allure 2 matches the whole message (Java), Allure 3 searches it (JavaScript)
     assert re.fullmatch(own["messageRegex"], message)
+    assert re.search(own["messageRegex"], message)
     others = [k for k in FindingKind if k not in (kind, FindingKind.MISSING)]
     for other in others:
-        regex = next(c for c in categories() if c["messageRegex"] == rf"(?s).*\b{other.value}: .*")
+        regex = next(c for c in categories() if c["messageRegex"] == kind_regex(other))
         assert not re.fullmatch(regex["messageRegex"], message)
+        assert not re.search(regex["messageRegex"], message)
+
+
+def test_category_patterns_need_no_dot_all_flag() -> None:
+    """JavaScript (Allure 3) has no (?s): every pattern must span lines without it."""
+    for category in categories():
+        pattern = category.get("messageRegex")
+        if pattern is None:
+            continue
+        assert "(?" not in pattern
+        assert "." not in pattern.replace("\\.", "")
+
+
+def test_allure3_config_carries_the_same_categories() -> None:
+    config = allure3_config("talk-qa: x")
+    assert config == {"name": "talk-qa: x", "categories": categories()}

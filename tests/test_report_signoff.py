@@ -145,7 +145,16 @@ def test_no_go_names_the_broken_promises_per_section(tmp_path: Path) -> None:
     ]
     text = verdict.markdown.read_text(encoding="utf-8")
     assert "## ❌ NO-GO" in text
-    assert "2 promises broken in 2 sections." in text
+    headline = text.splitlines()[4]
+    assert headline == (
+        f"2 promises broken in 2 sections: {CUSTOMERS} (idempotence); {ORDERS} (properties)."
+    )
+    assert verdict.headline == headline
+    assert [(b.index, b.section, b.promises) for b in verdict.broken_sections] == [
+        (0, CUSTOMERS, ["idempotence"]),
+        (1, ORDERS, ["properties"]),
+    ]
+    assert verdict.broken_promises() == {"idempotence", "properties"}
     assert "❌ failed (9 checked, 7 findings)" in text
     assert "### mismatch — 7 (first 5)" in text
     assert text.count("- `mismatch: Chargebee Order") == 5
@@ -171,7 +180,8 @@ def test_html_has_the_same_verdict_and_no_external_assets(tmp_path: Path) -> Non
     verdict = write_signoff(_input(outcomes), tmp_path)
     assert verdict.html is not None
     page = verdict.html.read_text(encoding="utf-8")
-    assert '<div class="verdict nogo">NO-GO</div>' in page
+    assert '<div id="verdict" class="verdict nogo">NO-GO</div>' in page
+    assert f"1 promise broken in 1 section: {ORDERS} (properties).</p>" in page
     assert "&#x27;o&lt;1&gt;&#x27;" in page  # escaped, not markup
     assert "<style>" in page
     for external in ("<link", "<script", "src=", "http://", "https://"):
@@ -243,3 +253,90 @@ def test_sections_and_outcomes_of_one_checklist_meet_by_file_name(tmp_path: Path
     text = write_signoff(results, tmp_path).markdown.read_text(encoding="utf-8")
     assert text.count("| 1 | Chargebee Order to Invoiced Invoices |") == 1
     assert "###" not in text.split("## Findings")[0]  # one checklist: one matrix, no sub-heading
+
+
+def test_reasons_of_judged_cells_become_numbered_notes(tmp_path: Path) -> None:
+    survival = (
+        "link survival only: the source system's API cannot change a mapped property "
+        "(currency_code), so status (unmapped) was edited"
+    )
+    outcomes = [
+        *_green(),
+        _outcome(1, ORDERS, "edits", "passed", entities_checked=2, reason=survival),
+    ]
+    verdict = write_signoff(_input(outcomes), tmp_path)
+    text = verdict.markdown.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    customers = next(line for line in lines if line.startswith("| 0 |"))
+    orders = next(line for line in lines if line.startswith("| 1 |"))
+    # the customers section maps nothing: its edit scenario proves link survival only
+    assert "✅ passed (3 checked) [1]" in customers
+    assert "✅ passed (2 checked) [2]" in orders
+    assert f"1. {CUSTOMERS} — either-side edits: existence only: the section maps no" in text
+    assert f"2. {ORDERS} — either-side edits: {survival}" in text
+    page = verdict.html.read_text(encoding="utf-8") if verdict.html else ""
+    assert '<sup><a href="#note-2">[2]</a></sup>' in page and 'id="note-2"' in page
+    assert verdict.go  # a qualified pass is still a pass
+
+
+def test_skipped_reason_is_listed_not_noted(tmp_path: Path) -> None:
+    text = write_signoff(_input(_green()), tmp_path).markdown.read_text(encoding="utf-8")
+    assert f"- {ORDERS} — idempotence: replay mode" in text
+    orders = next(line for line in text.splitlines() if line.startswith("| 1 |"))
+    assert "[" not in orders  # skipped cells carry no note number
+
+
+def test_json_says_the_same_as_the_page(tmp_path: Path) -> None:
+    outcomes = _green()
+    outcomes[3] = _outcome(
+        1, ORDERS, "properties", "failed", findings=[json.loads(_mismatch("o1").model_dump_json())]
+    )
+    verdict = write_signoff(_input(outcomes), tmp_path)
+    assert verdict.json_path == tmp_path / "signoff.json"
+    data = json.loads(verdict.json_path.read_text(encoding="utf-8"))
+    assert data["verdict"] == "NO-GO" and data["go"] is False
+    assert data["headline"] == verdict.headline
+    assert data["broken_sections"] == [
+        {"dataflow": DOC, "index": 1, "section": ORDERS, "promises": ["properties"]}
+    ]
+    rows = data["matrices"][0]["rows"]
+    assert rows[1]["cells"]["properties"]["status"] == "failed"
+    assert rows[0]["cells"]["properties"]["status"] == "existence-only"
+    assert data["findings"][0]["kind"] == "mismatch" and data["findings"][0]["total"] == 1
+    assert data["run"]["Mode"] == "sandbox"
+
+
+def test_a_selection_says_which_promises_ran(tmp_path: Path) -> None:
+    outcomes = [o for o in _green() if o.promise == "exists"]
+    results = _input(outcomes).model_copy(update={"selection": ["exists"]})
+    verdict = write_signoff(results, tmp_path)
+    text = verdict.markdown.read_text(encoding="utf-8")
+    assert verdict.go
+    assert "Only these promises were run: exists & linked." in verdict.headline
+    orders = next(line for line in text.splitlines() if line.startswith("| 1 |"))
+    assert orders.count("not run") == 4  # properties, references, edits, idempotence
+    assert "| Promises run | exists |" in text
+
+
+def test_a_scenario_names_trailing_words_qualify_its_cell(tmp_path: Path) -> None:
+    name = (
+        "An edit in Chargebee of the unmapped status on a linked Chargebee Order keeps its "
+        "link (link survival only: Chargebee forbids changing currency_code, customer_id)"
+    )
+    outcomes = [
+        *_green(),
+        _outcome(1, ORDERS, "edits", "passed", entities_checked=2, scenario=name),
+        _outcome(
+            1,
+            ORDERS,
+            "exists",
+            "passed",
+            scenario="Every X has one Invoiced Customers (human data)",
+        ),
+    ]
+    text = write_signoff(_input(outcomes), tmp_path).markdown.read_text(encoding="utf-8")
+    assert (
+        f"2. {ORDERS} — either-side edits: link survival only: Chargebee forbids changing "
+        "currency_code, customer_id"
+    ) in text
+    assert "human data" not in text  # a datatype's parentheses are no qualifier

@@ -1,8 +1,13 @@
-"""Allure's environment panel and failure categories for a talk-qa run.
+r"""Allure's environment panel and failure categories for a talk-qa run.
 
 The environment says what was judged against what (mode, system under test, versions,
 vendor URLs with every secret stripped); the categories sort failures by finding kind,
 which works because every finding message starts with ``<kind>: ``.
+
+Allure 2 reads ``categories.json`` from the results and matches a whole message (Java
+``matches``); Allure 3 takes the same rules from its config file (``allurerc.json``) and
+searches (JavaScript ``test``), with no ``(?s)`` flag. The patterns are written so both
+readings agree: ``[\s\S]*`` instead of a dot-all ``.*``.
 """
 
 from __future__ import annotations
@@ -90,13 +95,21 @@ def environment_properties(
     return props
 
 
+ANY = r"[\s\S]*"  # any text across lines, in Java and JavaScript regexes alike
+
+
+def kind_regex(kind: FindingKind) -> str:
+    """The message pattern of a finding kind's category."""
+    return rf"{ANY}\b{kind.value}: {ANY}"
+
+
 def categories() -> list[dict[str, Any]]:
     """One Allure category per finding kind, plus not-covered and harness/vendor errors."""
     found: list[dict[str, Any]] = [
         {
             "name": _TITLES.get(kind, kind.value),
             "matchedStatuses": ["failed"],
-            "messageRegex": rf"(?s).*\b{kind.value}: .*",
+            "messageRegex": kind_regex(kind),
         }
         for kind in FindingKind
     ]
@@ -104,18 +117,23 @@ def categories() -> list[dict[str, Any]]:
         {
             "name": "Not covered",
             "matchedStatuses": ["skipped"],
-            "messageRegex": "(?s).*not covered.*",
+            "messageRegex": rf"{ANY}not covered{ANY}",
         }
     )
     found.append(
         {
             "name": "Vendor API errors",
             "matchedStatuses": ["broken", "failed"],
-            "messageRegex": r"(?s).*\b(chargebee|invoiced) \w+.*HTTP \d{3}.*",
+            "messageRegex": rf"{ANY}\b(chargebee|invoiced) \w+{ANY}HTTP \d{{3}}{ANY}",
         }
     )
     found.append({"name": "Harness errors", "matchedStatuses": ["broken"]})
     return found
+
+
+def allure3_config(name: str) -> dict[str, Any]:
+    """Allure 3's config (allurerc.json): the report's name and the same categories."""
+    return {"name": name, "categories": categories()}
 
 
 def write_environment(

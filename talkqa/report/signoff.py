@@ -1,21 +1,24 @@
 """The sign-off: one page a release manager reads to decide, with the evidence behind it.
 
-Verdict first (GO / NO-GO and which promises broke), then the checklist matrix (each
-section x each promise), then the first findings of each kind, then the run's metadata.
-The page is built once as plain data (``build``) and rendered twice, as Markdown and as a
-self-contained HTML file, so both always say the same thing.
+Verdict first (GO / NO-GO and which promises broke, by section), then the checklist matrix
+(each section x each promise, with numbered notes where a scenario proves less than its
+promise, e.g. only that a link survives an edit), then the first findings of each kind,
+then the run's metadata. The page is built once as plain data (``build``) and rendered
+three times, as Markdown, as a self-contained HTML file and as JSON for tools, so all
+always say the same thing.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
@@ -48,6 +51,9 @@ class Outcome(BaseModel):
     entities_checked: int = 0
     findings: list[Finding] = []
     reason: str | None = None
+    # the scenario's name; a trailing "(label: detail)" qualifies what the scenario proves,
+    # e.g. "(link survival only: Chargebee forbids changing currency_code)"
+    scenario: str | None = None
 
 
 class SectionInfo(BaseModel):
@@ -72,6 +78,17 @@ class SignoffInput(BaseModel):
     finished: datetime | None = None
     version: str = __version__
     revision: str | None = None  # git revision; looked up when None
+    # promises the run was limited to (``talkqa signoff --promise``); empty: all of them
+    selection: list[str] = []
+
+
+class BrokenSection(BaseModel):
+    """One section whose promises broke, for tools (the catalogue test, CI annotations)."""
+
+    dataflow: str
+    index: int
+    section: str
+    promises: list[str]  # promise ids: exists | properties | references | edits | ...
 
 
 class Verdict(BaseModel):
@@ -79,9 +96,16 @@ class Verdict(BaseModel):
 
     go: bool
     label: Literal["GO", "NO-GO"]
+    headline: str = ""
     broken: list[str]
+    broken_sections: list[BrokenSection] = []
     markdown: Path
     html: Path | None = None
+    json_path: Path | None = None
+
+    def broken_promises(self) -> set[str]:
+        """Every promise id broken in some section."""
+        return {p for section in self.broken_sections for p in section.promises}
 
 
 def read_outcomes(path: Path) -> list[Outcome]:
@@ -135,6 +159,7 @@ def sections_from_spec(spec: DataflowSpec, dataflow: str | None = None) -> list[
 class Cell:
     status: str  # passed | failed | skipped | existence-only | none
     text: str
+    note: int | None = None  # number of the page's note that qualifies this cell
 
 
 @dataclass
@@ -163,10 +188,17 @@ class Page:
     other_failures: list[str]
     not_covered: list[str]
     metadata: list[tuple[str, str]]
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # note n is notes[n - 1]
+    broken_sections: list[BrokenSection] = field(default_factory=list)
 
 
 _ICON = {"passed": "✅", "failed": "❌", "skipped": "⚪", "existence-only": "▫️", "none": ""}
+
+# An edit scenario of a section without mapped properties can only show that links hold.
+EXISTENCE_ONLY_EDITS = (
+    "existence only: the section maps no property, so the edit scenarios prove that every "
+    "link survives an edit and that the edit is not overwritten, not that values travel"
+)
 
 
 def _first_line(text: str | None) -> str:
@@ -183,13 +215,19 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def _cell(outcomes: Sequence[Outcome], info: SectionInfo | None, promise: str) -> Cell:
+def _title(promise: str) -> str:
+    return PROMISE_TITLES.get(promise, promise).lower()
+
+
+def _cell(
+    outcomes: Sequence[Outcome], info: SectionInfo | None, promise: str, selected: bool
+) -> Cell:
     if not outcomes:
         if info is not None and info.existence_only and promise in ("properties", "references"):
             return Cell("existence-only", "existence only")
         if info is not None and not info.covered:
             return Cell("skipped", "not covered")
-        return Cell("none", "—")
+        return Cell("none", "—" if selected else "not run")
     checked = sum(o.entities_checked for o in outcomes)
     states = {o.outcome for o in outcomes}
     if "failed" in states:
@@ -203,6 +241,32 @@ def _cell(outcomes: Sequence[Outcome], info: SectionInfo | None, promise: str) -
     return Cell("skipped", "not covered")
 
 
+# "(label: detail)" at the end of a scenario name; "(organisation data)" is a datatype's name
+_TRAILING_QUALIFIER = re.compile(r"\(([^():]+:[^()]+)\)\s*$")
+
+
+def _said(outcome: Outcome) -> str | None:
+    """What a judged scenario says about itself: its reason, else its name's "(x: y)"."""
+    if outcome.reason:
+        return _first_line(outcome.reason)
+    found = _TRAILING_QUALIFIER.search(outcome.scenario or "")
+    return found.group(1).strip() if found else None
+
+
+def _qualifier(outcomes: Sequence[Outcome], info: SectionInfo | None, promise: str) -> str | None:
+    """Why a judged cell proves less than its promise says (the scenarios' own words)."""
+    reasons = [
+        said
+        for o in outcomes
+        if (o.outcome == "passed" or (o.outcome == "failed" and o.findings)) and (said := _said(o))
+    ]
+    reasons = [r for r in dict.fromkeys(reasons) if r]
+    judged = any(o.outcome in ("passed", "failed") for o in outcomes)
+    if not reasons and judged and promise == "edits" and info is not None and info.existence_only:
+        reasons = [EXISTENCE_ONLY_EDITS]
+    return "; ".join(reasons) or None
+
+
 def _broken_summary(heading: str, failed: dict[str, list[Outcome]]) -> str:
     parts = []
     for promise, outcomes in failed.items():
@@ -211,8 +275,15 @@ def _broken_summary(heading: str, failed: dict[str, list[Outcome]]) -> str:
             detail = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
         else:
             detail = next((_first_line(o.reason) for o in outcomes if o.reason), "failed")
-        parts.append(f"{PROMISE_TITLES.get(promise, promise).lower()} ({detail})")
+        parts.append(f"{_title(promise)} ({detail})")
     return f"{heading} — " + "; ".join(parts)
+
+
+def _no_go_headline(broken: Sequence[BrokenSection]) -> str:
+    """'2 promises broken in 1 section: Orders (properties, either-side edits).'"""
+    cells = sum(len(b.promises) for b in broken)
+    named = "; ".join(f"{b.section} ({', '.join(_title(p) for p in b.promises)})" for b in broken)
+    return f"{_plural(cells, 'promise')} broken in {_plural(len(broken), 'section')}: {named}."
 
 
 def build(results: SignoffInput, revision: str) -> Page:
@@ -235,17 +306,27 @@ def build(results: SignoffInput, revision: str) -> Page:
     promises = list(PROMISES) + sorted(
         {o.promise for o in results.outcomes if o.promise and o.promise not in PROMISES}
     )
+    selection = set(results.selection)
 
     matrices: list[Matrix] = []
     broken: list[str] = []
-    broken_cells = 0
+    broken_sections: list[BrokenSection] = []
     not_covered: list[str] = []
+    notes: list[str] = []
     for dataflow in dataflows:
         rows: list[Row] = []
         for _, index in sorted(k for k in headings if k[0] == dataflow):
             info = infos.get((dataflow, index))
             heading = headings[(dataflow, index)]
-            cells = [_cell(by_cell.get((dataflow, index, p), []), info, p) for p in promises]
+            cells: list[Cell] = []
+            for p in promises:
+                outcomes = by_cell.get((dataflow, index, p), [])
+                cell = _cell(outcomes, info, p, not selection or p in selection)
+                qualifier = _qualifier(outcomes, info, p)
+                if qualifier and cell.status in ("passed", "failed"):
+                    notes.append(f"{heading} — {_title(p)}: {qualifier}")
+                    cell.note = len(notes)
+                cells.append(cell)
             rows.append(Row(index, heading, cells))
             failed = {
                 p: [o for o in by_cell.get((dataflow, index, p), []) if o.outcome == "failed"]
@@ -253,8 +334,12 @@ def build(results: SignoffInput, revision: str) -> Page:
             }
             failed = {p: os for p, os in failed.items() if os}
             if failed:
-                broken_cells += len(failed)
                 broken.append(_broken_summary(heading, failed))
+                broken_sections.append(
+                    BrokenSection(
+                        dataflow=dataflow, index=index, section=heading, promises=list(failed)
+                    )
+                )
             if info is not None and not info.covered:
                 not_covered.append(f"{heading}: {_first_line(info.reason) or 'no connector'}")
             else:
@@ -263,30 +348,27 @@ def build(results: SignoffInput, revision: str) -> Page:
                     if outcomes and all(o.outcome == "skipped" for o in outcomes):
                         reason = next((o.reason for o in outcomes if o.reason), None)
                         not_covered.append(
-                            f"{heading} — {PROMISE_TITLES.get(p, p).lower()}: "
-                            f"{_first_line(reason) or 'skipped'}"
+                            f"{heading} — {_title(p)}: {_first_line(reason) or 'skipped'}"
                         )
         matrices.append(Matrix(dataflow, promises, rows))
 
     counts = Counter(o.outcome for o in results.outcomes)
-    total_cells = sum(1 for m in matrices for r in m.rows for c in r.cells if c.status != "none")
-    judged = sum(
-        1 for m in matrices for r in m.rows for c in r.cells if c.status in ("passed", "failed")
-    )
-    skipped_cells = sum(
-        1 for m in matrices for r in m.rows for c in r.cells if c.status == "skipped"
-    )
+    statuses = [c.status for m in matrices for r in m.rows for c in r.cells]
+    total_cells = sum(1 for s in statuses if s != "none")
+    judged = sum(1 for s in statuses if s in ("passed", "failed"))
+    skipped_cells = statuses.count("skipped")
     go = bool(judged) and not broken
     if broken:
-        headline = (
-            f"{_plural(broken_cells, 'promise')} broken in {_plural(len(broken), 'section')}."
-        )
+        headline = _no_go_headline(broken_sections)
     elif not judged:
         headline = "Nothing was checked: no scenario passed or failed."
     else:
         headline = f"Every checked promise holds ({_plural(judged, 'promise')} checked)."
         if skipped_cells:
             headline += f" {skipped_cells} not covered: see below."
+    if selection:
+        chosen = ", ".join(_title(p) for p in promises if p in selection)
+        headline += f" Only these promises were run: {chosen}."
     coverage = (
         f"{judged} of {total_cells} matrix cells checked, {skipped_cells} not covered; "
         f"scenarios: {counts.get('passed', 0)} passed, {counts.get('failed', 0)} failed, "
@@ -300,8 +382,7 @@ def build(results: SignoffInput, revision: str) -> Page:
             by_kind[finding.kind.value].append(finding.message)
         if outcome.outcome == "failed" and not outcome.findings:
             other_failures.append(
-                f"{' '.join(outcome.section.split())} — "
-                f"{PROMISE_TITLES.get(outcome.promise, outcome.promise).lower()}: "
+                f"{' '.join(outcome.section.split())} — {_title(outcome.promise)}: "
                 f"{_first_line(outcome.reason) or 'failed without findings'}"
             )
     findings = [
@@ -320,6 +401,7 @@ def build(results: SignoffInput, revision: str) -> Page:
         ("talk-qa version", results.version),
         ("Git revision", revision),
         ("Checklists", ", ".join(dataflows) or "—"),
+        ("Promises run", ", ".join(p for p in promises if p in selection) or "all"),
     ]
     title = "Sign-off: " + (", ".join(Path(d).stem for d in dataflows) or "no checklist")
     return Page(
@@ -333,6 +415,8 @@ def build(results: SignoffInput, revision: str) -> Page:
         other_failures=other_failures,
         not_covered=not_covered,
         metadata=metadata,
+        notes=notes,
+        broken_sections=broken_sections,
     )
 
 
@@ -341,6 +425,11 @@ def build(results: SignoffInput, revision: str) -> Page:
 
 def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _cell_text(cell: Cell) -> str:
+    text = f"{_ICON[cell.status]} {cell.text}".strip()
+    return f"{text} [{cell.note}]" if cell.note else text
 
 
 def render_markdown(page: Page) -> str:
@@ -357,13 +446,16 @@ def render_markdown(page: Page) -> str:
         out.append("| # | Section | " + " | ".join(titles) + " |")
         out.append("|---:|---|" + "---|" * len(titles))
         for row in matrix.rows:
-            cells = [f"{_ICON[c.status]} {c.text}".strip() for c in row.cells]
+            cells = [_md(_cell_text(c)) for c in row.cells]
             out.append(f"| {row.index} | {_md(row.heading)} | " + " | ".join(cells) + " |")
         out.append("")
     out.append(
         "✅ passed · ❌ failed · ⚪ not covered · ▫️ existence only (empty property table) · "
-        "— no scenario; numbers are entities checked."
+        "— no scenario; numbers are entities checked; [n]: see the note."
     )
+    if page.notes:
+        out += ["", "Notes:", ""]
+        out += [f"{n}. {_md(line)}" for n, line in enumerate(page.notes, start=1)]
     out += ["", "## Findings", ""]
     if not page.findings and not page.other_failures:
         out.append("None.")
@@ -390,13 +482,24 @@ padding:0 16px;color:#1f2328}
 h1{font-size:24px;margin-bottom:4px}h2{margin-top:28px;border-bottom:1px solid #ddd}
 .verdict{font-size:28px;font-weight:700;padding:12px 16px;border-radius:8px;margin:12px 0}
 .go{background:#e6f4ea;color:#137333}.nogo{background:#fce8e6;color:#a50e0e}
+.headline{font-size:17px;font-weight:600}
 table{border-collapse:collapse;width:100%;margin:8px 0}
 th,td{border:1px solid #d0d7de;padding:6px 8px;text-align:left;vertical-align:top}
 th{background:#f6f8fa}td.passed{background:#e6f4ea}td.failed{background:#fce8e6}
 td.skipped{background:#f1f3f4;color:#5f6368}td.existence-only{color:#5f6368}
+sup a{text-decoration:none}ol.notes{color:#3c4043;font-size:14px}
 code{font:13px ui-monospace,SFMono-Regular,Menlo,monospace;white-space:pre-wrap;
 word-break:break-word}.muted{color:#5f6368}
 """
+
+
+def _html_cell(cell: Cell, promise: str) -> str:
+    """A matrix cell: colour and words carry the status (emoji fonts are not everywhere)."""
+    e = html.escape
+    text = e(cell.text)
+    if cell.note:
+        text += f'<sup><a href="#note-{cell.note}">[{cell.note}]</a></sup>'
+    return f'<td class="{cell.status}" data-promise="{e(promise)}">{text}</td>'
 
 
 def render_html(page: Page) -> str:
@@ -406,11 +509,11 @@ def render_html(page: Page) -> str:
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
         f"<title>{e(page.title)} — {verdict}</title><style>{_CSS}</style></head><body>",
         f"<h1>{e(page.title)}</h1>",
-        f'<div class="verdict {"go" if page.go else "nogo"}">{verdict}</div>',
-        f"<p>{e(page.headline)}</p>",
+        f'<div id="verdict" class="verdict {"go" if page.go else "nogo"}">{verdict}</div>',
+        f'<p id="headline" class="headline">{e(page.headline)}</p>',
     ]
     if page.broken:
-        out.append("<p>Broken promises:</p><ul>")
+        out.append('<p>Broken promises:</p><ul id="broken">')
         out += [f"<li>{e(line)}</li>" for line in page.broken]
         out.append("</ul>")
     out += [f'<p class="muted">{e(page.coverage)}</p>', "<h2>Checklist matrix</h2>"]
@@ -418,14 +521,25 @@ def render_html(page: Page) -> str:
         if len(page.matrices) > 1:
             out.append(f"<h3>{e(matrix.dataflow)}</h3>")
         head = "".join(f"<th>{e(PROMISE_TITLES.get(p, p))}</th>" for p in matrix.promises)
-        out.append(f"<table><thead><tr><th>#</th><th>Section</th>{head}</tr></thead><tbody>")
+        out.append(
+            f'<table class="matrix" data-dataflow="{e(matrix.dataflow)}"><thead><tr>'
+            f"<th>#</th><th>Section</th>{head}</tr></thead><tbody>"
+        )
         for row in matrix.rows:
             cells = "".join(
-                f'<td class="{c.status}">{e((_ICON[c.status] + " " + c.text).strip())}</td>'
-                for c in row.cells
+                _html_cell(c, p) for c, p in zip(row.cells, matrix.promises, strict=True)
             )
             out.append(f"<tr><td>{row.index}</td><td>{e(row.heading)}</td>{cells}</tr>")
         out.append("</tbody></table>")
+    out.append(
+        '<p class="muted">Green: passed · red: failed · grey: not covered · existence only: '
+        "the section's property table is empty · —: no scenario; numbers are entities "
+        "checked; [n]: see the note.</p>"
+    )
+    if page.notes:
+        out.append('<ol class="notes" id="notes">')
+        out += [f'<li id="note-{n}">{e(line)}</li>' for n, line in enumerate(page.notes, start=1)]
+        out.append("</ol>")
     out.append("<h2>Findings</h2>")
     if not page.findings and not page.other_failures:
         out.append("<p>None.</p>")
@@ -442,26 +556,74 @@ def render_html(page: Page) -> str:
         out.append("<h2>Not covered</h2><ul>")
         out += [f"<li>{e(line)}</li>" for line in page.not_covered]
         out.append("</ul>")
-    out.append("<h2>Run</h2><table><tbody>")
+    out.append('<h2>Run</h2><table id="run"><tbody>')
     out += [f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in page.metadata]
     out.append("</tbody></table></body></html>")
     return "\n".join(out) + "\n"
 
 
+def render_json(page: Page) -> str:
+    """The same page for tools: verdict, broken promises by section, matrix, findings."""
+    data: dict[str, Any] = {
+        "verdict": "GO" if page.go else "NO-GO",
+        "go": page.go,
+        "headline": page.headline,
+        "broken": page.broken,
+        "broken_sections": [b.model_dump() for b in page.broken_sections],
+        "coverage": page.coverage,
+        "matrices": [
+            {
+                "dataflow": m.dataflow,
+                "promises": m.promises,
+                "rows": [
+                    {
+                        "index": r.index,
+                        "section": r.heading,
+                        "cells": {
+                            p: {
+                                "status": c.status,
+                                "text": c.text,
+                                "note": page.notes[c.note - 1] if c.note else None,
+                            }
+                            for p, c in zip(m.promises, r.cells, strict=True)
+                        },
+                    }
+                    for r in m.rows
+                ],
+            }
+            for m in page.matrices
+        ],
+        "findings": [
+            {"kind": kind, "total": total, "first": messages}
+            for kind, total, messages in page.findings
+        ],
+        "failures_without_findings": page.other_failures,
+        "not_covered": page.not_covered,
+        "notes": page.notes,
+        "run": dict(page.metadata),
+    }
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
 def write_signoff(results: SignoffInput, out_dir: Path) -> Verdict:
-    """Write signoff.md and signoff.html into out_dir and return the verdict."""
+    """Write signoff.md, signoff.html and signoff.json into out_dir; return the verdict."""
     page = build(results, results.revision or git_revision())
     out_dir.mkdir(parents=True, exist_ok=True)
     markdown = out_dir / "signoff.md"
     page_html = out_dir / "signoff.html"
+    page_json = out_dir / "signoff.json"
     markdown.write_text(render_markdown(page), encoding="utf-8")
     page_html.write_text(render_html(page), encoding="utf-8")
+    page_json.write_text(render_json(page), encoding="utf-8")
     return Verdict(
         go=page.go,
         label="GO" if page.go else "NO-GO",
+        headline=page.headline,
         broken=page.broken,
+        broken_sections=page.broken_sections,
         markdown=markdown,
         html=page_html,
+        json_path=page_json,
     )
 
 

@@ -1,0 +1,424 @@
+"""The reports as a release manager sees them: rendered by headless Chromium.
+
+The sign-off page is built from sign-off inputs (a NO-GO with a failed cell, notes and a
+not-covered section; and a GO), then Chromium parses it (``--dump-dom``: the DOM after the
+browser's own HTML parser, so markup mistakes show) and paints it (``--screenshot``: the
+verdict band and the matrix cells must come out in their colours). The Allure 3 report is
+opened the same way when one was built (``make signoff report``), served over 127.0.0.1.
+
+Needs /usr/bin/chromium (Debian package ``chromium``; ``.ci/browser`` installs it).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import struct
+import subprocess
+import threading
+import zlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from talkqa.checks import Finding, FindingKind
+from talkqa.report.environment import categories
+from talkqa.report.signoff import (
+    PROMISE_TITLES,
+    PROMISES,
+    Outcome,
+    SectionInfo,
+    SignoffInput,
+    write_signoff,
+)
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+)
+DOC = "dataflows/chargebee-invoiced.rst"
+CUSTOMERS = "Chargebee Customer to Invoiced Customers person"
+ORDERS = "Chargebee Order to Invoiced Invoices"
+ADDRESS = "Chargebee Address to Invoiced Customers (organisation data)"
+# the sign-off's own colours (talkqa/report/signoff.py _CSS)
+NOGO_BAND = (0xFC, 0xE8, 0xE6)
+GO_BAND = (0xE6, 0xF4, 0xEA)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Path:
+    if not CHROMIUM.is_file():
+        pytest.skip(
+            "/usr/bin/chromium is absent: install it (`apt-get install -y chromium`, "
+            "or run .ci/browser) to look at the reports in a browser"
+        )
+    return CHROMIUM
+
+
+def browse(chromium: Path, url: str, where: Path, *action: str) -> str:
+    """Run headless Chromium once on ``url`` with a fresh profile; its stdout."""
+    profile = where / f"profile-{len(list(where.glob('profile-*')))}"
+    done = subprocess.run(
+        [str(chromium), *FLAGS, f"--user-data-dir={profile}", *action, url],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+        env={**os.environ, "HOME": str(where)},
+    )
+    assert done.returncode == 0, f"chromium exit {done.returncode}: {done.stderr[-2000:]}"
+    return done.stdout
+
+
+def screenshot(chromium: Path, url: str, where: Path, name: str, *extra: str) -> Path:
+    shot = where / f"{name}.png"
+    browse(chromium, url, where, "--window-size=1280,1400", f"--screenshot={shot}", *extra)
+    assert shot.is_file() and shot.stat().st_size > 10_000, f"no screenshot of {url}"
+    return shot
+
+
+# --- a small PNG reader (Chromium writes 8-bit RGB/RGBA, not interlaced) ----------------------
+
+
+def read_png(path: Path) -> tuple[int, int, list[bytes]]:
+    """Width, height and the rows as bytes of RGB triples."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path}: not a PNG"
+    pos, idat, header = 8, b"", b""
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            header = body
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
+    assert depth == 8 and colour in (2, 6) and interlace == 0, "unexpected PNG format"
+    step = 3 if colour == 2 else 4
+    raw = zlib.decompress(idat)
+    stride = width * step
+    rows: list[bytes] = []
+    previous = bytearray(stride)
+    for y in range(height):
+        start = y * (stride + 1)
+        kind = raw[start]
+        line = bytearray(raw[start + 1 : start + 1 + stride])
+        for i in range(stride):
+            left = line[i - step] if i >= step else 0
+            up = previous[i]
+            corner = previous[i - step] if i >= step else 0
+            if kind == 1:
+                line[i] = (line[i] + left) & 0xFF
+            elif kind == 2:
+                line[i] = (line[i] + up) & 0xFF
+            elif kind == 3:
+                line[i] = (line[i] + (left + up) // 2) & 0xFF
+            elif kind == 4:
+                p = left + up - corner
+                pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
+                pred = left if pa <= pb and pa <= pc else up if pb <= pc else corner
+                line[i] = (line[i] + pred) & 0xFF
+        previous = line
+        rgb = line if step == 3 else bytearray(b for j, b in enumerate(line) if j % 4 != 3)
+        rows.append(bytes(rgb))
+    return width, height, rows
+
+
+def band_rows(rows: list[bytes], colour: tuple[int, int, int], min_share: float = 0.5) -> int:
+    """How many pixel rows are mostly ``colour`` (a full-width band, like the verdict)."""
+    needle = bytes(colour)
+    count = 0
+    for row in rows:
+        pixels = len(row) // 3
+        same = sum(1 for x in range(0, len(row), 3) if row[x : x + 3] == needle)
+        if same >= pixels * min_share:
+            count += 1
+    return count
+
+
+def has_colour(rows: list[bytes], colour: tuple[int, int, int], at_least: int = 200) -> bool:
+    needle = bytes(colour)
+    found = 0
+    for row in rows:
+        found += sum(1 for x in range(0, len(row), 3) if row[x : x + 3] == needle)
+        if found >= at_least:
+            return True
+    return False
+
+
+# --- the DOM as Chromium parsed it -------------------------------------------------------------
+
+
+class Dom(HTMLParser):
+    """The few things the page must show: verdict, headline, matrix, notes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[tuple[str, dict[str, str]]] = []
+        self.by_id: dict[str, str] = {}
+        self.classes: dict[str, str] = {}
+        self.matrix_head: list[str] = []
+        self.matrix_rows: list[list[tuple[str, str, str]]] = []  # (class, promise, text)
+        self._open: dict[str, list[str]] = {}
+        self._cell: list[str] | None = None
+        self._cell_attrs: dict[str, str] = {}
+        self._in_matrix = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {k: v or "" for k, v in attrs}
+        self.stack.append((tag, attributes))
+        if "id" in attributes:
+            self._open[attributes["id"]] = []
+            self.classes[attributes["id"]] = attributes.get("class", "")
+        if tag == "table" and "matrix" in attributes.get("class", "").split():
+            self._in_matrix = True
+        if self._in_matrix and tag == "tr":
+            self.matrix_rows.append([])
+        if self._in_matrix and tag in ("td", "th"):
+            self._cell, self._cell_attrs = [], attributes
+
+    def handle_endtag(self, tag: str) -> None:
+        while self.stack:
+            open_tag, attributes = self.stack.pop()
+            if "id" in attributes and attributes["id"] in self._open:
+                self.by_id[attributes["id"]] = " ".join(
+                    "".join(self._open.pop(attributes["id"])).split()
+                )
+            if open_tag == tag:
+                break
+        if self._in_matrix and tag in ("td", "th") and self._cell is not None:
+            text = " ".join("".join(self._cell).split())
+            if tag == "th" and len(self.matrix_rows) == 1:
+                self.matrix_head.append(text)
+            else:
+                self.matrix_rows[-1].append(
+                    (
+                        self._cell_attrs.get("class", ""),
+                        self._cell_attrs.get("data-promise", ""),
+                        text,
+                    )
+                )
+            self._cell = None
+        if tag == "table":
+            self._in_matrix = False
+
+    def handle_data(self, data: str) -> None:
+        for parts in self._open.values():
+            parts.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def parse(dom: str) -> Dom:
+    parsed = Dom()
+    parsed.feed(dom)
+    return parsed
+
+
+# --- sign-off inputs ---------------------------------------------------------------------------
+
+
+def _outcome(index: int, section: str, promise: str, outcome: str, **kw: Any) -> Outcome:
+    return Outcome(
+        dataflow=DOC, section_index=index, section=section, promise=promise, outcome=outcome, **kw
+    )
+
+
+def _mismatch(source_id: str) -> Finding:
+    return Finding(
+        kind=FindingKind.MISMATCH,
+        section=ORDERS,
+        section_index=1,
+        check="properties",
+        source_label="Chargebee Order",
+        target_label="Invoiced Invoices",
+        source_id=source_id,
+        target_id="12",
+        source_path="currency_code",
+        target_path="currency",
+        expected="EUR",
+        actual="usd",
+        explanation="as string: currency: 'EUR' -> 'USD'",
+    )
+
+
+def signoff_input(*, broken: bool) -> SignoffInput:
+    properties = (
+        _outcome(
+            1, ORDERS, "properties", "failed", entities_checked=3,
+            findings=[_mismatch(f"ord_{n}") for n in range(3)],
+        )
+        if broken
+        else _outcome(1, ORDERS, "properties", "passed", entities_checked=3)
+    )  # fmt: skip
+    return SignoffInput(
+        outcomes=[
+            _outcome(0, CUSTOMERS, "exists", "passed", entities_checked=3),
+            _outcome(0, CUSTOMERS, "edits", "passed", entities_checked=4),
+            _outcome(0, CUSTOMERS, "idempotence", "passed", entities_checked=4),
+            _outcome(1, ORDERS, "exists", "passed", entities_checked=3),
+            properties,
+            _outcome(1, ORDERS, "references", "passed", entities_checked=3),
+            _outcome(
+                1, ORDERS, "edits", "passed", entities_checked=4,
+                reason="link survival only: status (unmapped) was edited",
+            ),
+            _outcome(1, ORDERS, "idempotence", "passed", entities_checked=8),
+        ],
+        sections=[
+            SectionInfo(dataflow=DOC, index=0, heading=CUSTOMERS, existence_only=True),
+            SectionInfo(dataflow=DOC, index=1, heading=ORDERS),
+            SectionInfo(
+                dataflow=DOC, index=2, heading=ADDRESS, covered=False,
+                reason="no connector for 'Chargebee Address'",
+            ),
+        ],
+        mode="sandbox",
+        sut="command: ./my-syncer",
+        started=datetime(2026, 11, 26, 1, 0, tzinfo=UTC),
+        finished=datetime(2026, 11, 26, 1, 1, tzinfo=UTC),
+        revision="abc123",
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for label, broken in (("nogo", True), ("go", False)):
+        folder = tmp_path_factory.mktemp(f"signoff-{label}")
+        verdict = write_signoff(signoff_input(broken=broken), folder)
+        assert verdict.html is not None
+        out[label] = verdict.html
+    return out
+
+
+def test_signoff_dom_shows_the_verdict_first_and_the_matrix(
+    chromium: Path, pages: dict[str, Path], tmp_path: Path
+) -> None:
+    dom = parse(browse(chromium, pages["nogo"].as_uri(), tmp_path, "--dump-dom"))
+    assert dom.by_id["verdict"] == "NO-GO" and "nogo" in dom.classes["verdict"].split()
+    assert dom.by_id["headline"] == (f"1 promise broken in 1 section: {ORDERS} (properties).")
+    assert dom.matrix_head == ["#", "Section", *(PROMISE_TITLES[p] for p in PROMISES)]
+    rows = [r for r in dom.matrix_rows if r]
+    assert [r[1][2] for r in rows] == [CUSTOMERS, ORDERS, ADDRESS]
+    assert all(len(r) == 2 + len(PROMISES) for r in rows)
+    orders = {promise: (cls, text) for cls, promise, text in rows[1][2:]}
+    assert orders["properties"] == ("failed", "failed (3 checked, 3 findings)")
+    assert orders["exists"] == ("passed", "passed (3 checked)")
+    assert orders["edits"][0] == "passed" and orders["edits"][1].endswith("[2]")
+    customers = {promise: cls for cls, promise, _ in rows[0][2:]}
+    assert customers["properties"] == customers["references"] == "existence-only"
+    address = {cls for cls, _, _ in rows[2][2:]}
+    assert address == {"skipped"}
+    assert "link survival only" in dom.by_id["note-2"]
+    assert "mismatch: Chargebee Order 'ord_0'" in browse(
+        chromium, pages["nogo"].as_uri(), tmp_path, "--dump-dom"
+    )
+
+
+def test_signoff_paints_the_verdict_band_and_cell_colours(
+    chromium: Path, pages: dict[str, Path], tmp_path: Path
+) -> None:
+    nogo = read_png(screenshot(chromium, pages["nogo"].as_uri(), tmp_path, "signoff-nogo"))
+    go = read_png(screenshot(chromium, pages["go"].as_uri(), tmp_path, "signoff-go"))
+    width, height, rows = nogo
+    assert (width, height) == (1280, 1400)
+    top = rows[: height // 4]  # the verdict comes first: in the top quarter of the page
+    assert band_rows(top, NOGO_BAND) >= 30, "no red NO-GO band at the top"
+    assert band_rows(top, GO_BAND) == 0
+    assert has_colour(rows, GO_BAND)  # passed cells are green
+    _, _, go_rows = go
+    assert band_rows(go_rows[: height // 4], GO_BAND) >= 30, "no green GO band at the top"
+    assert band_rows(go_rows, NOGO_BAND) == 0 and not has_colour(go_rows, NOGO_BAND)
+
+
+# --- the Allure 3 report -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def allure_report() -> Path:
+    report = Path(os.environ.get("TALKQA_ALLURE_REPORT", REPO / "reports" / "allure-report"))
+    if not (report / "index.html").is_file():
+        pytest.skip(
+            f"no Allure report at {report}: build one with `make signoff report` "
+            "(needs Node.js) to look at it in the browser"
+        )
+    return report
+
+
+@pytest.fixture(scope="module")
+def served(allure_report: Path) -> Iterator[str]:
+    """The report over http://127.0.0.1 (it loads its data with fetch, which file:// blocks)."""
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(allure_report))
+
+    class Quiet(ThreadingHTTPServer):
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            return None  # the browser hanging up early is not a failure
+
+    SimpleHTTPRequestHandler.log_message = lambda *_args, **_kw: None  # type: ignore[method-assign]
+    server = Quiet(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_allure_report_renders_results_and_environment(
+    chromium: Path, allure_report: Path, served: str, tmp_path: Path
+) -> None:
+    budget = "--virtual-time-budget=15000"  # the report is a script: let it fetch and draw
+    dom = browse(chromium, served, tmp_path, budget, "--dump-dom")
+    text = " ".join(
+        " ".join(
+            part.split(">", 1)[-1] for part in dom.split("<") if not part.startswith("script")
+        ).split()
+    )
+    assert "Results" in text and "Total" in text, "the Allure report did not render"
+    environment = (allure_report / "widgets" / "allure_environment.json").read_text("utf-8")
+    for name in ("mode", "system.under.test", "talkqa.version", "git.revision"):
+        assert name in environment and name in text, f"environment row {name} not shown"
+    assert "Dataflow" in text or "Chargebee" in text  # epics / features of the checklist
+    _, _, rows = read_png(screenshot(chromium, served, tmp_path, "allure", budget))
+    colours = {row[x : x + 3] for row in rows[::40] for x in range(0, len(row), 120)}
+    assert len(colours) > 5, "the Allure report painted a blank page"
+
+
+def test_allure_failed_scenario_shows_its_findings_table(
+    chromium: Path, allure_report: Path, served: str, tmp_path: Path
+) -> None:
+    failed = []
+    for path in sorted((allure_report / "data" / "test-results").glob("*.json")):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        if result.get("status") == "failed":
+            failed.append(path.stem)
+    if not failed:
+        pytest.skip("every scenario of this Allure report passed: no findings to show")
+    budget = "--virtual-time-budget=15000"
+    dom = browse(chromium, f"{served}#{failed[0]}", tmp_path, budget, "--dump-dom")
+    assert "findings: " in dom and "(table)" in dom and "(json)" in dom, "no findings attachments"
+    ours = [c["name"] for c in categories()]
+    assert any(f"Category: {name}" in dom for name in ours), "not sorted into a talk-qa category"
+    for label in ("epic", "feature", "story", "system under test"):
+        assert label in dom, f"{label} not shown"

@@ -6,6 +6,7 @@ Exit codes: 0 pass, 1 findings, 2 usage or input error (one line on stderr, no t
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import typer
 
@@ -43,18 +44,42 @@ _register()
 
 
 def main() -> None:
-    """Console entry point: turns known errors into one line and exit code 2."""
+    """Console entry point: every failure a user can meet is one line on stderr.
+
+    0 pass, 1 findings, 2 usage or input error, 3 a bug in talk-qa (set TALKQA_DEBUG=1 for
+    the traceback), 130 interrupted.
+    """
+    import os
+
     from talkqa.errors import UserError
     from talkqa.systems.base import ApiError
 
+    def fail(message: str, code: int) -> NoReturn:
+        print(f"talkqa: {message}", file=sys.stderr)
+        raise SystemExit(code)
+
     try:
-        app()
-    except UserError as exc:
-        print(f"talkqa: error: {exc}", file=sys.stderr)
-        raise SystemExit(exc.exit_code) from None
-    except ApiError as exc:
-        print(f"talkqa: error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    except KeyboardInterrupt:
-        print("talkqa: interrupted", file=sys.stderr)
-        raise SystemExit(130) from None
+        code = app(standalone_mode=False)
+    except (KeyboardInterrupt, typer.Abort):
+        fail("interrupted", 130)
+    except typer.exceptions.TyperException as exc:  # usage errors: one line, where to look
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        if not message.strip():  # bare `talkqa`: the help was the answer
+            raise SystemExit(getattr(exc, "exit_code", 2)) from None
+        fail(f"error: {message}{hint}", getattr(exc, "exit_code", 2))
+    except (UserError, ApiError) as exc:
+        fail(f"error: {exc}", 2)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        fail(f"error: {where}{exc.strerror or exc}", 2)
+    except Exception as exc:
+        if os.environ.get("TALKQA_DEBUG"):
+            raise
+        fail(
+            f"internal error: {type(exc).__name__}: {exc} "
+            "(a bug in talk-qa: rerun with TALKQA_DEBUG=1 for the traceback and report it)",
+            3,
+        )
+    raise SystemExit(code if isinstance(code, int) else 0)

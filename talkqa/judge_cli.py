@@ -32,12 +32,18 @@ DocArg = Annotated[Path, typer.Argument(help="the dataflow checklist (.rst)", sh
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of tables")]
 
 
-def doc_label(doc: Path) -> str:
-    """The checklist path as features name it: relative to the working directory, POSIX."""
-    try:
-        return doc.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return doc.resolve().as_posix()
+def doc_label(doc: Path, root: Path | None = None) -> str:
+    """The checklist path as features name it: relative to the project root, POSIX.
+
+    The root is the folder that holds the features folder when the checklist lies below it
+    (so generating or checking from another folder gives the same text), else the working
+    directory; a checklist outside both is named by its absolute path.
+    """
+    path = doc.resolve()
+    for base in (root, Path.cwd()):
+        if base is not None and path.is_relative_to(base.resolve()):
+            return path.relative_to(base.resolve()).as_posix()
+    return path.as_posix()
 
 
 def load_doc(doc: Path) -> DataflowSpec:
@@ -64,7 +70,7 @@ def features_generate(
     from talkqa.dataflow.gherkin import generate, write_features
 
     spec = load_doc(doc)
-    files = generate(spec, doc_label(doc))
+    files = generate(spec, doc_label(doc, out.resolve().parent))
     for path in write_features(files, out):
         typer.echo(str(path))
 
@@ -80,17 +86,18 @@ def features_check(
     if not features_dir.is_dir():
         raise UserError(f"{features_dir}: no such folder: give the features folder of {doc}")
     spec = load_doc(doc)
-    found = drift(spec, features_dir, doc_label(doc))
+    label = doc_label(doc, features_dir.resolve().parent)
+    found = drift(spec, features_dir, label)
     for item in found:
         typer.echo(item.message)
     if found:
         typer.echo(
             f"{len(found)} differences: regenerate with "
-            f"`talkqa features generate {doc_label(doc)} --out {features_dir}`",
+            f"`talkqa features generate {doc} --out {features_dir}`",
             err=True,
         )
         raise typer.Exit(1)
-    typer.echo(f"{features_dir}: in step with {doc_label(doc)}")
+    typer.echo(f"{features_dir}: in step with {label}")
 
 
 # --- sync and check ---------------------------------------------------------------------------

@@ -21,8 +21,12 @@ sandbox_app = typer.Typer(
 
 @sandbox_app.command()
 def serve(
-    chargebee_port: Annotated[int, typer.Option(help="Port for Chargebee (0 = free port).")] = 0,
-    invoiced_port: Annotated[int, typer.Option(help="Port for Invoiced (0 = free port).")] = 0,
+    chargebee_port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port for Chargebee (0 = free port).")
+    ] = 0,
+    invoiced_port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port for Invoiced (0 = free port).")
+    ] = 0,
     seed: Annotated[int, typer.Option(help="Seed for ids and generated data.")] = 0,
     faults: Annotated[
         str | None,

@@ -14,32 +14,15 @@ import sys
 import time
 from typing import Any
 
+from reference_sync.testing import section
 from talkqa.checks import bindings_of, check_section, snapshot_from
-from talkqa.dataflow.spec import DatatypeRef, PropertyMap, Section, SectionKind
 from talkqa.links import pair
 
 Json = dict[str, Any]
 
 
-def _section(
-    index: int, source: str, target: str, props: tuple[tuple[str, str, str], ...]
-) -> Section:
-    return Section(
-        index=index,
-        heading=f"Chargebee {source} to Invoiced {target}",
-        source=DatatypeRef(system="Chargebee", datatype=source),
-        target=DatatypeRef(system="Invoiced", datatype=target),
-        kind=SectionKind.EVERY,
-        properties=tuple(
-            PropertyMap(source_path=s, target_path=t, data_type=d, line=1) for s, t, d in props
-        ),
-        file="bench.rst",
-        line=1,
-    )
-
-
-CUSTOMERS = _section(0, "Customer", "Customers person", ())
-ORDERS = _section(
+CUSTOMERS = section(0, "Customer", "Customers person")
+ORDERS = section(
     1,
     "Order",
     "Invoices",

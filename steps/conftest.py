@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Collection, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -28,12 +28,14 @@ from talkqa.pytest_plugin import (
     EditState,
     Redactor,
     ScenarioRecord,
+    Shown,
     append_outcome,
     check_mode,
     failure_text,
     judge_section,
     outcome_line,
     replay_settings,
+    rerun_findings,
     run_id_for,
     scenario_slug,
     skip_reason,
@@ -292,6 +294,8 @@ def record(
     request: pytest.FixtureRequest, talkqa_mode: str, systems: Any
 ) -> Iterator[ScenarioRecord]:
     rec = ScenarioRecord()
+    scenario = _scenario_of(request)
+    rec.scenario = scenario.name if scenario is not None else request.node.name
     marks = {m.name for m in request.node.iter_markers()}
     rec.promise = next((p for p in PROMISES if p in marks), "")
     request.node.stash[RECORD_KEY] = rec
@@ -320,6 +324,101 @@ def _live_teardown(request: pytest.FixtureRequest, rec: ScenarioRecord, systems:
 def section(record: ScenarioRecord) -> Section:
     spec = _SPECS[record.dataflow]
     return next(s for s in spec.sections if s.index == record.section_index)
+
+
+# --- the scene: what a step needs besides its words -------------------------------------------
+
+
+class Scene:
+    """The scenario's fixtures, each fetched when a step first asks for it.
+
+    Step functions take only the arguments parsed from their text (and a datatable):
+    allure-pytest-bdd shows every argument of a step function as a step parameter, and a
+    fixture's repr there is noise. Fetching lazily also keeps ``section`` after the Given
+    step that names the checklist, as before.
+    """
+
+    def __init__(self, request: pytest.FixtureRequest) -> None:
+        self.request = request
+
+    def _get(self, name: str) -> Any:
+        return self.request.getfixturevalue(name)
+
+    @property
+    def record(self) -> ScenarioRecord:
+        return cast(ScenarioRecord, self._get("record"))
+
+    @property
+    def section(self) -> Section:
+        return cast(Section, self._get("section"))
+
+    @property
+    def systems(self) -> Any:
+        return self._get("systems")
+
+    @property
+    def mode(self) -> str:
+        return cast(str, self._get("talkqa_mode"))
+
+    @property
+    def run_id(self) -> str:
+        return cast(str, self._get("scenario_run_id"))
+
+    @property
+    def redactor(self) -> Redactor:
+        return cast(Redactor, self._get("redactor"))
+
+    @property
+    def sut_label(self) -> str:
+        return cast(str, self._get("sut_label"))
+
+    @property
+    def stash(self) -> pytest.Stash:
+        return cast(pytest.Stash, self.request.node.stash)
+
+    @property
+    def spec(self) -> DataflowSpec:
+        return _SPECS[self.record.dataflow]
+
+    def source_ids(self) -> set[str] | None:
+        """Live mode judges only what the scenario created (the account is shared)."""
+        return self.record.created.all_source_ids() if self.mode == "live" else None
+
+    def run_sut(self) -> None:
+        """Run the system under test; its own report goes to Allure as evidence, keys hidden."""
+        from talkqa.sut import SutError
+
+        record, redactor = self.record, self.redactor
+        try:
+            summary = self._get("sut").run(self.spec)
+        except SutError as exc:
+            pytest.fail(redactor(str(exc)), pytrace=False)
+        record.last_run = summary
+        with contextlib.suppress(Exception):
+            import allure
+
+            allure.attach(
+                redactor(
+                    json.dumps({"sut": summary.sut, **summary.details}, indent=2, default=str)
+                ),
+                name=f"{summary.sut} run",
+                attachment_type=allure.attachment_type.JSON,
+            )
+
+
+_SCENES: list[Scene] = []
+
+
+@pytest.fixture(autouse=True)
+def _scene(request: pytest.FixtureRequest) -> Iterator[None]:
+    _SCENES.append(Scene(request))
+    yield
+    _SCENES.pop()
+
+
+def scene() -> Scene:
+    """The running scenario's scene (set by the autouse ``_scene`` fixture)."""
+    return _SCENES[-1]
 
 
 # --- steps ------------------------------------------------------------------------------------
@@ -361,11 +460,11 @@ def sut_label(pytestconfig: pytest.Config, redactor: Redactor) -> str:
 
 
 @given(parsers.re(r'the checklist "(?P<doc>[^"]+)" section (?P<index>\d+)'))
-def the_checklist_section(
-    doc: str, index: str, record: ScenarioRecord, talkqa_mode: str, sut_label: str
-) -> None:
+def the_checklist_section(doc: str, index: str) -> None:
     from talkqa.checks import NotCovered, bindings_of
 
+    sc = scene()
+    record = sc.record
     spec = _load_spec(doc)
     wanted = int(index)
     found = [s for s in spec.sections if s.index == wanted]
@@ -378,7 +477,7 @@ def the_checklist_section(
     record.dataflow = doc
     record.section_index = sec.index
     record.section = sec.heading
-    _allure_labels(spec, sec, record.promise, talkqa_mode, sut_label)
+    _allure_labels(spec, sec, record.promise, sc.mode, sc.sut_label)
     try:
         bindings_of(sec)
     except NotCovered as exc:
@@ -397,73 +496,38 @@ def _allure_labels(
         allure.dynamic.feature(" ".join(sec.heading.split()))
         if promise:
             allure.dynamic.story(sentence_for(sec, promise))
-        allure.dynamic.parameter("mode", mode)
-        allure.dynamic.parameter("system under test", sut_label)
+        allure.dynamic.parameter("mode", Shown(mode))
+        allure.dynamic.parameter("system under test", Shown(sut_label))
 
 
 @given(parsers.re(r"(?P<count>\d+) (?P<names>.+) entities created through the (?P<system>.+) API"))
-def entities_created(
-    count: str,
-    names: str,
-    section: Section,
-    systems: Any,
-    scenario_run_id: str,
-    record: ScenarioRecord,
-) -> None:
+def entities_created(count: str, names: str) -> None:
     from talkqa.samples import create_for_section
 
-    _expect_names(section, source=names)
-    record.created = create_for_section(section, int(count), systems, scenario_run_id)
-
-
-def _run(sut: Any, record: ScenarioRecord, redactor: Redactor) -> None:
-    """Run the system under test; its own report goes to Allure as evidence, keys hidden."""
-    from talkqa.sut import SutError
-
-    try:
-        summary = sut.run(_SPECS[record.dataflow])
-    except SutError as exc:
-        pytest.fail(redactor(str(exc)), pytrace=False)
-    record.last_run = summary
-    with contextlib.suppress(Exception):
-        import allure
-
-        allure.attach(
-            redactor(json.dumps({"sut": summary.sut, **summary.details}, indent=2, default=str)),
-            name=f"{summary.sut} run",
-            attachment_type=allure.attachment_type.JSON,
-        )
+    sc = scene()
+    _expect_names(sc.section, source=names)
+    sc.record.created = create_for_section(sc.section, int(count), sc.systems, sc.run_id)
 
 
 @given("the system under test has run")
-def sut_has_run(sut: Any, record: ScenarioRecord, redactor: Redactor) -> None:
-    _run(sut, record, redactor)
-
-
 @when("the system under test runs")
-def sut_runs(sut: Any, record: ScenarioRecord, redactor: Redactor) -> None:
-    _run(sut, record, redactor)
+def sut_runs() -> None:
+    scene().run_sut()
 
 
 @when("the system under test runs again")
-def sut_runs_again(
-    request: pytest.FixtureRequest,
-    talkqa_mode: str,
-    sut: Any,
-    systems: Any,
-    record: ScenarioRecord,
-    redactor: Redactor,
-) -> None:
+def sut_runs_again() -> None:
     from talkqa.samples import snapshot
 
-    if record.promise == "idempotence":
-        bindings = _all_bindings(_SPECS[record.dataflow])
-        only = record.created.all_source_ids() if talkqa_mode == "live" else None
-        before = snapshot(systems, bindings, only)
-        _run(sut, record, redactor)
-        request.node.stash[_SNAPSHOTS] = (before, snapshot(systems, bindings, only))
+    sc = scene()
+    if sc.record.promise == "idempotence":
+        bindings = _all_bindings(sc.spec)
+        only = sc.source_ids()
+        before = snapshot(sc.systems, bindings, only)
+        sc.run_sut()
+        sc.stash[_SNAPSHOTS] = (before, snapshot(sc.systems, bindings, only))
         return
-    _run(sut, record, redactor)
+    sc.run_sut()
 
 
 _SNAPSHOTS = pytest.StashKey[tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]]()
@@ -479,15 +543,17 @@ def _all_bindings(spec: DataflowSpec) -> list[Binding]:
     return found
 
 
-def _source_ids(record: ScenarioRecord, talkqa_mode: str) -> set[str] | None:
-    return record.created.all_source_ids() if talkqa_mode == "live" else None
+def _report(sc: Scene, findings: list[Any], name: str) -> None:
+    """Every Then step ends here: findings go to the outcome, to Allure, and fail the step."""
+    from talkqa.report.allure_findings import attach_findings
+
+    sc.record.findings = findings
+    if findings:
+        attach_findings(findings, f"findings: {name}")
+        pytest.fail(failure_text(findings), pytrace=False)
 
 
 def _judge(
-    record: ScenarioRecord,
-    section: Section,
-    systems: Any,
-    talkqa_mode: str,
     checks: set[str],
     *,
     keep: Any = None,
@@ -495,14 +561,14 @@ def _judge(
     unlinked_sources: Collection[str] = (),
 ) -> None:
     """Judge the section; with ``pairs``, count linked pairs and refuse a vacuous pass."""
-    from talkqa.report.allure_findings import attach_findings
-
+    sc = scene()
+    record, section = sc.record, sc.section
     judged = judge_section(
-        _SPECS[record.dataflow],
+        sc.spec,
         section,
-        systems,
+        sc.systems,
         checks=checks,
-        source_ids=_source_ids(record, talkqa_mode),
+        source_ids=sc.source_ids(),
         unlinked_sources=unlinked_sources,
     )
     findings = [f for f in judged.findings if keep is None or keep(f)]
@@ -511,9 +577,7 @@ def _judge(
     if not judged.covered:
         record.reason = f"not covered: {judged.reason}"
         pytest.skip(record.reason)
-    if findings:
-        attach_findings(findings, f"findings: {', '.join(sorted(checks))}")
-        pytest.fail(failure_text(findings), pytrace=False)
+    _report(sc, findings, ", ".join(sorted(checks)))
     if pairs and judged.entities_checked and not judged.pairs_checked:
         src, tgt = _names(section)
         record.reason = (
@@ -528,52 +592,26 @@ def _judge(
         r"every (?P<source>.+) has exactly one linked (?P<target>.+?)(?: with (?P<fixed>.+))?"
     )
 )
-def exactly_one_linked(
-    source: str,
-    target: str,
-    section: Section,
-    systems: Any,
-    talkqa_mode: str,
-    record: ScenarioRecord,
-) -> None:
-    _expect_names(section, source=source, target=target)
-    _judge(record, section, systems, talkqa_mode, {"exists"})
-
-
 @then(
     parsers.re(
         r"every (?P<source>.+) has at most one linked (?P<target>.+?)(?: with (?P<fixed>.+))?"
     )
 )
-def at_most_one_linked(
-    source: str,
-    target: str,
-    section: Section,
-    systems: Any,
-    talkqa_mode: str,
-    record: ScenarioRecord,
-) -> None:
-    """Conditional sections: the condition is prose, so only duplicates and types are judged."""
-    _expect_names(section, source=source, target=target)
-    _judge(record, section, systems, talkqa_mode, {"exists"})
+def linked_once(source: str, target: str) -> None:
+    """Exactly one (every) or at most one (conditional sections: the condition is prose) linked
+    target: the exists check judges both, as it asserts missing only for "every" sections."""
+    _expect_names(scene().section, source=source, target=target)
+    _judge({"exists"})
 
 
 @then(parsers.re(r"no (?P<target>.+) is created for an unlinked (?P<source>.+)"))
-def nothing_created_unlinked(
-    source: str,
-    target: str,
-    section: Section,
-    systems: Any,
-    talkqa_mode: str,
-    record: ScenarioRecord,
-) -> None:
+def nothing_created_unlinked(source: str, target: str) -> None:
     """Link-first sections: the samples were never linked, so nothing may appear for them."""
-    _expect_names(section, source=source, target=target)
-    binding = bind(section.source)
-    created = record.created.ids(binding.key) if binding is not None else []
-    _judge(
-        record, section, systems, talkqa_mode, {"exists", "link-first"}, unlinked_sources=created
-    )
+    sc = scene()
+    _expect_names(sc.section, source=source, target=target)
+    binding = bind(sc.section.source)
+    created = sc.record.created.ids(binding.key) if binding is not None else []
+    _judge({"exists", "link-first"}, unlinked_sources=created)
 
 
 def _table_rows(section: Section, datatable: list[list[str]]) -> set[tuple[str, str]]:
@@ -592,44 +630,24 @@ def _table_rows(section: Section, datatable: list[list[str]]) -> set[tuple[str, 
     return wanted
 
 
-@then("every linked pair has these properties equal under their declared types:")
-def properties_equal(
-    datatable: list[list[str]],
-    section: Section,
-    systems: Any,
-    talkqa_mode: str,
-    record: ScenarioRecord,
-) -> None:
-    rows = _table_rows(section, datatable)
+def _judge_rows(datatable: list[list[str]], check: str) -> None:
+    """Judge ``check`` on the pairs, for the table's property rows only."""
+    rows = _table_rows(scene().section, datatable)
     _judge(
-        record,
-        section,
-        systems,
-        talkqa_mode,
-        {"properties"},
+        {check},
         pairs=True,
         keep=lambda f: f.source_path is None or (f.source_path, f.target_path) in rows,
     )
+
+
+@then("every linked pair has these properties equal under their declared types:")
+def properties_equal(datatable: list[list[str]]) -> None:
+    _judge_rows(datatable, "properties")
 
 
 @then("every reference points at the target linked to the referenced source:")
-def references_point_at_links(
-    datatable: list[list[str]],
-    section: Section,
-    systems: Any,
-    talkqa_mode: str,
-    record: ScenarioRecord,
-) -> None:
-    rows = _table_rows(section, datatable)
-    _judge(
-        record,
-        section,
-        systems,
-        talkqa_mode,
-        {"references"},
-        pairs=True,
-        keep=lambda f: f.source_path is None or (f.source_path, f.target_path) in rows,
-    )
+def references_point_at_links(datatable: list[list[str]]) -> None:
+    _judge_rows(datatable, "references")
 
 
 _EDITS = pytest.StashKey[EditState]()
@@ -673,23 +691,17 @@ def _expect_link_wording(section: Section, rule: str | None, claim: str | None) 
         r"(?:matching it by (?P<rule>.+)|that claims it by (?P<claim>.+))"
     )
 )
-def each_has_existing_target(
-    target: str,
-    rule: str | None,
-    claim: str | None,
-    section: Section,
-    systems: Any,
-    scenario_run_id: str,
-    record: ScenarioRecord,
-) -> None:
+def each_has_existing_target(target: str, rule: str | None, claim: str | None) -> None:
     """Link-first and merge sections: the target exists before the system under test runs."""
     from talkqa.samples import link_first
 
+    sc = scene()
+    section, record = sc.section, sc.record
     _expect_names(section, target=target)
     _expect_link_wording(section, rule, claim)
     source = bind(section.source)
     assert source is not None
-    link_first(section, record.created.ids(source.key), systems, scenario_run_id, record.created)
+    link_first(section, record.created.ids(source.key), sc.systems, sc.run_id, record.created)
 
 
 @given(
@@ -699,25 +711,20 @@ def each_has_existing_target(
     )
 )
 def each_referenced_has_existing_target(
-    source: str,
-    target: str,
-    rule: str | None,
-    claim: str | None,
-    systems: Any,
-    scenario_run_id: str,
-    record: ScenarioRecord,
+    source: str, target: str, rule: str | None, claim: str | None
 ) -> None:
     """The referenced datatype's section is link-first: link the referenced entities first."""
     from talkqa.samples import link_first
 
-    spec = _SPECS[record.dataflow]
-    for other in spec.sections:
+    sc = scene()
+    record = sc.record
+    for other in sc.spec.sections:
         if _names(other) == (" ".join(source.split()), " ".join(target.split())):
             _expect_link_wording(other, rule, claim)
             binding = bind(other.source)
             assert binding is not None
             ids = [i for i in record.created.ids(binding.key) if i not in record.created.existing]
-            link_first(other, ids, systems, scenario_run_id, record.created)
+            link_first(other, ids, sc.systems, sc.run_id, record.created)
             return
     pytest.fail(
         f"feature out of date: no section links {source} to {target}: regenerate the features",
@@ -731,17 +738,12 @@ def each_referenced_has_existing_target(
         r"through the (?P<system>.+) API"
     )
 )
-def edit_each_linked(
-    request: pytest.FixtureRequest,
-    side: str,
-    path: str | None,
-    section: Section,
-    systems: Any,
-    record: ScenarioRecord,
-) -> None:
+def edit_each_linked(side: str, path: str | None) -> None:
     from talkqa.compare import read_path
     from talkqa.samples import apply_edit, not_carried_edits, plan_edit
 
+    sc = scene()
+    section, systems, record = sc.section, sc.systems, sc.record
     edit = plan_edit(section, side)
     blocked = None
     if path is not None and (edit is None or edit.path != path):
@@ -776,38 +778,25 @@ def edit_each_linked(
     binding, ids = (source, source_ids) if side == "source" else (target, targets)
     written = apply_edit(edit, binding, ids, systems)
     by_source = dict(zip(source_ids, ids, strict=True))
-    request.node.stash[_EDITS] = EditState(edit, side, binding, written, by_source, blocked, before)
+    sc.stash[_EDITS] = EditState(edit, side, binding, written, by_source, blocked, before)
 
 
-def _judge_edit(
-    record: ScenarioRecord,
-    section: Section,
-    systems: Any,
-    talkqa_mode: str,
-    extra: list[Any],
-    *,
-    skip_pair: tuple[str, str] | None = None,
-) -> None:
-    from talkqa.report.allure_findings import attach_findings
-
+def _judge_edit(extra: list[Any], *, skip_pair: tuple[str, str] | None = None) -> None:
+    sc = scene()
     judged = judge_section(
-        _SPECS[record.dataflow],
-        section,
-        systems,
+        sc.spec,
+        sc.section,
+        sc.systems,
         checks={"exists", "properties", "references"},
-        source_ids=_source_ids(record, talkqa_mode),
+        source_ids=sc.source_ids(),
     )
-    record.entities_checked = judged.entities_checked
+    sc.record.entities_checked = judged.entities_checked
     kept = [
         f
         for f in judged.findings
         if skip_pair is None or (f.source_path, f.target_path) != skip_pair
     ]
-    findings = [*kept, *extra]
-    record.findings = findings
-    if findings:
-        attach_findings(findings, "findings: edits")
-        pytest.fail(failure_text(findings), pytrace=False)
+    _report(sc, [*kept, *extra], "edits")
 
 
 @then(
@@ -816,32 +805,20 @@ def _judge_edit(
         r"still holds"
     )
 )
-def edits_reached(
-    request: pytest.FixtureRequest,
-    section: Section,
-    systems: Any,
-    talkqa_mode: str,
-    record: ScenarioRecord,
-) -> None:
-    state = request.node.stash[_EDITS]
-    _judge_edit(record, section, systems, talkqa_mode, verify_edits(section, state, systems))
+def edits_reached() -> None:
+    sc = scene()
+    _judge_edit(verify_edits(sc.section, sc.stash[_EDITS], sc.systems))
 
 
 @then(parsers.re(r"(?P<system>.+) keeps (?P<path>\S+) as it was and every link still holds"))
-def other_side_kept(
-    request: pytest.FixtureRequest,
-    path: str,
-    section: Section,
-    systems: Any,
-    talkqa_mode: str,
-    record: ScenarioRecord,
-) -> None:
+def other_side_kept(path: str) -> None:
     """A vendor-limit edit: not carried over, the other side keeps its value, links hold.
 
     The edited property may now differ between the two sides: that is the vendor's limit,
     not the syncer's fault, so the properties check leaves that one row out.
     """
-    state = request.node.stash[_EDITS]
+    sc = scene()
+    state = sc.stash[_EDITS]
     blocked = state.blocked
     assert blocked is not None
     if path not in (blocked.source_path, blocked.target_path):
@@ -856,11 +833,7 @@ def other_side_kept(
             attachment_type=allure.attachment_type.TEXT,
         )
     _judge_edit(
-        record,
-        section,
-        systems,
-        talkqa_mode,
-        verify_kept(section, state, systems),
+        verify_kept(sc.section, state, sc.systems),
         skip_pair=(blocked.source_path, blocked.target_path),
     )
 
@@ -870,18 +843,12 @@ def other_side_kept(
         r"(?P<path>\S+) of each linked pair is edited in (?P<first>.+) and then in (?P<second>.+)"
     )
 )
-def edit_both_sides(
-    request: pytest.FixtureRequest,
-    path: str,
-    first: str,
-    second: str,
-    section: Section,
-    systems: Any,
-    record: ScenarioRecord,
-) -> None:
+def edit_both_sides(path: str, first: str, second: str) -> None:
     """The same mapped property changed on both sides since the last sync, in a known order."""
     from talkqa.samples import apply_edit, conflict_edits, conflict_property
 
+    sc = scene()
+    section, systems, record = sc.section, sc.systems, sc.record
     prop = conflict_property(section)
     if prop is None or prop.source_path != path:
         pytest.fail(
@@ -904,7 +871,7 @@ def edit_both_sides(
             written[side] = apply_edit(target_edit, target, target_ids, systems)
     by_source = dict(zip(source_ids, target_ids, strict=True))
     src_res, tgt_res = systems.resource(source), systems.resource(target)
-    request.node.stash[_CONFLICT] = ConflictState(
+    sc.stash[_CONFLICT] = ConflictState(
         prop,
         by_source,
         {sid: written["source"][sid] for sid in source_ids},
@@ -915,21 +882,17 @@ def edit_both_sides(
 
 
 @then(parsers.re(r"both systems hold the newest edit of each pair, (?P<system>.+)'s on a tie"))
-def newest_edit_won(
-    request: pytest.FixtureRequest,
-    section: Section,
-    systems: Any,
-    talkqa_mode: str,
-    record: ScenarioRecord,
-) -> None:
-    state = request.node.stash[_CONFLICT]
-    _judge_edit(record, section, systems, talkqa_mode, verify_conflict(section, state, systems))
+def newest_edit_won() -> None:
+    sc = scene()
+    _judge_edit(verify_conflict(sc.section, sc.stash[_CONFLICT], sc.systems))
 
 
 @then("the system under test reported each conflict")
-def conflicts_reported(request: pytest.FixtureRequest, record: ScenarioRecord) -> None:
+def conflicts_reported() -> None:
     """The reference sync names every conflict it resolved; other syncers' reports are opaque."""
-    state = request.node.stash[_CONFLICT]
+    sc = scene()
+    record = sc.record
+    state = sc.stash[_CONFLICT]
     details = getattr(record.last_run, "details", None) or {}
     missing = unreported_conflicts(details, record.section_index, list(state.by_source))
     if missing is None:
@@ -955,13 +918,12 @@ def conflicts_reported(request: pytest.FixtureRequest, record: ScenarioRecord) -
         r"(?P<path>\S+) of each referenced (?P<names>.+) is edited through the (?P<system>.+) API"
     )
 )
-def edit_each_referenced(
-    path: str, names: str, section: Section, systems: Any, record: ScenarioRecord
-) -> None:
+def edit_each_referenced(path: str, names: str) -> None:
     """Edit (rename) the entities the section's sources reference, after their links exist."""
     from talkqa.samples import apply_edit, rename_edit
 
-    source = bind(section.source)
+    sc = scene()
+    source = bind(sc.section.source)
     assert source is not None
     for key in source.references.values():
         referenced = binding_of(key)
@@ -970,7 +932,7 @@ def edit_each_referenced(
         edit = rename_edit(referenced)
         if edit is None or edit.path != path:
             break
-        apply_edit(edit, referenced, record.created.ids(key), systems)
+        apply_edit(edit, referenced, sc.record.created.ids(key), sc.systems)
         return
     pytest.fail(
         f"feature out of date: talk-qa does not edit {path} of {names}: regenerate the features",
@@ -979,16 +941,9 @@ def edit_each_referenced(
 
 
 @then(parsers.re(r"each (?P<source>.+) is linked to its existing (?P<target>.+) and to no other"))
-def merged_not_duplicated(
-    source: str,
-    target: str,
-    section: Section,
-    systems: Any,
-    talkqa_mode: str,
-    record: ScenarioRecord,
-) -> None:
-    from talkqa.report.allure_findings import attach_findings
-
+def merged_not_duplicated(source: str, target: str) -> None:
+    sc = scene()
+    section, record = sc.section, sc.record
     _expect_names(section, source=source, target=target)
     src = bind(section.source)
     assert src is not None
@@ -997,29 +952,16 @@ def merged_not_duplicated(
         for sid, tid in record.created.existing.items()
         if sid in record.created.ids(src.key)
     }
-    findings = verify_merged(section, existing, systems)
     record.entities_checked = len(existing)
-    record.findings = findings
-    if findings:
-        attach_findings(findings, "findings: merge")
-        pytest.fail(failure_text(findings), pytrace=False)
+    _report(sc, verify_merged(section, existing, sc.systems), "merge")
 
 
 @then(parsers.re(r"no entity changed in (?P<first>.+) or (?P<second>.+)"))
-def nothing_changed(request: pytest.FixtureRequest, record: ScenarioRecord) -> None:
-    from talkqa.samples import snapshot_changes
+def nothing_changed() -> None:
+    """Idempotence: every entity the second run created, deleted or wrote is a finding."""
+    from talkqa.samples import snapshot_diff
 
-    before, after = request.node.stash[_SNAPSHOTS]
-    changes = snapshot_changes(before, after)
-    record.entities_checked = len(after)
-    if changes:
-        record.reason = f"written_on_rerun: {len(changes)} entities changed by the second run"
-        with contextlib.suppress(Exception):
-            import allure
-
-            allure.attach(
-                "\n".join(changes),
-                name="changed by the second run",
-                attachment_type=allure.attachment_type.TEXT,
-            )
-        pytest.fail("written_on_rerun: " + "\nwritten_on_rerun: ".join(changes[:20]), pytrace=False)
+    sc = scene()
+    before, after = sc.stash[_SNAPSHOTS]
+    sc.record.entities_checked = len(after)
+    _report(sc, rerun_findings(sc.section, snapshot_diff(before, after)), "idempotence")

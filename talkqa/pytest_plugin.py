@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from talkqa.dataflow.gherkin import slug
 from talkqa.dataflow.spec import DataflowSpec, PropertyMap, Section
 from talkqa.errors import UserError
-from talkqa.samples import Created, Edit
+from talkqa.samples import Change, Created, Edit
 from talkqa.systems.catalog import Binding
 from talkqa.systems.settings import Settings
 
@@ -207,12 +207,9 @@ def verify_edits(section: Section, state: EditState, systems: Any) -> list[Any]:
 
     Black box: reads both sides through the vendors' APIs after the system under test ran.
     """
-    from talkqa.checks import Finding, FindingKind, read_snapshot
+    from talkqa.checks import read_snapshot
     from talkqa.compare import read_path, same
 
-    src, tgt = (
-        " ".join(f"{ref.system} {ref.datatype}".split()) for ref in (section.source, section.target)
-    )
     snap = read_snapshot(section, systems, source_ids=list(state.by_source))
     pairing = snap.pairing()
     sources = {str(s["id"]): s for s in snap.sources}
@@ -226,38 +223,14 @@ def verify_edits(section: Section, state: EditState, systems: Any) -> list[Any]:
     )
     findings: list[Any] = []
 
-    def lost(
-        source_id: str, path_pair: tuple[str, str], expected: Any, actual: Any, note: str
-    ) -> None:
-        findings.append(
-            Finding(
-                kind=FindingKind.MISMATCH,
-                section=section.heading,
-                section_index=section.index,
-                check="edits",
-                source_label=src,
-                target_label=tgt,
-                source_id=source_id,
-                target_id=pairing.linked_id(source_id),
-                source_path=path_pair[0],
-                target_path=path_pair[1],
-                expected=expected,
-                actual=actual,
-                note=note,
-            )
-        )
-
     for source_id, edited_id in state.by_source.items():
         value = state.written[edited_id]
         here = sources.get(source_id) if state.side == "source" else pairing.linked(source_id)
         if here is not None and read_path(here, state.edit.path) != value:
-            lost(
-                source_id,
-                (state.edit.path, state.edit.path),
-                value,
-                read_path(here, state.edit.path),
-                f"the edit made in the {state.side} system was overwritten",
-            )
+            note = f"the edit made in the {state.side} system was overwritten"
+            paths = (state.edit.path, state.edit.path)
+            now = read_path(here, state.edit.path)
+            findings.append(_lost_edit(section, pairing, source_id, paths, value, now, note))
         if prop is None:
             continue
         there = pairing.linked(source_id) if state.side == "source" else sources.get(source_id)
@@ -269,13 +242,8 @@ def verify_edits(section: Section, state: EditState, systems: Any) -> list[Any]:
         if not same(
             *pair, prop.data_type, source_path=prop.source_path, target_path=prop.target_path
         ):
-            lost(
-                source_id,
-                (prop.source_path, prop.target_path),
-                value,
-                actual,
-                f"an edit in the {state.side} system did not reach the other side",
-            )
+            note = f"an edit in the {state.side} system did not reach the other side"
+            findings.append(_lost_edit(section, pairing, source_id, prop, value, actual, note))
     return findings
 
 
@@ -294,9 +262,37 @@ def _edit_finding(section: Section, *, check: str = "edits", **fields: Any) -> A
         section=" ".join(section.heading.split()),
         section_index=section.index,
         check=check,
-        source_label=src,
-        target_label=tgt,
-        **fields,
+        **{"source_label": src, "target_label": tgt, **fields},
+    )
+
+
+def _lost_edit(
+    section: Section,
+    pairing: Any,
+    source_id: str,
+    paths: PropertyMap | tuple[str, str],
+    expected: Any,
+    actual: Any,
+    note: str,
+) -> Any:
+    """An edit that did not end where the rules say: a mismatch on the linked pair.
+
+    ``paths`` is the property row the edit concerns, or (source path, target path).
+    """
+    from talkqa.checks import FindingKind
+
+    if isinstance(paths, PropertyMap):
+        paths = (paths.source_path, paths.target_path)
+    return _edit_finding(
+        section,
+        kind=FindingKind.MISMATCH,
+        source_id=source_id,
+        target_id=pairing.linked_id(source_id),
+        source_path=paths[0],
+        target_path=paths[1],
+        expected=expected,
+        actual=actual,
+        note=note,
     )
 
 
@@ -305,7 +301,7 @@ def verify_kept(section: Section, state: EditState, systems: Any) -> list[Any]:
 
     Black box: the side that cannot change the property is read back through its API.
     """
-    from talkqa.checks import FindingKind, read_snapshot
+    from talkqa.checks import read_snapshot
     from talkqa.compare import read_path
 
     prop = state.blocked
@@ -322,19 +318,8 @@ def verify_kept(section: Section, state: EditState, systems: Any) -> list[Any]:
             continue  # the exists check reports it
         now = read_path(there, there_path)
         if now != before:
-            findings.append(
-                _edit_finding(
-                    section,
-                    kind=FindingKind.MISMATCH,
-                    source_id=source_id,
-                    target_id=pairing.linked_id(source_id),
-                    source_path=prop.source_path,
-                    target_path=prop.target_path,
-                    expected=before,
-                    actual=now,
-                    note=f"{there_path} changed although its vendor forbids changing it",
-                )
-            )
+            note = f"{there_path} changed although its vendor forbids changing it"
+            findings.append(_lost_edit(section, pairing, source_id, prop, before, now, note))
     return findings
 
 
@@ -364,7 +349,7 @@ def stamp(entity: Mapping[str, Any]) -> int | None:
 
 def verify_conflict(section: Section, state: ConflictState, systems: Any) -> list[Any]:
     """Both sides must hold the winning edit of each pair (read through both APIs)."""
-    from talkqa.checks import FindingKind, read_snapshot
+    from talkqa.checks import read_snapshot
     from talkqa.compare import read_path, same
 
     prop = state.prop
@@ -385,20 +370,11 @@ def verify_conflict(section: Section, state: ConflictState, systems: Any) -> lis
         )
         for where, actual, path in checks:
             if not same(value, actual, prop.data_type, source_path=win_path, target_path=path):
-                findings.append(
-                    _edit_finding(
-                        section,
-                        kind=FindingKind.MISMATCH,
-                        source_id=source_id,
-                        target_id=pairing.linked_id(source_id),
-                        source_path=prop.source_path,
-                        target_path=prop.target_path,
-                        expected=value,
-                        actual=actual,
-                        note=f"both sides were edited; the {side}'s edit is the newest "
-                        f"(ties go to the source) but the {where} holds another value",
-                    )
+                note = (
+                    f"both sides were edited; the {side}'s edit is the newest "
+                    f"(ties go to the source) but the {where} holds another value"
                 )
+                findings.append(_lost_edit(section, pairing, source_id, prop, value, actual, note))
     return findings
 
 
@@ -458,6 +434,39 @@ def verify_merged(section: Section, existing: Mapping[str, str], systems: Any) -
     return findings
 
 
+def rerun_findings(section: Section, changes: Iterable[Change]) -> list[Any]:
+    """written_on_rerun findings: one per entity the second run created, deleted or wrote.
+
+    An entity of the section's source system is named as a source, any other as a target,
+    each with its own resource as label (the second run may write outside the section).
+    """
+    from talkqa.checks import FindingKind
+
+    source_system = section.source.system.strip()
+    findings: list[Any] = []
+    for change in changes:
+        is_source = change.system.casefold() == source_system.casefold()
+        system = source_system if is_source else section.target.system.strip()
+        label = f"{system or change.system} {change.resource}"
+        written = change.what == "written"
+        findings.append(
+            _edit_finding(
+                section,
+                check="idempotence",
+                kind=FindingKind.WRITTEN_ON_RERUN,
+                source_label=label if is_source else "",
+                target_label="" if is_source else label,
+                source_id=change.id if is_source else None,
+                target_id=None if is_source else change.id,
+                target_path="updated_at" if written else None,
+                expected=change.before[0] if written and change.before else None,
+                actual=change.after[0] if written and change.after else None,
+                note=f"{change.what} by the second run",
+            )
+        )
+    return findings
+
+
 def failure_text(findings: Iterable[Any], limit: int = 20) -> str:
     """The one-line messages of the findings, a scenario's failure text."""
     items = list(findings)
@@ -475,6 +484,7 @@ class ScenarioRecord:
     """What a scenario tells the sign-off: built up by the steps, written after the test."""
 
     dataflow: str = ""
+    scenario: str = ""
     section_index: int = 0
     section: str = ""
     promise: str = ""
@@ -500,6 +510,7 @@ def outcome_line(record: ScenarioRecord, outcome: str, reason: str | None = None
             "entities_checked": record.entities_checked,
             "findings": findings,
             "reason": reason if reason is not None else record.reason,
+            "scenario": record.scenario,
         },
         sort_keys=True,
     )
@@ -519,6 +530,16 @@ def append_outcome(path: Path, line: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as handle:
         handle.write(line + "\n")
+
+
+class Shown:
+    """A value Allure shows as written: allure-commons quotes every str ('replay')."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
 
 
 class Redactor:

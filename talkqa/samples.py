@@ -519,18 +519,44 @@ def _all(systems: Systems, binding: Binding) -> Iterator[Json]:
     yield from systems.resource(binding).list()
 
 
+@dataclass(frozen=True)
+class Change:
+    """One entity a run created, deleted or wrote, between two snapshots."""
+
+    system: str
+    resource: str
+    id: str
+    what: str  # "created" | "deleted" | "written"
+    before: tuple[str, ...] | None  # (updated_at, resource_version); None when created
+    after: tuple[str, ...] | None  # None when deleted
+
+    @property
+    def line(self) -> str:
+        key = f"{self.system} {self.resource} {self.id}"
+        if self.what == "written" and self.before and self.after:
+            return (
+                f"{key}: written by the second run (updated_at {self.before[0]} -> {self.after[0]})"
+            )
+        return f"{key}: {self.what} by the second run"
+
+
+def snapshot_diff(
+    before: Mapping[str, tuple[str, ...]], after: Mapping[str, tuple[str, ...]]
+) -> list[Change]:
+    """Every entity a run created, deleted or wrote, in key order."""
+    changes: list[Change] = []
+    for key in sorted(set(before) | set(after)):
+        was, now = before.get(key), after.get(key)
+        if was == now:
+            continue
+        system, resource, entity_id = key.split(" ", 2)
+        what = "created" if was is None else "deleted" if now is None else "written"
+        changes.append(Change(system, resource, entity_id, what, was, now))
+    return changes
+
+
 def snapshot_changes(
     before: Mapping[str, tuple[str, ...]], after: Mapping[str, tuple[str, ...]]
 ) -> list[str]:
     """One line per entity a run created, deleted or wrote."""
-    lines: list[str] = []
-    for key in sorted(set(before) | set(after)):
-        if key not in before:
-            lines.append(f"{key}: created by the second run")
-        elif key not in after:
-            lines.append(f"{key}: deleted by the second run")
-        elif before[key] != after[key]:
-            lines.append(
-                f"{key}: written by the second run (updated_at {before[key][0]} -> {after[key][0]})"
-            )
-    return lines
+    return [change.line for change in snapshot_diff(before, after)]

@@ -27,16 +27,16 @@ from typing import Any
 
 import pytest
 
-from talkqa.checks import Finding, FindingKind
+from talkqa.checks import Finding
 from talkqa.report.environment import categories
 from talkqa.report.signoff import (
     PROMISE_TITLES,
     PROMISES,
-    Outcome,
     SectionInfo,
     SignoffInput,
     write_signoff,
 )
+from tests.signoff_inputs import CUSTOMERS, DOC, ORDERS, mismatch, outcome
 
 pytestmark = pytest.mark.browser
 
@@ -53,9 +53,6 @@ FLAGS = (
     "--disable-sync",
     "--hide-scrollbars",
 )
-DOC = "dataflows/chargebee-invoiced.rst"
-CUSTOMERS = "Chargebee Customer to Invoiced Customers person"
-ORDERS = "Chargebee Order to Invoiced Invoices"
 ADDRESS = "Chargebee Address to Invoiced Customers (organisation data)"
 # the sign-off's own colours (talkqa/report/signoff.py _CSS)
 NOGO_BAND = (0xFC, 0xE8, 0xE6)
@@ -237,52 +234,32 @@ def parse(dom: str) -> Dom:
 # --- sign-off inputs ---------------------------------------------------------------------------
 
 
-def _outcome(index: int, section: str, promise: str, outcome: str, **kw: Any) -> Outcome:
-    return Outcome(
-        dataflow=DOC, section_index=index, section=section, promise=promise, outcome=outcome, **kw
-    )
-
-
 def _mismatch(source_id: str) -> Finding:
-    return Finding(
-        kind=FindingKind.MISMATCH,
-        section=ORDERS,
-        section_index=1,
-        check="properties",
-        source_label="Chargebee Order",
-        target_label="Invoiced Invoices",
-        source_id=source_id,
-        target_id="12",
-        source_path="currency_code",
-        target_path="currency",
-        expected="EUR",
-        actual="usd",
-        explanation="as string: currency: 'EUR' -> 'USD'",
-    )
+    return mismatch(source_id, explanation="as string: currency: 'EUR' -> 'USD'")
 
 
 def signoff_input(*, broken: bool) -> SignoffInput:
     properties = (
-        _outcome(
+        outcome(
             1, ORDERS, "properties", "failed", entities_checked=3,
             findings=[_mismatch(f"ord_{n}") for n in range(3)],
         )
         if broken
-        else _outcome(1, ORDERS, "properties", "passed", entities_checked=3)
+        else outcome(1, ORDERS, "properties", "passed", entities_checked=3)
     )  # fmt: skip
     return SignoffInput(
         outcomes=[
-            _outcome(0, CUSTOMERS, "exists", "passed", entities_checked=3),
-            _outcome(0, CUSTOMERS, "edits", "passed", entities_checked=4),
-            _outcome(0, CUSTOMERS, "idempotence", "passed", entities_checked=4),
-            _outcome(1, ORDERS, "exists", "passed", entities_checked=3),
+            outcome(0, CUSTOMERS, "exists", "passed", entities_checked=3),
+            outcome(0, CUSTOMERS, "edits", "passed", entities_checked=4),
+            outcome(0, CUSTOMERS, "idempotence", "passed", entities_checked=4),
+            outcome(1, ORDERS, "exists", "passed", entities_checked=3),
             properties,
-            _outcome(1, ORDERS, "references", "passed", entities_checked=3),
-            _outcome(
+            outcome(1, ORDERS, "references", "passed", entities_checked=3),
+            outcome(
                 1, ORDERS, "edits", "passed", entities_checked=4,
                 reason="link survival only: status (unmapped) was edited",
             ),
-            _outcome(1, ORDERS, "idempotence", "passed", entities_checked=8),
+            outcome(1, ORDERS, "idempotence", "passed", entities_checked=8),
         ],
         sections=[
             SectionInfo(dataflow=DOC, index=0, heading=CUSTOMERS, existence_only=True),

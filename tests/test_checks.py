@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from reference_sync.testing import checklist_spec
 from talkqa.checks import (
     CheckReport,
     Finding,
@@ -101,41 +102,63 @@ def test_a_correct_pair_yields_no_finding() -> None:
     assert check_section(snap, _customer_pairing({"c1": 7})) == []
 
 
-def test_a_source_without_target_is_missing() -> None:
-    snap = _snap(CUSTOMERS, [{"id": "c1"}, {"id": "c2"}], [_linked(7, "c1", type="person")])
-    findings = check_section(snap, {})
-    assert _kinds(findings) == ["missing"]
-    assert findings[0].source_id == "c2"
-    assert findings[0].check == "exists"
-    assert findings[0].message == (
-        "missing: Chargebee Customer 'c2': no Invoiced Customers person is linked to it"
-    )
+_C1 = [{"id": "c1"}]
+_PERSON_7 = _linked(7, "c1", type="person")
 
 
-def test_two_targets_for_one_source_are_a_duplicate() -> None:
-    snap = _snap(
-        CUSTOMERS,
-        [{"id": "c1"}],
-        [_linked(7, "c1", type="person"), _linked(8, "c1", type="person")],
-    )
-    findings = check_section(snap, {})
-    assert _kinds(findings) == ["duplicate"]
-    assert findings[0].message == (
-        "duplicate: Chargebee Customer 'c1': linked to 2 Invoiced Customers person: 7, 8"
-    )
-
-
-def test_a_target_claiming_an_absent_source_is_an_orphan() -> None:
-    snap = _snap(
-        CUSTOMERS,
-        [{"id": "c1"}],
-        [_linked(7, "c1", type="person"), _linked(9, "gone", type="person")],
-    )
-    findings = check_section(snap, {})
-    assert _kinds(findings) == ["orphan"]
-    assert findings[0].source_id == "gone"
-    assert findings[0].target_id == "9"
-    assert "claims a Chargebee Customer that does not exist" in findings[0].message
+@pytest.mark.parametrize(
+    ("sources", "targets", "expected"),
+    [
+        pytest.param(
+            [{"id": "c1"}, {"id": "c2"}],
+            [_PERSON_7],
+            ["missing: Chargebee Customer 'c2': no Invoiced Customers person is linked to it"],
+            id="a source without target is missing",
+        ),
+        pytest.param(
+            _C1,
+            [_PERSON_7, _linked(8, "c1", type="person")],
+            ["duplicate: Chargebee Customer 'c1': linked to 2 Invoiced Customers person: 7, 8"],
+            id="two targets for one source are a duplicate",
+        ),
+        pytest.param(
+            _C1,
+            [_PERSON_7, _linked(9, "gone", type="person")],
+            [
+                "orphan: Chargebee Customer 'gone' -> Invoiced Customers person 9: "
+                "claims a Chargebee Customer that does not exist"
+            ],
+            id="a target claiming an absent source is an orphan",
+        ),
+        pytest.param(
+            _C1,
+            [_linked(7, "c1", type="company")],
+            [
+                "wrong_type: Chargebee Customer 'c1' -> Invoiced Customers person 7: "
+                "type expected 'person' got 'company'"
+            ],
+            id="a company where a person is due is wrong_type, not missing",
+        ),
+        # The corpus syncs a Chargebee Customer to both a person and a company.
+        pytest.param(
+            _C1,
+            [_linked(7, "c1", type="company"), _linked(8, "c1", type="person")],
+            [],
+            id="a linked target of another type is ignored when the right one exists",
+        ),
+        pytest.param(
+            [],
+            [_linked(7, "gone", type="company")],
+            [],
+            id="orphans of another type belong to another section",
+        ),
+    ],
+)
+def test_existence_findings(sources: list[Json], targets: list[Json], expected: list[str]) -> None:
+    """Each message names the kind and both ids (the message is built from those fields)."""
+    findings = check_section(_snap(CUSTOMERS, sources, targets), {})
+    assert [f.message for f in findings] == expected
+    assert {f.check for f in findings} <= {"exists"}
 
 
 def test_deleted_sources_owe_no_target_and_their_targets_are_orphans() -> None:
@@ -146,31 +169,6 @@ def test_deleted_sources_owe_no_target_and_their_targets_are_orphans() -> None:
     )
     assert snap.sources == []
     assert _kinds(check_section(snap, {})) == ["orphan"]
-
-
-def test_a_company_where_a_person_is_due_is_wrong_type_not_missing() -> None:
-    snap = _snap(CUSTOMERS, [{"id": "c1"}], [_linked(7, "c1", type="company")])
-    findings = check_section(snap, {})
-    assert _kinds(findings) == ["wrong_type"]
-    assert findings[0].message == (
-        "wrong_type: Chargebee Customer 'c1' -> Invoiced Customers person 7: "
-        "type expected 'person' got 'company'"
-    )
-
-
-def test_a_linked_target_of_another_type_is_ignored_when_the_right_one_exists() -> None:
-    # The corpus syncs a Chargebee Customer to both a person and a company.
-    snap = _snap(
-        CUSTOMERS,
-        [{"id": "c1"}],
-        [_linked(7, "c1", type="company"), _linked(8, "c1", type="person")],
-    )
-    assert check_section(snap, {}) == []
-
-
-def test_orphans_of_another_type_belong_to_another_section() -> None:
-    snap = _snap(CUSTOMERS, [], [_linked(7, "gone", type="company")])
-    assert check_section(snap, {}) == []
 
 
 # --- properties -----------------------------------------------------------------------
@@ -432,15 +430,10 @@ def test_read_snapshot_of_an_unbound_section_says_why() -> None:
 
 
 def test_check_spec_judges_every_section_and_reads_each_collection_once() -> None:
-    spec = DataflowSpec(
-        file="chargebee-invoiced.rst",
-        source="Chargebee",
-        target="Invoiced",
-        sections=(
-            _section(0, "Address", "Customers (human data)"),
-            CUSTOMERS.model_copy(update={"index": 1}),
-            ORDERS.model_copy(update={"index": 2}),
-        ),
+    spec = checklist_spec(
+        _section(0, "Address", "Customers (human data)"),
+        CUSTOMERS.model_copy(update={"index": 1}),
+        ORDERS.model_copy(update={"index": 2}),
     )
     systems = _world()
     report = check_spec(spec, systems)

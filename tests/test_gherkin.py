@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from pytest_bdd.parser import FeatureParser
 
+from reference_sync.testing import section
 from talkqa.dataflow.gherkin import drift, generate, read_feature_rows, write_features
 from talkqa.dataflow.rst import load
-from talkqa.dataflow.spec import DataflowSpec, DatatypeRef, PropertyMap, Section, SectionKind
+from talkqa.dataflow.spec import DataflowSpec, PropertyMap, Section, SectionKind
 
 REPO = Path(__file__).resolve().parents[1]
 CHECKLIST = REPO / "dataflows" / "chargebee-invoiced.rst"
@@ -18,23 +19,16 @@ DOC = "dataflows/chargebee-invoiced.rst"
 
 
 def _section(index: int, src: str, tgt: str, props: list[tuple[str, str, str | None]]) -> Section:
-    return Section(
-        index=index,
-        heading=f"Chargebee {src} to Invoiced {tgt}",
-        source=DatatypeRef(system="Chargebee", datatype=src),
-        target=DatatypeRef(system="Invoiced", datatype=tgt),
-        kind=SectionKind.EVERY,
-        properties=tuple(
-            PropertyMap(source_path=a, target_path=b, data_type=t, line=20 + i)
-            for i, (a, b, t) in enumerate(props)
-        ),
-        sentences=(
-            f"Every Chargebee {src} will be synchronized with a Invoiced {tgt}.",
-            f"Once a link between a Chargebee {src} and a Invoiced {tgt} is established, it "
-            "will keep in sync between the two systems, regardless of where it is edited.",
-        ),
-        file=DOC,
-        line=10 * (index + 1),
+    """A section of ``DOC`` with the checklist's two usual sentences (they become promises)."""
+    return section(index, src, tgt, tuple(props)).model_copy(
+        update={
+            "sentences": (
+                f"Every Chargebee {src} will be synchronized with a Invoiced {tgt}.",
+                f"Once a link between a Chargebee {src} and a Invoiced {tgt} is established, it "
+                "will keep in sync between the two systems, regardless of where it is edited.",
+            ),
+            "file": DOC,
+        }
     )
 
 

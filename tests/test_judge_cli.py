@@ -44,13 +44,19 @@ def _one_line_error(err: str) -> str:
     return lines[0]
 
 
+def _generated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The checklist's features generated from the project folder into tmp_path/features."""
+    monkeypatch.chdir(REPO)
+    out = tmp_path / "features"
+    assert run_cli(["features", "generate", str(CHECKLIST), "--out", str(out)], monkeypatch) == 0
+    return out
+
+
 @needs_checklist
 def test_features_generate_then_check(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.chdir(REPO)
-    out = tmp_path / "features"
-    assert run_cli(["features", "generate", str(CHECKLIST), "--out", str(out)], monkeypatch) == 0
+    out = _generated(tmp_path, monkeypatch)
     written = sorted((out / "chargebee-invoiced").glob("*.feature"))
     assert len(written) == 3
     # the Background names the checklist relative to the project, as the steps load it
@@ -64,9 +70,7 @@ def test_features_generate_then_check(
 def test_features_check_exits_1_on_drift(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.chdir(REPO)
-    out = tmp_path / "features"
-    run_cli(["features", "generate", str(CHECKLIST), "--out", str(out)], monkeypatch)
+    out = _generated(tmp_path, monkeypatch)
     feature = out / "chargebee-invoiced" / "03-chargebee-order-to-invoiced-invoices.feature"
     feature.write_text(
         feature.read_text().replace("| currency_code | currency    | string    |\n", "")

@@ -93,6 +93,7 @@ def test_outcome_line_has_the_judge_contract_fields(tmp_path: Path) -> None:
         section="A to B",
         promise="exists",
         entities_checked=3,
+        scenario="An edit of x keeps its link (link survival only: not mapped)",
     )
     path = tmp_path / "reports" / "outcomes.jsonl"
     append_outcome(path, outcome_line(record, "skipped", "not covered: no connector"))
@@ -107,6 +108,7 @@ def test_outcome_line_has_the_judge_contract_fields(tmp_path: Path) -> None:
         "entities_checked": 3,
         "findings": [],
         "reason": "not covered: no connector",
+        "scenario": "An edit of x keeps its link (link survival only: not mapped)",
     }
     assert second["outcome"] == "passed" and second["reason"] is None
 
@@ -174,20 +176,11 @@ def _pair_systems(source_email: str, target_email: str) -> Any:
 
 
 def test_verify_conflict_wants_the_newest_edit_on_both_sides() -> None:
-    from talkqa.dataflow.spec import DatatypeRef, PropertyMap, Section, SectionKind
+    from reference_sync.testing import section as build_section
     from talkqa.pytest_plugin import ConflictState, verify_conflict
 
-    prop = PropertyMap(source_path="email", target_path="email", data_type="string", line=1)
-    section = Section(
-        index=0,
-        heading="Chargebee Customer to Invoiced Customers person",
-        source=DatatypeRef(system="Chargebee", datatype="Customer"),
-        target=DatatypeRef(system="Invoiced", datatype="Customers person"),
-        kind=SectionKind.EVERY,
-        properties=(prop,),
-        file="x.rst",
-        line=1,
-    )
+    section = build_section(0, "Customer", "Customers person", (("email", "email", "string"),))
+    prop = section.properties[0]
     systems = _pair_systems("invoiced@x.io", "invoiced@x.io")
     from talkqa.systems.catalog import binding_of
 
@@ -221,24 +214,12 @@ def test_verify_conflict_wants_the_newest_edit_on_both_sides() -> None:
 
 def test_verify_kept_accepts_the_vendor_limit_and_names_a_forbidden_change() -> None:
     from reference_sync.testing import FakeSystems
-    from talkqa.dataflow.spec import DatatypeRef, PropertyMap, Section, SectionKind
+    from reference_sync.testing import section as build_section
     from talkqa.pytest_plugin import EditState, verify_kept
     from talkqa.samples import not_carried_edits
     from talkqa.systems.catalog import binding_of
 
-    prop = PropertyMap(
-        source_path="currency_code", target_path="currency", data_type="string", line=1
-    )
-    section = Section(
-        index=2,
-        heading="Chargebee Order to Invoiced Invoices",
-        source=DatatypeRef(system="Chargebee", datatype="Order"),
-        target=DatatypeRef(system="Invoiced", datatype="Invoices"),
-        kind=SectionKind.EVERY,
-        properties=(prop,),
-        file="x.rst",
-        line=1,
-    )
+    section = build_section(2, "Order", "Invoices", (("currency_code", "currency", "string"),))
     systems = FakeSystems()
     orders = systems.resource(binding_of(("chargebee", "Order")))
     orders.seed({"id": "o1", "currency_code": "USD", "customer_id": "c1"})
@@ -261,3 +242,28 @@ def test_verify_kept_accepts_the_vendor_limit_and_names_a_forbidden_change() -> 
         ("mismatch", "edits", "USD", "EUR")
     ]
     assert "forbids changing it" in found[0].message
+
+
+def test_rerun_findings_name_each_entity_the_second_run_touched() -> None:
+    from reference_sync.testing import section as build_section
+    from talkqa.checks import FindingKind
+    from talkqa.pytest_plugin import rerun_findings
+    from talkqa.samples import snapshot_diff
+
+    section = build_section(1, "Customer", "Customers person")
+    before = {"chargebee customers c1": ("10", "5"), "invoiced customers 7": ("11", "")}
+    after = {"chargebee customers c1": ("12", "6"), "invoiced customers 8": ("13", "")}
+    found = rerun_findings(section, snapshot_diff(before, after))
+    assert all(f.kind == FindingKind.WRITTEN_ON_RERUN and f.check == "idempotence" for f in found)
+    assert [(f.source_id, f.target_id, f.section_index) for f in found] == [
+        ("c1", None, 1),
+        (None, "7", 1),
+        (None, "8", 1),
+    ]
+    assert [f.message for f in found] == [
+        "written_on_rerun: Chargebee customers 'c1': updated_at expected '10' got '12' "
+        "(written by the second run)",
+        "written_on_rerun: Invoiced customers 7: deleted by the second run",
+        "written_on_rerun: Invoiced customers 8: created by the second run",
+    ]
+    assert rerun_findings(section, snapshot_diff(before, before)) == []

@@ -153,11 +153,33 @@ def test_invoice_currency_edit_cannot_reach_the_order_and_is_reported(
     assert fake.writes() == 0
 
 
-def test_order_currency_edit_reaches_the_invoice(fake: FakeSystems, store: LinkStore) -> None:
+@pytest.mark.parametrize(
+    ("resource", "source_id", "edit", "target", "path", "expected"),
+    [
+        pytest.param(
+            "orders", "o1", {"currency_code": "NOK"}, "invoices", "currency", "nok",
+            id="order currency reaches the invoice",
+        ),
+        pytest.param(
+            "items", "i1", {"name": "Gadget"}, "items", "name", "Gadget",
+            id="item name follows the chargebee item",
+        ),
+    ],
+)  # fmt: skip
+def test_a_chargebee_edit_reaches_its_target(
+    fake: FakeSystems,
+    store: LinkStore,
+    resource: str,
+    source_id: str,
+    edit: dict[str, object],
+    target: str,
+    path: str,
+    expected: object,
+) -> None:
     _synced(fake, store)
-    fake["chargebee", "orders"].edit("o1", {"currency_code": "NOK"})
+    fake["chargebee", resource].edit(source_id, edit)
     run_sync(_spec(), fake, store)
-    assert _target(fake, "invoices", "o1")["currency"] == "nok"
+    assert _target(fake, target, source_id)[path] == expected
 
 
 def test_order_customer_change_recreates_the_invoice_it_created(
@@ -209,13 +231,6 @@ def test_item_price_change_recreates_the_item_with_the_same_id(
     after = _target(fake, "items", "i1")
     assert (after["id"], after["unit_cost"], after["description"]) == (before["id"], 12, "big")
     assert summary.sections[2].not_carried_over == []
-
-
-def test_item_name_follows_the_chargebee_item(fake: FakeSystems, store: LinkStore) -> None:
-    _synced(fake, store)
-    fake["chargebee", "items"].edit("i1", {"name": "Gadget"})
-    run_sync(_spec(), fake, store)
-    assert _target(fake, "items", "i1")["name"] == "Gadget"
 
 
 def test_deleted_customer_without_invoices_deletes_the_person_the_sync_made(

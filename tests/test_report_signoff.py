@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from talkqa.checks import Finding, FindingKind
-from talkqa.dataflow.spec import DataflowSpec, DatatypeRef, PropertyMap, Section, SectionKind
+from reference_sync.testing import checklist_spec, section
 from talkqa.errors import UserError
 from talkqa.report.signoff import (
     Outcome,
@@ -20,41 +19,9 @@ from talkqa.report.signoff import (
     sections_from_spec,
     write_signoff,
 )
+from tests.signoff_inputs import CUSTOMERS, DOC, ORDERS, mismatch, outcome
 
-DOC = "dataflows/chargebee-invoiced.rst"
-CUSTOMERS = "Chargebee Customer to Invoiced Customers person"
-ORDERS = "Chargebee Order to Invoiced Invoices"
 ADDRESS = "Chargebee Address to Invoiced Customers (organisation data)"
-
-
-def _mismatch(source_id: str) -> Finding:
-    return Finding(
-        kind=FindingKind.MISMATCH,
-        section=ORDERS,
-        section_index=1,
-        check="properties",
-        source_label="Chargebee Order",
-        target_label="Invoiced Invoices",
-        source_id=source_id,
-        target_id="12",
-        source_path="currency_code",
-        target_path="currency",
-        expected="EUR",
-        actual="usd",
-    )
-
-
-def _outcome(index: int, section: str, promise: str, outcome: str, **kw: Any) -> Outcome:
-    return Outcome.model_validate(
-        {
-            "dataflow": DOC,
-            "section_index": index,
-            "section": section,
-            "promise": promise,
-            "outcome": outcome,
-            **kw,
-        }
-    )
 
 
 SECTIONS = [
@@ -84,12 +51,12 @@ def _input(outcomes: list[Outcome]) -> SignoffInput:
 
 def _green() -> list[Outcome]:
     return [
-        _outcome(0, CUSTOMERS, "exists", "passed", entities_checked=3),
-        _outcome(0, CUSTOMERS, "edits", "passed", entities_checked=3),
-        _outcome(1, ORDERS, "exists", "passed", entities_checked=2),
-        _outcome(1, ORDERS, "properties", "passed", entities_checked=2),
-        _outcome(1, ORDERS, "references", "passed", entities_checked=2),
-        _outcome(1, ORDERS, "idempotence", "skipped", reason="not covered: replay mode"),
+        outcome(0, CUSTOMERS, "exists", "passed", entities_checked=3),
+        outcome(0, CUSTOMERS, "edits", "passed", entities_checked=3),
+        outcome(1, ORDERS, "exists", "passed", entities_checked=2),
+        outcome(1, ORDERS, "properties", "passed", entities_checked=2),
+        outcome(1, ORDERS, "references", "passed", entities_checked=2),
+        outcome(1, ORDERS, "idempotence", "skipped", reason="not covered: replay mode"),
     ]
 
 
@@ -104,11 +71,11 @@ def test_go_when_every_checked_promise_holds(tmp_path: Path) -> None:
     assert text.index("## ✅ GO") < text.index("## Checklist matrix") < text.index("## Findings")
     assert text.index("## Findings") < text.index("## Run")
     assert "| 0 | Chargebee Customer to Invoiced Customers person | ✅ passed (3 checked) |" in text
-    row = next(line for line in lines if line.startswith("| 0 |"))
+    row = _row(text, 0)
     assert row.count("existence only") == 2  # properties and references
-    orders = next(line for line in lines if line.startswith("| 1 |"))
+    orders = _row(text, 1)
     assert "⚪ not covered" in orders  # idempotence skipped
-    address = next(line for line in lines if line.startswith("| 2 |"))
+    address = _row(text, 2)
     assert address.count("not covered") == 5
     assert (
         "Chargebee Address to Invoiced Customers (organisation data): section 2: no connector"
@@ -124,16 +91,16 @@ def test_go_when_every_checked_promise_holds(tmp_path: Path) -> None:
 
 def test_no_go_names_the_broken_promises_per_section(tmp_path: Path) -> None:
     outcomes = _green()
-    outcomes[3] = _outcome(
+    outcomes[3] = outcome(
         1,
         ORDERS,
         "properties",
         "failed",
         entities_checked=9,
-        findings=[json.loads(_mismatch(f"o{i}").model_dump_json()) for i in range(7)],
+        findings=[json.loads(mismatch(f"o{i}").model_dump_json()) for i in range(7)],
     )
     outcomes.append(
-        _outcome(
+        outcome(
             0, CUSTOMERS, "idempotence", "failed", reason="written_on_rerun: 2 entities changed"
         )
     )
@@ -162,7 +129,7 @@ def test_no_go_names_the_broken_promises_per_section(tmp_path: Path) -> None:
 
 
 def test_nothing_checked_is_no_go(tmp_path: Path) -> None:
-    outcomes = [_outcome(2, ADDRESS, "exists", "skipped", reason="not covered: no connector")]
+    outcomes = [outcome(2, ADDRESS, "exists", "skipped", reason="not covered: no connector")]
     verdict = write_signoff(_input(outcomes), tmp_path)
     assert not verdict.go
     assert "Nothing was checked" in verdict.markdown.read_text(encoding="utf-8")
@@ -170,12 +137,12 @@ def test_nothing_checked_is_no_go(tmp_path: Path) -> None:
 
 def test_html_has_the_same_verdict_and_no_external_assets(tmp_path: Path) -> None:
     outcomes = _green()
-    outcomes[3] = _outcome(
+    outcomes[3] = outcome(
         1,
         ORDERS,
         "properties",
         "failed",
-        findings=[json.loads(_mismatch("o<1>").model_dump_json())],
+        findings=[json.loads(mismatch("o<1>").model_dump_json())],
     )
     verdict = write_signoff(_input(outcomes), tmp_path)
     assert verdict.html is not None
@@ -190,14 +157,14 @@ def test_html_has_the_same_verdict_and_no_external_assets(tmp_path: Path) -> Non
 
 def test_several_scenarios_of_one_promise_aggregate(tmp_path: Path) -> None:
     outcomes = [
-        _outcome(1, ORDERS, "exists", "passed", entities_checked=2),
-        _outcome(
+        outcome(1, ORDERS, "exists", "passed", entities_checked=2),
+        outcome(
             1,
             ORDERS,
             "exists",
             "failed",
             entities_checked=3,
-            findings=[{**json.loads(_mismatch("o1").model_dump_json()), "kind": "missing"}],
+            findings=[{**json.loads(mismatch("o1").model_dump_json()), "kind": "missing"}],
         ),
     ]
     text = write_signoff(_input(outcomes), tmp_path).markdown.read_text(encoding="utf-8")
@@ -206,7 +173,7 @@ def test_several_scenarios_of_one_promise_aggregate(tmp_path: Path) -> None:
 
 def test_read_outcomes_reads_json_lines_and_names_a_bad_line(tmp_path: Path) -> None:
     path = tmp_path / "outcomes.jsonl"
-    good = _outcome(0, CUSTOMERS, "exists", "passed", entities_checked=1).model_dump_json()
+    good = outcome(0, CUSTOMERS, "exists", "passed", entities_checked=1).model_dump_json()
     path.write_text(good + "\n\n" + good + "\n", encoding="utf-8")
     assert len(read_outcomes(path)) == 2
     path.write_text(good + '\n{"outcome": "maybe"}\n', encoding="utf-8")
@@ -217,29 +184,9 @@ def test_read_outcomes_reads_json_lines_and_names_a_bad_line(tmp_path: Path) -> 
 
 
 def test_sections_from_spec_marks_existence_only_and_not_covered() -> None:
-    def section(index: int, source: str, target: str, props: int) -> Section:
-        return Section(
-            index=index,
-            heading=f"Chargebee {source} to Invoiced {target}",
-            source=DatatypeRef(system="Chargebee", datatype=source),
-            target=DatatypeRef(system="Invoiced", datatype=target),
-            kind=SectionKind.EVERY,
-            properties=tuple(
-                PropertyMap(source_path="a", target_path="b", data_type="string", line=3)
-                for _ in range(props)
-            ),
-            file="x.rst",
-            line=1,
-        )
-
-    spec = DataflowSpec(
-        file="x.rst",
-        source="Chargebee",
-        target="Invoiced",
-        sections=(
-            section(0, "Customer", "Customers (human data)", 0),
-            section(1, "Address", "Customers (organisation data)", 1),
-        ),
+    spec = checklist_spec(
+        section(0, "Customer", "Customers (human data)"),
+        section(1, "Address", "Customers (organisation data)", (("a", "b", "string"),)),
     )
     first, second = sections_from_spec(spec, DOC)
     assert (first.dataflow, first.existence_only, first.covered) == (DOC, True, True)
@@ -255,20 +202,25 @@ def test_sections_and_outcomes_of_one_checklist_meet_by_file_name(tmp_path: Path
     assert "###" not in text.split("## Findings")[0]  # one checklist: one matrix, no sub-heading
 
 
+def _with_orders_edit(**kw: Any) -> list[Outcome]:
+    """All green, plus a passed orders edit scenario whose ``reason`` or ``scenario`` is given."""
+    return [*_green(), outcome(1, ORDERS, "edits", "passed", entities_checked=2, **kw)]
+
+
+def _row(text: str, index: int) -> str:
+    """The matrix row of section ``index``."""
+    return next(line for line in text.splitlines() if line.startswith(f"| {index} |"))
+
+
 def test_reasons_of_judged_cells_become_numbered_notes(tmp_path: Path) -> None:
     survival = (
         "link survival only: the source system's API cannot change a mapped property "
         "(currency_code), so status (unmapped) was edited"
     )
-    outcomes = [
-        *_green(),
-        _outcome(1, ORDERS, "edits", "passed", entities_checked=2, reason=survival),
-    ]
-    verdict = write_signoff(_input(outcomes), tmp_path)
+    verdict = write_signoff(_input(_with_orders_edit(reason=survival)), tmp_path)
     text = verdict.markdown.read_text(encoding="utf-8")
-    lines = text.splitlines()
-    customers = next(line for line in lines if line.startswith("| 0 |"))
-    orders = next(line for line in lines if line.startswith("| 1 |"))
+    customers = _row(text, 0)
+    orders = _row(text, 1)
     # the customers section maps nothing: its edit scenario proves link survival only
     assert "✅ passed (3 checked) [1]" in customers
     assert "✅ passed (2 checked) [2]" in orders
@@ -282,14 +234,14 @@ def test_reasons_of_judged_cells_become_numbered_notes(tmp_path: Path) -> None:
 def test_skipped_reason_is_listed_not_noted(tmp_path: Path) -> None:
     text = write_signoff(_input(_green()), tmp_path).markdown.read_text(encoding="utf-8")
     assert f"- {ORDERS} — idempotence: replay mode" in text
-    orders = next(line for line in text.splitlines() if line.startswith("| 1 |"))
+    orders = _row(text, 1)
     assert "[" not in orders  # skipped cells carry no note number
 
 
 def test_json_says_the_same_as_the_page(tmp_path: Path) -> None:
     outcomes = _green()
-    outcomes[3] = _outcome(
-        1, ORDERS, "properties", "failed", findings=[json.loads(_mismatch("o1").model_dump_json())]
+    outcomes[3] = outcome(
+        1, ORDERS, "properties", "failed", findings=[json.loads(mismatch("o1").model_dump_json())]
     )
     verdict = write_signoff(_input(outcomes), tmp_path)
     assert verdict.json_path == tmp_path / "signoff.json"
@@ -313,7 +265,7 @@ def test_a_selection_says_which_promises_ran(tmp_path: Path) -> None:
     text = verdict.markdown.read_text(encoding="utf-8")
     assert verdict.go
     assert "Only these promises were run: exists & linked." in verdict.headline
-    orders = next(line for line in text.splitlines() if line.startswith("| 1 |"))
+    orders = _row(text, 1)
     assert orders.count("not run") == 4  # properties, references, edits, idempotence
     assert "| Promises run | exists |" in text
 
@@ -324,9 +276,8 @@ def test_a_scenario_names_trailing_words_qualify_its_cell(tmp_path: Path) -> Non
         "link (link survival only: Chargebee forbids changing currency_code, customer_id)"
     )
     outcomes = [
-        *_green(),
-        _outcome(1, ORDERS, "edits", "passed", entities_checked=2, scenario=name),
-        _outcome(
+        *_with_orders_edit(scenario=name),
+        outcome(
             1,
             ORDERS,
             "exists",

@@ -16,6 +16,7 @@ from talkqa.samples import (
     plan_edit,
     snapshot,
     snapshot_changes,
+    snapshot_diff,
 )
 from talkqa.systems.base import Json, NotFound
 from talkqa.systems.catalog import Binding, bind, binding_of
@@ -168,6 +169,14 @@ def test_snapshot_changes_name_created_deleted_and_written_entities() -> None:
         "invoiced customers 3",
     ]
     assert "written" in changes[0] and "deleted" in changes[1] and "created" in changes[2]
+    diff = snapshot_diff(before, snapshot(systems, bindings))  # type: ignore[arg-type]
+    assert [(c.system, c.resource, c.id, c.what) for c in diff] == [
+        ("invoiced", "customers", "1", "written"),
+        ("invoiced", "customers", "2", "deleted"),
+        ("invoiced", "customers", "3", "created"),
+    ]
+    assert (diff[0].before, diff[0].after, diff[2].before) == (("10", ""), ("11", ""), None)
+    assert [c.line for c in diff] == changes
     people.rows["3"]["metadata"] = {"chargebee_id": "mine"}
     # live mode: only what this run made, or what claims it, is watched
     assert list(snapshot(systems, bindings, only={"mine"})) == ["invoiced customers 3"]  # type: ignore[arg-type]

@@ -541,6 +541,27 @@ def _features_root(features_dir: Path, stem: str) -> Path:
     return nested if nested.is_dir() else features_dir
 
 
+def _row_drifts(
+    name: str, index: int, want: Mapping[tuple[str, str], str], have: Mapping[tuple[str, str], str]
+) -> list[Drift]:
+    """Checklist rows (``want``, pair -> type) against a feature's rows (``have``)."""
+    found: list[Drift] = []
+    for (source_path, target_path), data_type in want.items():
+        pair = f"{source_path} -> {target_path}"
+        if (source_path, target_path) not in have:
+            found.append(
+                Drift("missing-row", name, index, f"{pair} ({data_type}) has no scenario row")
+            )
+        elif (written := have[(source_path, target_path)]) != data_type:
+            detail = f"{pair} is {data_type} in the checklist, {written} in the feature"
+            found.append(Drift("changed-row", name, index, detail))
+    for (source_path, target_path), data_type in have.items():
+        if (source_path, target_path) not in want:
+            detail = f"{source_path} -> {target_path} ({data_type}) is not in the checklist"
+            found.append(Drift("stale-row", name, index, detail))
+    return found
+
+
 def drift(spec: DataflowSpec, features_dir: Path | str, doc_path: str | None = None) -> list[Drift]:
     """Every checklist row without a scenario row, and every scenario row without a checklist row.
 
@@ -572,41 +593,9 @@ def drift(spec: DataflowSpec, features_dir: Path | str, doc_path: str | None = N
         text = on_disk[disk_name]
         have = {(r[0], r[1]): r[2] for r in read_feature_rows(text).rows}
         want = {(p.source_path, p.target_path): _type_text(p.data_type) for p in section.properties}
-        row_drift = False
-        for (source_path, target_path), data_type in want.items():
-            if (source_path, target_path) not in have:
-                row_drift = True
-                found.append(
-                    Drift(
-                        "missing-row",
-                        disk_name,
-                        section.index,
-                        f"{source_path} -> {target_path} ({data_type}) has no scenario row",
-                    )
-                )
-            elif have[(source_path, target_path)] != data_type:
-                row_drift = True
-                found.append(
-                    Drift(
-                        "changed-row",
-                        disk_name,
-                        section.index,
-                        f"{source_path} -> {target_path} is {data_type} in the checklist, "
-                        f"{have[(source_path, target_path)]} in the feature",
-                    )
-                )
-        for (source_path, target_path), data_type in have.items():
-            if (source_path, target_path) not in want:
-                row_drift = True
-                found.append(
-                    Drift(
-                        "stale-row",
-                        disk_name,
-                        section.index,
-                        f"{source_path} -> {target_path} ({data_type}) is not in the checklist",
-                    )
-                )
-        if not row_drift and text != expected[name]:
+        rows = _row_drifts(disk_name, section.index, want, have)
+        found.extend(rows)
+        if not rows and text != expected[name]:
             found.append(
                 Drift(
                     "outdated",

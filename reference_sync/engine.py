@@ -53,6 +53,7 @@ from reference_sync.plan import (
     plan_section,
     project_source,
     project_target,
+    updated_at,
 )
 from reference_sync.summary import EntityNote, NotCarried, SectionSummary, SyncSummary
 from talkqa.dataflow.spec import DataflowSpec, Section
@@ -182,11 +183,6 @@ def _dependency_order(models: list[SectionModel]) -> list[SectionModel]:
 # --- reading ------------------------------------------------------------------------------
 
 
-def _stamp(entity: Mapping[str, Any]) -> int | None:
-    value = entity.get("updated_at")
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 class _Reader:
     """Lists through the Resource contract, memoised within a run until a write."""
 
@@ -235,28 +231,24 @@ class _Run:
 
     def refs(self, model: SectionModel) -> Refs:
         forward: dict[str, dict[str, Any]] = {}
-        backward: dict[str, dict[str, str]] = {}
         for rule in model.rules:
             key = rule.referenced_section
-            if key is None or key in forward:
-                continue
-            links = [link for link in self.store.links(key).values() if link.linked]
-            forward[key] = {link.source_id: link.target_native for link in links}
-            backward[key] = {str(link.target_native): link.source_id for link in links}
-        return Refs(forward=forward, backward=backward)
+            if key is not None and key not in forward:
+                links = self.store.links(key).values()
+                forward[key] = {link.source_id: link.target_native for link in links if link.linked}
+        return Refs(forward=forward)
 
     def dependants(self, model: SectionModel, target_native: Any) -> int:
         """Linked entities of other sections whose reference points at this target."""
+        wanted = str(target_native)
         count = 0
         for other in self.models.values():
-            for rule in other.rules:
-                if rule.referenced_section != model.key:
-                    continue
-                for link in self.store.links(other.key).values():
-                    if link.linked and link.target_values.get(rule.target_path) == str(
-                        target_native
-                    ):
-                        count += 1
+            paths = [r.target_path for r in other.rules if r.referenced_section == model.key]
+            if not paths:
+                continue
+            for link in self.store.links(other.key).values():
+                if link.linked:
+                    count += sum(link.target_values.get(path) == wanted for path in paths)
         return count
 
 
@@ -284,9 +276,10 @@ def run_sync(
         summary = SectionSummary(index=model.section.index, heading=model.heading, key=model.key)
         run.summaries[model.key] = summary
         _sync_section(run, model, summary)
-    for model in reversed(compiled.models):
-        for owner, delete in [d for d in run.deletes if d[0].key == model.key]:
-            _apply_delete(run, owner, delete, run.summaries[owner.key])
+    for model in reversed(compiled.models):  # dependants first: orders before customers
+        for owner, delete in run.deletes:
+            if owner.key == model.key:
+                _apply_delete(run, model, delete, run.summaries[model.key])
     ordered = sorted(run.summaries.values(), key=lambda s: s.index)
     return SyncSummary(sections=ordered)
 
@@ -304,9 +297,13 @@ def _read_side(
             entities[entity_id] = resource.get(entity_id)
         except NotFound:
             entities[entity_id] = {"id": entity_id, "deleted": True}
-    stamps = [s for s in (_stamp(e) for e in entities.values()) if s is not None]
-    high = max([*stamps, *([cursor] if cursor is not None else [])], default=None)
-    return entities, cursor is None, high
+    return entities, cursor is None, _latest(entities.values(), cursor)
+
+
+def _latest(entities: Iterable[Json], floor: int | None) -> int | None:
+    """The newest ``updated_at`` among ``entities``, never below ``floor`` (a cursor)."""
+    stamps = [s for s in map(updated_at, entities) if s is not None]
+    return max([*stamps, floor] if floor is not None else stamps, default=None)
 
 
 def _sync_section(run: _Run, model: SectionModel, summary: SectionSummary) -> None:
@@ -383,11 +380,10 @@ def _next_cursor(
     if not wrote:
         return high
     closing = run.reader.list(resource, binding, high - 1 if high is not None else None)
-    stamps = [s for s in (_stamp(e) for e in closing) if s is not None]
-    others = [s for e in closing if not explained(e) and (s := _stamp(e)) is not None]
+    others = [s for e in closing if not explained(e) and (s := updated_at(e)) is not None]
     if others:
         return min(others)
-    return max([*stamps, *([high] if high is not None else [])], default=None)
+    return _latest(closing, high)
 
 
 def _target_explained(run: _Run, model: SectionModel, entity: Json) -> bool:
@@ -548,7 +544,7 @@ def _dependants_note(model: SectionModel, link: Link) -> NotCarried:
     return NotCarried(
         section=model.heading,
         property="(recreate)",
-        entity=f"{model.target.system} {model.target.resource} {link.target_id}",
+        entity=model.target_entity(str(link.target_id)),
         direction="to_target",
         reason="needs delete and recreate, but other linked entities reference it",
     )
@@ -566,26 +562,20 @@ def _apply_delete(run: _Run, model: SectionModel, action: Delete, summary: Secti
     link = action.link
     assert link.target_id is not None
     dependants = run.dependants(model, link.target_native)
+    kept: str | None = None  # why the target stays, if it does
     if dependants:
-        run.store.put(link.evolve(state=GONE))
-        summary.unlinked.append(
-            EntityNote(
-                source_id=link.source_id,
-                target_id=link.target_id,
-                reason=f"source deleted; the target stays: {dependants} linked entities "
-                "reference it",
-            )
-        )
-        return
-    try:
-        run.systems.resource(model.target).delete(link.target_id)
-    except NotFound:
-        pass
-    except BadRequest as error:
-        run.store.put(link.evolve(state=GONE))
-        summary.unlinked.append(
-            EntityNote(source_id=link.source_id, target_id=link.target_id, reason=str(error))
-        )
-        return
+        kept = f"source deleted; the target stays: {dependants} linked entities reference it"
+    else:
+        try:
+            run.systems.resource(model.target).delete(link.target_id)
+        except NotFound:
+            pass
+        except BadRequest as error:
+            kept = str(error)
     run.store.put(link.evolve(state=GONE))
-    summary.deleted += 1
+    if kept is None:
+        summary.deleted += 1
+    else:
+        summary.unlinked.append(
+            EntityNote(source_id=link.source_id, target_id=link.target_id, reason=kept)
+        )

@@ -13,8 +13,9 @@ current value differs from its own last-synced value; a side that was not read t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from reference_sync import mapping
@@ -65,6 +66,13 @@ class SectionModel:
     def rule(self, target_path: str) -> PropertyRule:
         return next(r for r in self.rules if r.target_path == target_path)
 
+    def source_entity(self, source_id: str) -> str:
+        """How notes name a source entity: ``chargebee customers c1``."""
+        return f"{self.source.system} {self.source.resource} {source_id}"
+
+    def target_entity(self, target_id: str) -> str:
+        return f"{self.target.system} {self.target.resource} {target_id}"
+
 
 def idempotency_key(section_key: str, source_id: str, generation: int) -> str:
     """Deterministic: a retried create replays, and re-recorded cassettes stay identical."""
@@ -73,10 +81,18 @@ def idempotency_key(section_key: str, source_id: str, generation: int) -> str:
 
 @dataclass(frozen=True)
 class Refs:
-    """Reference translation tables, per referenced section key."""
+    """Reference translation tables, per referenced section key: its links, source id ->
+    the target's id in the target's own type (Invoiced customer ids are integers)."""
 
-    forward: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # src id -> tgt id
-    backward: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # str(tgt) -> src
+    forward: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @cached_property
+    def backward(self) -> dict[str, dict[str, str]]:
+        """The same links read the other way: str(target id) -> source id."""
+        return {
+            key: {str(native): source_id for source_id, native in links.items()}
+            for key, links in self.forward.items()
+        }
 
 
 @dataclass(frozen=True)
@@ -154,6 +170,20 @@ class SectionPlan:
     not_carried: list[NotCarried] = field(default_factory=list)
     failed: list[EntityNote] = field(default_factory=list)
     retry_source: set[str] = field(default_factory=set)  # source ids to fetch again next run
+
+    def not_carry(
+        self, model: SectionModel, label: str, entity: str, direction: str, reason: str
+    ) -> None:
+        """Note an edit the sync cannot carry over (reported, never silently dropped)."""
+        self.not_carried.append(
+            NotCarried(
+                section=model.heading,
+                property=label,
+                entity=entity,
+                direction=direction,
+                reason=reason,
+            )
+        )
 
 
 # --- projections --------------------------------------------------------------------------
@@ -262,13 +292,10 @@ def creation_fields(
 # --- planning -----------------------------------------------------------------------------
 
 
-def _updated_at(entity: Mapping[str, Any] | None) -> int | None:
+def updated_at(entity: Mapping[str, Any] | None) -> int | None:
+    """The vendor's own change stamp (integer seconds), None when absent or not one."""
     value = entity.get("updated_at") if entity is not None else None
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _entity(system: str, resource: str, entity_id: str) -> str:
-    return f"{system} {resource} {entity_id}"
 
 
 @dataclass
@@ -290,23 +317,15 @@ def _reconcile(
 ) -> _Reconciled:
     src_vals, tgt_vals = current
     out = _Reconciled()
-    source_entity = _entity(model.source.system, model.source.resource, link.source_id)
-    target_entity = _entity(model.target.system, model.target.resource, str(link.target_id))
+    source_entity = model.source_entity(link.source_id)
+    target_entity = model.target_entity(str(link.target_id))
     for rule in model.rules:
         path = rule.target_path
         t = tgt_vals.get(path)
         out.new_target[path] = t
         if path in problems:
             out.new_source[path] = link.source_values.get(path)
-            plan.not_carried.append(
-                NotCarried(
-                    section=model.heading,
-                    property=rule.label,
-                    entity=source_entity,
-                    direction="to_target",
-                    reason=problems[path],
-                )
-            )
+            plan.not_carry(model, rule.label, source_entity, "to_target", problems[path])
             continue
         s = src_vals.get(path)
         out.new_source[path] = s
@@ -342,27 +361,22 @@ def _reconcile(
                 out.recreate[path] = s
                 out.new_target[path] = s
             else:
-                plan.not_carried.append(
-                    NotCarried(
-                        section=model.heading,
-                        property=rule.label,
-                        entity=source_entity,
-                        direction="to_target",
-                        reason=f"{model.target.system} does not let {model.target.resource}."
-                        f"{path} change"
-                        + ("" if link.created_by_sync else " (and the sync did not create it)"),
-                    )
+                plan.not_carry(
+                    model,
+                    rule.label,
+                    source_entity,
+                    "to_target",
+                    f"{model.target.system} does not let {model.target.resource}.{path} change"
+                    + ("" if link.created_by_sync else " (and the sync did not create it)"),
                 )
         elif mapping.immutable(model.source.system, model.source.resource, rule.source_path):
-            plan.not_carried.append(
-                NotCarried(
-                    section=model.heading,
-                    property=rule.label,
-                    entity=target_entity,
-                    direction="to_source",
-                    reason=f"{model.source.system} does not let {model.source.resource}."
-                    f"{rule.source_path} change",
-                )
+            plan.not_carry(
+                model,
+                rule.label,
+                target_entity,
+                "to_source",
+                f"{model.source.system} does not let {model.source.resource}."
+                f"{rule.source_path} change",
             )
         else:
             out.to_source[path] = t
@@ -386,14 +400,12 @@ def source_fields(
         if rule.referenced_section is not None and value is not None:
             back = refs.backward.get(rule.referenced_section, {}).get(str(value))
             if back is None:
-                plan.not_carried.append(
-                    NotCarried(
-                        section=model.heading,
-                        property=rule.label,
-                        entity=_entity(model.target.system, model.target.resource, target_id),
-                        direction="to_source",
-                        reason=f"{value} is not linked to any {model.source.system} entity",
-                    )
+                plan.not_carry(
+                    model,
+                    rule.label,
+                    model.target_entity(target_id),
+                    "to_source",
+                    f"{value} is not linked to any {model.source.system} entity",
                 )
                 continue
             out = back
@@ -424,19 +436,20 @@ def _find_existing(
     taken: set[str],
 ) -> tuple[str, Json, str] | None:
     """An unlinked target that already is this source's: by metadata, else by merge rule."""
-    for target_id, entity in target.entities.items():
-        if target_id in taken or not model.target.holds(entity):
-            continue
+
+    def free() -> Iterator[tuple[str, Json]]:
+        for target_id, entity in target.entities.items():
+            if target_id not in taken and model.target.holds(entity):
+                yield target_id, entity
+
+    for target_id, entity in free():
         metadata = entity.get("metadata")
         if isinstance(metadata, Mapping) and str(metadata.get(model.metadata_key)) == source_id:
             return target_id, entity, f"metadata.{model.metadata_key}"
-    if model.section.merges_existing or model.merge_rules:
-        for target_id, entity in target.entities.items():
-            if target_id in taken or not model.target.holds(entity):
-                continue
-            for rule in model.merge_rules:
-                if _matches(source, entity, rule):
-                    return target_id, entity, f"merge {rule.source_path} = {rule.target_path}"
+    for target_id, entity in free():
+        for rule in model.merge_rules:
+            if _matches(source, entity, rule):
+                return target_id, entity, f"merge {rule.source_path} = {rule.target_path}"
     return None
 
 
@@ -510,7 +523,7 @@ def _plan_linked(
     else:
         src_vals, problems, derived = dict(link.source_values), {}, dict(link.derived)
     tgt_vals = project_target(model, tgt) if tgt is not None else dict(link.target_values)
-    stamps = (_updated_at(src), _updated_at(tgt))
+    stamps = (updated_at(src), updated_at(tgt))
     out = _reconcile(model, link, (src_vals, tgt_vals), problems, stamps, plan)
     to_target = target_fields(model, out.to_target, refs)
     for path, value in derived.items():
@@ -519,9 +532,14 @@ def _plan_linked(
     new_link = link.evolve(
         source_values=out.new_source, target_values=out.new_target, derived=derived
     )
+    to_source = (
+        source_fields(model, out.to_source, src, refs, plan, link.target_id)
+        if out.to_source
+        else {}
+    )
     if out.recreate:
-        values = {**out.new_target}
-        fields = creation_fields(model, link.source_id, values, derived, refs)
+        # the new target carries every value (to_target included); the source may still change
+        fields = creation_fields(model, link.source_id, out.new_target, derived, refs)
         keep_id = (model.target.system, model.target.resource) in mapping.CALLER_CHOSEN_ID
         generation = link.generation + 1
         if keep_id:
@@ -534,17 +552,9 @@ def _plan_linked(
                 keep_id,
             )
         )
-        if out.to_source:
-            to_source = source_fields(model, out.to_source, src, refs, plan, link.target_id)
-            if to_source:
-                plan.actions.append(Update(new_link, {}, to_source))
-        return
-    to_source = (
-        source_fields(model, out.to_source, src, refs, plan, link.target_id)
-        if out.to_source
-        else {}
-    )
-    if to_target or to_source:
+        if to_source:
+            plan.actions.append(Update(new_link, {}, to_source))
+    elif to_target or to_source:
         plan.actions.append(Update(new_link, to_target, to_source))
     elif new_link != link:
         plan.actions.append(Record(new_link))
@@ -564,11 +574,8 @@ def _plan_unlinked(
         return  # its target was deleted on purpose: do not bring it back
     src_vals, problems = project_source(model, src, refs)
     derived = derived_values(model, src)
-    generation = (
-        link.generation + 1
-        if link is not None and link.state == GONE
-        else (link.generation if link is not None else 0)
-    )
+    # a source linked before and unlinked since (GONE) starts a new generation of keys
+    generation = 0 if link is None else link.generation + (1 if link.state == GONE else 0)
     found = _find_existing(model, source_id, src, target, taken)
     if found is not None:
         target_id, entity, how = found
@@ -617,14 +624,8 @@ def _plan_unlinked(
         plan.retry_source.add(source_id)
         return
     for path, reason in problems.items():
-        plan.not_carried.append(
-            NotCarried(
-                section=model.heading,
-                property=model.rule(path).label,
-                entity=_entity(model.source.system, model.source.resource, source_id),
-                direction="to_target",
-                reason=reason,
-            )
+        plan.not_carry(
+            model, model.rule(path).label, model.source_entity(source_id), "to_target", reason
         )
     fields = creation_fields(model, source_id, src_vals, derived, refs)
     plan.actions.append(

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
 
 from defects.catalogue import CATALOGUE, CONTROL, EVERYTHING, find, other_currency
 from defects.run import (
@@ -39,6 +38,7 @@ from talkqa.sandbox.server import (
 from talkqa.systems.catalog import binding_of
 from talkqa.systems.connect import Systems
 from talkqa.systems.settings import Settings
+from tests.sandbox_fixtures import CHARGEBEE_URL, INVOICED_URL, both_in_process
 
 REPO = Path(__file__).resolve().parents[1]
 FIRST = load(REPO / "dataflows" / "chargebee-invoiced.rst")
@@ -50,7 +50,7 @@ CUSTOMER = binding_of(("chargebee", "Customer"))
 class Bench:
     """Both sandboxes behind one in-process client, plus the systems over it."""
 
-    def __init__(self, sandbox: Any, client: TestClient, systems: Systems) -> None:
+    def __init__(self, sandbox: Any, client: Any, systems: Systems) -> None:
         self.sandbox, self.client, self.systems = sandbox, client, systems
 
     def seed(self, run_id: str = "t") -> dict[str, list[str]]:
@@ -68,16 +68,10 @@ class Bench:
 @pytest.fixture
 def bench() -> Iterator[Bench]:
     sandbox = create_sandbox(seed=0)
-
-    async def by_host(scope: Any, receive: Any, send: Any) -> None:
-        host = dict(scope.get("headers") or []).get(b"host", b"")
-        app = sandbox.chargebee_app if host.startswith(b"chargebee") else sandbox.invoiced_app
-        await app(scope, receive, send)
-
-    with TestClient(by_host) as client:
+    with both_in_process(sandbox) as client:
         settings = Settings.for_sandbox(
-            "http://chargebee.sandbox/api/v2",
-            "http://invoiced.sandbox",
+            CHARGEBEE_URL,
+            INVOICED_URL,
             chargebee_api_key=CHARGEBEE_API_KEY,
             invoiced_api_key=INVOICED_API_KEY,
         )

@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from talkqa.sandbox.server import CHARGEBEE_API_KEY, create_sandbox
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient
+from tests.sandbox_fixtures import in_process
 
 
 @pytest.fixture
 def cb() -> Iterator[httpx.Client]:
-    sandbox = create_sandbox(seed=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        client = TestClient(sandbox.chargebee_app, base_url="http://127.0.0.1/api/v2")
-    client.auth = (CHARGEBEE_API_KEY, "")
+    app = create_sandbox(seed=0).chargebee_app
+    client = in_process(app, "http://127.0.0.1/api/v2", CHARGEBEE_API_KEY)
     yield client
     client.close()
 

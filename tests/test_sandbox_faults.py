@@ -15,14 +15,10 @@ from talkqa.sandbox.server import (
     CHARGEBEE_API_KEY,
     INVOICED_API_KEY,
     RunningSandboxes,
-    running_sandboxes,
 )
+from tests import sandbox_fixtures
 
-
-@pytest.fixture(scope="module")
-def served() -> Iterator[RunningSandboxes]:
-    with running_sandboxes(seed=0) as running:
-        yield running
+served = sandbox_fixtures.served  # both emulators over sockets, once per module
 
 
 @pytest.fixture

@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from talkqa.sandbox.server import INVOICED_API_KEY, create_sandbox
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient
+from tests.sandbox_fixtures import in_process
 
 
 @pytest.fixture
 def inv() -> Iterator[httpx.Client]:
-    sandbox = create_sandbox(seed=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        client = TestClient(sandbox.invoiced_app, base_url="http://127.0.0.1")
-    client.auth = (INVOICED_API_KEY, "")
+    client = in_process(create_sandbox(seed=0).invoiced_app, "http://127.0.0.1", INVOICED_API_KEY)
     yield client
     client.close()
 

@@ -7,16 +7,13 @@ from typing import Any
 
 import pytest
 
-from talkqa.sandbox.server import RunningSandboxes, running_sandboxes
+from talkqa.sandbox.server import RunningSandboxes
+from tests import sandbox_fixtures
 
 chargebee = pytest.importorskip("chargebee")
 pytestmark = pytest.mark.sdk
 
-
-@pytest.fixture(scope="module")
-def served() -> Iterator[RunningSandboxes]:
-    with running_sandboxes(seed=0) as running:
-        yield running
+served = sandbox_fixtures.served  # both emulators over sockets, once per module
 
 
 @pytest.fixture

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from talkqa.sandbox.faults import parse_spec
-from talkqa.sandbox.server import RunningSandboxes, running_sandboxes
+from talkqa.sandbox.server import RunningSandboxes
+from tests import sandbox_fixtures
 
 invoiced = pytest.importorskip("invoiced")
 pytestmark = pytest.mark.sdk
 
-
-@pytest.fixture(scope="module")
-def served() -> Iterator[RunningSandboxes]:
-    with running_sandboxes(seed=0) as running:
-        yield running
+served = sandbox_fixtures.served  # both emulators over sockets, once per module
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ scenario's single httpx client reaches both vendors; no sockets, no sleeping.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,13 +21,7 @@ from talkqa.sandbox.server import (
 from talkqa.systems.base import AuthenticationFailed, BadRequest, NotFound, ServerError
 from talkqa.systems.connect import Systems
 from talkqa.systems.settings import Settings
-
-with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx 0.28 is our pin
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from starlette.testclient import TestClient
-
-CHARGEBEE_URL = "http://chargebee.sandbox/api/v2"
-INVOICED_URL = "http://invoiced.sandbox"
+from tests.sandbox_fixtures import CHARGEBEE_URL, INVOICED_URL, both_in_process
 
 
 class Harness:
@@ -37,13 +30,7 @@ class Harness:
     def __init__(self, faults: str | None = None, *, max_attempts: int = 5) -> None:
         self.sandbox = create_sandbox(seed=0, faults=faults)
         self.sleeps: list[float] = []
-
-        async def by_host(scope: Any, receive: Any, send: Any) -> None:
-            host = dict(scope.get("headers") or []).get(b"host", b"")
-            app = self.sandbox.chargebee_app if host.startswith(b"chargebee") else None
-            await (app or self.sandbox.invoiced_app)(scope, receive, send)
-
-        self.client = TestClient(by_host)
+        self.client = both_in_process(self.sandbox)
         self.systems = self.connect(CHARGEBEE_API_KEY, INVOICED_API_KEY, max_attempts)
 
     def connect(self, chargebee_key: str, invoiced_key: str, max_attempts: int = 5) -> Systems:

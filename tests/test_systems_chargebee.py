@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 import httpx
@@ -10,27 +9,9 @@ import pytest
 
 from talkqa.systems.base import BadRequest, NotFound, Resource, UnexpectedResponse
 from talkqa.systems.chargebee import ChargebeeClient, encode_form, invoice_fields_for_order
+from tests.systems_fixtures import Recorder, mock_client, query
 
 BASE = "https://acme-test.chargebee.com/api/v2"
-Route = Callable[[httpx.Request], httpx.Response]
-
-
-class Recorder:
-    """A MockTransport handler that answers by (method, path) and records every request."""
-
-    def __init__(self, routes: dict[tuple[str, str], Route | list[httpx.Response]]) -> None:
-        self.routes = routes
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        route = self.routes[(request.method, request.url.path)]
-        if isinstance(route, list):
-            return route.pop(0)
-        return route(request)
-
-    def calls(self) -> list[tuple[str, str]]:
-        return [(r.method, r.url.path) for r in self.requests]
 
 
 def form(request: httpx.Request) -> list[tuple[str, str]]:
@@ -38,18 +19,8 @@ def form(request: httpx.Request) -> list[tuple[str, str]]:
     return parse_qsl(request.content.decode(), keep_blank_values=True)
 
 
-def query(request: httpx.Request) -> dict[str, str]:
-    return dict(parse_qsl(request.url.query.decode(), keep_blank_values=True))
-
-
 def client(recorder: Recorder) -> ChargebeeClient:
-    return ChargebeeClient(
-        httpx.Client(transport=httpx.MockTransport(recorder)),
-        BASE,
-        "cb-key",
-        sleep=lambda _: None,
-        requests_per_minute=None,
-    )
+    return mock_client(ChargebeeClient, recorder, BASE, "cb-key")
 
 
 def customer(cid: str, **fields: object) -> dict[str, object]:

@@ -11,7 +11,9 @@ from talkqa.dataflow.spec import DatatypeRef
 from talkqa.errors import UserError
 from talkqa.systems.base import ServerError
 from talkqa.systems.catalog import Binding, bind
+from talkqa.systems.chargebee import ChargebeeClient
 from talkqa.systems.connect import Systems
+from talkqa.systems.invoiced import InvoicedClient
 from talkqa.systems.settings import Settings
 
 SETTINGS = Settings.from_env(
@@ -107,3 +109,26 @@ def test_connect_passes_sleep_and_attempts_to_both_clients() -> None:
             resource.get("i1")
     assert sleeps == [2.0, 2.0]
     assert systems.calls.retries == 2
+
+
+@pytest.mark.parametrize(
+    ("vendor", "default", "names"),
+    [
+        (ChargebeeClient, 150, ("customers", "items", "item_families", "orders", "invoices")),
+        (InvoicedClient, 600, ("customers", "items", "invoices")),
+    ],
+)
+def test_each_client_has_its_vendors_budget_and_collections(
+    vendor: type[ChargebeeClient] | type[InvoicedClient], default: int, names: tuple[str, ...]
+) -> None:
+    plain = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(500)))
+    budgeted = vendor(plain, "http://x.local", "k")
+    assert budgeted.http.budget is not None
+    assert budgeted.http.budget.requests_per_minute == default
+    assert vendor(plain, "http://x.local", "k", requests_per_minute=7).http.budget is not None
+    assert vendor(plain, "http://x.local", "k", requests_per_minute=None).http.budget is None
+    assert vendor(plain, "http://x.local", "k", requests_per_minute=0).http.budget is None
+    assert [budgeted.collection(name).name for name in names] == list(names)
+    assert budgeted.collection("customers") is budgeted.customers
+    with pytest.raises(KeyError, match=f"{vendor.system} has no collection 'subscriptions'"):
+        budgeted.collection("subscriptions")

@@ -3,44 +3,19 @@
 from __future__ import annotations
 
 import json
-from urllib.parse import parse_qsl
 
 import httpx
 import pytest
 
 from talkqa.systems.base import AuthenticationFailed, BadRequest, NotFound, UnexpectedResponse
 from talkqa.systems.invoiced import InvoicedClient, next_page_params
+from tests.systems_fixtures import Recorder, mock_client, query
 
 BASE = "https://api.sandbox.invoiced.com"
 
 
-class Recorder:
-    """A MockTransport handler that answers by (method, path) and records every request."""
-
-    def __init__(self, routes: dict[tuple[str, str], list[httpx.Response]]) -> None:
-        self.routes = routes
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return self.routes[(request.method, request.url.path)].pop(0)
-
-    def calls(self) -> list[tuple[str, str]]:
-        return [(r.method, r.url.path) for r in self.requests]
-
-
-def query(request: httpx.Request) -> dict[str, str]:
-    return dict(parse_qsl(request.url.query.decode(), keep_blank_values=True))
-
-
 def client(recorder: Recorder) -> InvoicedClient:
-    return InvoicedClient(
-        httpx.Client(transport=httpx.MockTransport(recorder)),
-        BASE,
-        "inv-key",
-        sleep=lambda _: None,
-        requests_per_minute=None,
-    )
+    return mock_client(InvoicedClient, recorder, BASE, "inv-key")
 
 
 def page(entities: list[dict[str, object]], links: dict[str, int], total: int) -> httpx.Response:

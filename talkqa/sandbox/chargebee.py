@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from talkqa.sandbox import cb_lists
-from talkqa.sandbox.dispatch import Call, Problem, Reply, Route, Vendor
+from talkqa.sandbox.dispatch import Call, Handler, Problem, Reply, Route, Vendor
 from talkqa.sandbox.state import JsonDict, SandboxState
 from talkqa.sandbox.wire import parse_bracketed, parse_literal
 
@@ -60,6 +62,7 @@ ORDER_FILTERS = {
     "created_at": "timestamp", "updated_at": "timestamp", "order_date": "timestamp",
     "total": "number", "amount_paid": "number", "currency_code": "string",
 }
+ITEM_FAMILY_FILTERS = {"id": "string", "name": "string", "updated_at": "timestamp"}
 INVOICE_FILTERS = {
     "id": "string", "customer_id": "string", "status": "enum", "date": "timestamp",
     "updated_at": "timestamp", "total": "number", "currency_code": "string",
@@ -177,6 +180,87 @@ def _list(call: Call, table: list[JsonDict], key: str, filters: dict[str, str],
     return _list_reply(rows, key, next_offset)
 
 
+# ---------------------------------------------------------------- what every resource shares
+def _never(record: JsonDict) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """One resource as the shared handlers see it: where it lives, what it is called, and
+    what a record deleted but still stored looks like (read as 404)."""
+
+    key: str  # the answer's wrapper and the events' content key: {"customer": {...}}
+    table: str
+    label: str  # "Customer not found for id ..."
+    gone: Callable[[JsonDict], bool] = _never
+
+
+def _found(state: SandboxState, kind: _Kind, ident: str) -> JsonDict:
+    record = state.table(kind.table).get(ident)
+    if record is None or kind.gone(record):
+        raise _not_found(kind.label, ident)
+    return record
+
+
+# Builds and stores one record from its parameters (shared by the API and the bulk seeder).
+Maker = Callable[[SandboxState, dict[str, Any]], JsonDict]
+
+
+def _creator(kind: _Kind, event: str, new: Maker) -> Handler:
+    def create(state: SandboxState, call: Call) -> Reply:
+        return _emit(state, event, kind.key, new(state, _params(call)))
+    return create
+
+
+def _lister(kind: _Kind, filters: dict[str, str], sortable: tuple[str, ...],
+            deletable: bool) -> Handler:
+    def list_(state: SandboxState, call: Call) -> Reply:
+        rows = state.table(kind.table).rows
+        return _list(call, rows, kind.key, filters, sortable, deletable)
+    return list_
+
+
+def _getter(kind: _Kind) -> Handler:
+    def get(state: SandboxState, call: Call) -> Reply:
+        return Reply(200, {kind.key: _found(state, kind, call.path_params["id"])})
+    return get
+
+
+def _deleter(kind: _Kind, event: str, mark: Callable[[JsonDict], None]) -> Handler:
+    """Chargebee deletes softly: ``mark`` flags the record, which stays listed on request."""
+    def delete(state: SandboxState, call: Call) -> Reply:
+        record = _found(state, kind, call.path_params["id"])
+        mark(record)
+        _stamp(state, record)
+        return _emit(state, event, kind.key, record)
+    return delete
+
+
+def _flag_deleted(record: JsonDict) -> None:
+    record["deleted"] = True
+
+
+def _status_deleted(record: JsonDict) -> None:
+    record["status"] = "deleted"
+
+
+def _is_flagged(record: JsonDict) -> bool:
+    return bool(record.get("deleted"))
+
+
+def _has_status_deleted(record: JsonDict) -> bool:
+    return bool(record["status"] == "deleted")
+
+
+CUSTOMER = _Kind("customer", "chargebee.customers", "Customer", _is_flagged)
+ITEM = _Kind("item", "chargebee.items", "Item")  # a deleted item is still read (status)
+ITEM_FAMILY = _Kind("item_family", "chargebee.item_families", "Item family", _has_status_deleted)
+INVOICE = _Kind("invoice", "chargebee.invoices", "Invoice")
+ORDER = _Kind("order", "chargebee.orders", "Order", _is_flagged)
+EVENT = _Kind("event", "chargebee.events", "Event")
+
+
 # ---------------------------------------------------------------- customers
 def _address(raw: Any, param: str, current: JsonDict | None = None) -> JsonDict:
     if not isinstance(raw, dict):
@@ -266,28 +350,13 @@ def new_customer(state: SandboxState, params: dict[str, Any]) -> JsonDict:
     return record
 
 
-def _live_customer(state: SandboxState, ident: str) -> JsonDict:
-    record = state.table("chargebee.customers").get(ident)
-    if record is None or record.get("deleted"):
-        raise _not_found("Customer", ident)
-    return record
-
-
-def create_customer(state: SandboxState, call: Call) -> Reply:
-    return _emit(state, "customer_created", "customer", new_customer(state, _params(call)))
-
-
-def list_customers(state: SandboxState, call: Call) -> Reply:
-    rows = state.table("chargebee.customers").rows
-    return _list(call, rows, "customer", CUSTOMER_FILTERS, ("created_at", "updated_at"), True)
-
-
-def get_customer(state: SandboxState, call: Call) -> Reply:
-    return Reply(200, {"customer": _live_customer(state, call.path_params["id"])})
+create_customer = _creator(CUSTOMER, "customer_created", new_customer)
+list_customers = _lister(CUSTOMER, CUSTOMER_FILTERS, ("created_at", "updated_at"), True)
+get_customer = _getter(CUSTOMER)
 
 
 def update_customer(state: SandboxState, call: Call) -> Reply:
-    record = _live_customer(state, call.path_params["id"])
+    record = _found(state, CUSTOMER, call.path_params["id"])
     params = _params(call)
     if "billing_address" in params:
         raise _bad("billing_address",
@@ -300,7 +369,7 @@ def update_customer(state: SandboxState, call: Call) -> Reply:
 
 
 def update_billing_info(state: SandboxState, call: Call) -> Reply:
-    record = _live_customer(state, call.path_params["id"])
+    record = _found(state, CUSTOMER, call.path_params["id"])
     params = _params(call)
     _only(params, ("billing_address", "vat_number"), "update billing info")
     draft = copy.deepcopy(record)
@@ -314,11 +383,7 @@ def update_billing_info(state: SandboxState, call: Call) -> Reply:
     return _emit(state, "customer_changed", "customer", record)
 
 
-def delete_customer(state: SandboxState, call: Call) -> Reply:
-    record = _live_customer(state, call.path_params["id"])
-    record["deleted"] = True
-    _stamp(state, record)
-    return _emit(state, "customer_deleted", "customer", record)
+delete_customer = _deleter(CUSTOMER, "customer_deleted", _flag_deleted)
 
 
 # ---------------------------------------------------------------- items
@@ -389,28 +454,13 @@ def _item_fields(state: SandboxState, params: dict[str, Any], record: JsonDict) 
         _set(record, "metadata", _json_object(params, "metadata"))
 
 
-def _item(state: SandboxState, ident: str) -> JsonDict:
-    record = state.table("chargebee.items").get(ident)
-    if record is None:
-        raise _not_found("Item", ident)
-    return record
-
-
-def create_item(state: SandboxState, call: Call) -> Reply:
-    return _emit(state, "item_created", "item", new_item(state, _params(call)))
-
-
-def list_items(state: SandboxState, call: Call) -> Reply:
-    rows = state.table("chargebee.items").rows
-    return _list(call, rows, "item", ITEM_FILTERS, ("name", "id", "updated_at"), False)
-
-
-def get_item(state: SandboxState, call: Call) -> Reply:
-    return Reply(200, {"item": _item(state, call.path_params["id"])})
+create_item = _creator(ITEM, "item_created", new_item)
+list_items = _lister(ITEM, ITEM_FILTERS, ("name", "id", "updated_at"), False)
+get_item = _getter(ITEM)
 
 
 def update_item(state: SandboxState, call: Call) -> Reply:
-    record = _item(state, call.path_params["id"])
+    record = _found(state, ITEM, call.path_params["id"])
     params = _params(call)
     if "type" in params:
         raise _bad("type", "cannot be changed once the item exists")
@@ -427,7 +477,7 @@ def update_item(state: SandboxState, call: Call) -> Reply:
 
 
 def delete_item(state: SandboxState, call: Call) -> Reply:
-    record = _item(state, call.path_params["id"])
+    record = _found(state, ITEM, call.path_params["id"])
     if record["status"] == "deleted":
         raise _not_found("Item", record["id"])
     record["status"] = "deleted"
@@ -455,13 +505,6 @@ def new_item_family(state: SandboxState, params: dict[str, Any]) -> JsonDict:
     return record
 
 
-def _family(state: SandboxState, ident: str) -> JsonDict:
-    record = state.table("chargebee.item_families").get(ident)
-    if record is None or record["status"] == "deleted":
-        raise _not_found("Item family", ident)
-    return record
-
-
 def _require_family(state: SandboxState, ident: str) -> None:
     """Items reference an existing family: the vendor refuses dangling ones, so do we."""
     found = state.table("chargebee.item_families").get(ident)
@@ -470,23 +513,13 @@ def _require_family(state: SandboxState, ident: str) -> None:
                       "resource_not_found", "item_family_id")
 
 
-def create_item_family(state: SandboxState, call: Call) -> Reply:
-    family = new_item_family(state, _params(call))
-    return _emit(state, "item_family_created", "item_family", family)
-
-
-def list_item_families(state: SandboxState, call: Call) -> Reply:
-    rows = state.table("chargebee.item_families").rows
-    filters = {"id": "string", "name": "string", "updated_at": "timestamp"}
-    return _list(call, rows, "item_family", filters, ("updated_at",), False)
-
-
-def get_item_family(state: SandboxState, call: Call) -> Reply:
-    return Reply(200, {"item_family": _family(state, call.path_params["id"])})
+create_item_family = _creator(ITEM_FAMILY, "item_family_created", new_item_family)
+list_item_families = _lister(ITEM_FAMILY, ITEM_FAMILY_FILTERS, ("updated_at",), False)
+get_item_family = _getter(ITEM_FAMILY)
 
 
 def update_item_family(state: SandboxState, call: Call) -> Reply:
-    record = _family(state, call.path_params["id"])
+    record = _found(state, ITEM_FAMILY, call.path_params["id"])
     params = _params(call)
     _only(params, ("name", "description"), "update an item family")
     draft = copy.deepcopy(record)
@@ -501,11 +534,7 @@ def update_item_family(state: SandboxState, call: Call) -> Reply:
     return _emit(state, "item_family_updated", "item_family", record)
 
 
-def delete_item_family(state: SandboxState, call: Call) -> Reply:
-    record = _family(state, call.path_params["id"])
-    record["status"] = "deleted"
-    _stamp(state, record)
-    return _emit(state, "item_family_deleted", "item_family", record)
+delete_item_family = _deleter(ITEM_FAMILY, "item_family_deleted", _status_deleted)
 
 
 # ---------------------------------------------------------------- invoices
@@ -559,20 +588,9 @@ def new_invoice(state: SandboxState, params: dict[str, Any]) -> JsonDict:
     return record
 
 
-def create_invoice(state: SandboxState, call: Call) -> Reply:
-    return _emit(state, "invoice_generated", "invoice", new_invoice(state, _params(call)))
-
-
-def get_invoice(state: SandboxState, call: Call) -> Reply:
-    record = state.table("chargebee.invoices").get(call.path_params["id"])
-    if record is None:
-        raise _not_found("Invoice", call.path_params["id"])
-    return Reply(200, {"invoice": record})
-
-
-def list_invoices(state: SandboxState, call: Call) -> Reply:
-    rows = state.table("chargebee.invoices").rows
-    return _list(call, rows, "invoice", INVOICE_FILTERS, ("date", "updated_at"), True)
+create_invoice = _creator(INVOICE, "invoice_generated", new_invoice)
+get_invoice = _getter(INVOICE)
+list_invoices = _lister(INVOICE, INVOICE_FILTERS, ("date", "updated_at"), True)
 
 
 # ---------------------------------------------------------------- orders
@@ -640,28 +658,13 @@ def _order_fields(params: dict[str, Any], record: JsonDict) -> None:
             _set(record, key, _int(params, key))
 
 
-def _live_order(state: SandboxState, ident: str) -> JsonDict:
-    record = state.table("chargebee.orders").get(ident)
-    if record is None or record.get("deleted"):
-        raise _not_found("Order", ident)
-    return record
-
-
-def create_order(state: SandboxState, call: Call) -> Reply:
-    return _emit(state, "order_created", "order", new_order(state, _params(call)))
-
-
-def list_orders(state: SandboxState, call: Call) -> Reply:
-    rows = state.table("chargebee.orders").rows
-    return _list(call, rows, "order", ORDER_FILTERS, ("created_at", "updated_at"), True)
-
-
-def get_order(state: SandboxState, call: Call) -> Reply:
-    return Reply(200, {"order": _live_order(state, call.path_params["id"])})
+create_order = _creator(ORDER, "order_created", new_order)
+list_orders = _lister(ORDER, ORDER_FILTERS, ("created_at", "updated_at"), True)
+get_order = _getter(ORDER)
 
 
 def update_order(state: SandboxState, call: Call) -> Reply:
-    record = _live_order(state, call.path_params["id"])
+    record = _found(state, ORDER, call.path_params["id"])
     params = _params(call)
     for frozen in ("currency_code", "customer_id", "invoice_id"):
         if frozen in params:
@@ -691,11 +694,7 @@ def update_order(state: SandboxState, call: Call) -> Reply:
     return _emit(state, "order_updated", "order", live)
 
 
-def delete_order(state: SandboxState, call: Call) -> Reply:
-    record = _live_order(state, call.path_params["id"])
-    record["deleted"] = True
-    _stamp(state, record)
-    return _emit(state, "order_deleted", "order", record)
+delete_order = _deleter(ORDER, "order_deleted", _flag_deleted)
 
 
 # ---------------------------------------------------------------- events
@@ -728,11 +727,7 @@ def list_events(state: SandboxState, call: Call) -> Reply:
     return _list(call, rows, "event", EVENT_FILTERS, ("occurred_at",), False)
 
 
-def get_event(state: SandboxState, call: Call) -> Reply:
-    record = state.table("chargebee.events").get(call.path_params["id"])
-    if record is None:
-        raise _not_found("Event", call.path_params["id"])
-    return Reply(200, {"event": record})
+get_event = _getter(EVENT)
 
 
 # ---------------------------------------------------------------- vendor wiring

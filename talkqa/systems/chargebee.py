@@ -10,7 +10,6 @@ receive plain JSON dicts.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -19,15 +18,8 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from talkqa.systems.base import BadRequest, Json, UnexpectedResponse
-from talkqa.systems.http import (
-    CallCounter,
-    Clock,
-    RateBudget,
-    RetryPolicy,
-    Sleep,
-    VendorHttp,
-    validated,
-)
+from talkqa.systems.client import VendorClient
+from talkqa.systems.http import VendorHttp, validated
 
 SYSTEM = "chargebee"
 PAGE_SIZE = 100
@@ -353,62 +345,33 @@ class ChargebeeOrders(ChargebeeResource):
         return super().create(order, idempotency_key)
 
 
-class ChargebeeClient:
+class ChargebeeClient(VendorClient[ChargebeeResource]):
     """The Chargebee collections talk-qa uses, sharing one transport, budget and counter."""
 
     system = SYSTEM
+    DEFAULT_REQUESTS_PER_MINUTE = 150  # Chargebee test sites
 
-    def __init__(
-        self,
-        http: httpx.Client,
-        base_url: str,
-        api_key: str,
-        *,
-        sleep: Sleep = time.sleep,
-        clock: Clock = time.monotonic,
-        requests_per_minute: int | None = 150,
-        max_attempts: int = 5,
-        counter: CallCounter | None = None,
-    ) -> None:
-        budget = (
-            RateBudget(requests_per_minute, clock=clock, sleep=sleep)
-            if requests_per_minute
-            else None
-        )
-        self.http = VendorHttp(
-            http,
-            system=SYSTEM,
-            base_url=base_url,
-            api_key=api_key,
-            retry=RetryPolicy(max_attempts=max_attempts),
-            sleep=sleep,
-            budget=budget,
-            counter=counter,
-        )
+    customers: ChargebeeCustomers
+    items: ChargebeeResource
+    item_families: ChargebeeResource
+    invoices: ChargebeeResource
+    orders: ChargebeeOrders
+
+    def _open(self, http: VendorHttp) -> Mapping[str, ChargebeeResource]:
         self.customers = ChargebeeCustomers(
-            self.http, "customers", singular="customer", json_fields=frozenset({"meta_data"})
+            http, "customers", singular="customer", json_fields=frozenset({"meta_data"})
         )
         self.items = ChargebeeResource(
-            self.http, "items", singular="item", json_fields=frozenset({"metadata"})
+            http, "items", singular="item", json_fields=frozenset({"metadata"})
         )
         # Items need an existing family (Chargebee answers 404 on item_family_id otherwise).
-        self.item_families = ChargebeeResource(self.http, "item_families", singular="item_family")
-        self.invoices = ChargebeeResource(self.http, "invoices", singular="invoice")
-        self.orders = ChargebeeOrders(self.http, self.invoices)
-
-    @property
-    def counter(self) -> CallCounter:
-        return self.http.counter
-
-    def collection(self, name: str) -> ChargebeeResource:
-        """The collection called ``name`` ("customers", "items", "orders", "invoices", ...)."""
-        found = {
+        self.item_families = ChargebeeResource(http, "item_families", singular="item_family")
+        self.invoices = ChargebeeResource(http, "invoices", singular="invoice")
+        self.orders = ChargebeeOrders(http, self.invoices)
+        return {
             "customers": self.customers,
             "items": self.items,
             "item_families": self.item_families,
             "orders": self.orders,
             "invoices": self.invoices,
-        }.get(name)
-        if found is None:
-            raise KeyError(f"chargebee has no collection {name!r}")
-        return found
+        }

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import SecretStr
 
 from talkqa.errors import UserError
 from talkqa.systems.base import Resource
 from talkqa.systems.catalog import Binding
 from talkqa.systems.chargebee import ChargebeeClient
+from talkqa.systems.client import VendorClient
 from talkqa.systems.http import CallCounter, Clock, Sleep
 from talkqa.systems.invoiced import InvoicedClient
 from talkqa.systems.settings import Settings
+
+C = TypeVar("C", bound=VendorClient[Any])
 
 
 @dataclass
@@ -39,25 +44,30 @@ class Systems:
         max_attempts: int = 5,
     ) -> Systems:
         counter = CallCounter()
-        chargebee = ChargebeeClient(
-            http,
+
+        def client(vendor: type[C], base_url: str, key: SecretStr, rpm: int | None) -> C:
+            return vendor(
+                http,
+                base_url,
+                key.get_secret_value(),
+                sleep=sleep,
+                clock=clock,
+                requests_per_minute=rpm,
+                max_attempts=max_attempts,
+                counter=counter,
+            )
+
+        chargebee = client(
+            ChargebeeClient,
             settings.chargebee_base_url,
-            settings.chargebee_api_key.get_secret_value(),
-            sleep=sleep,
-            clock=clock,
-            requests_per_minute=settings.chargebee_requests_per_minute,
-            max_attempts=max_attempts,
-            counter=counter,
+            settings.chargebee_api_key,
+            settings.chargebee_requests_per_minute,
         )
-        invoiced = InvoicedClient(
-            http,
+        invoiced = client(
+            InvoicedClient,
             settings.invoiced_base_url,
-            settings.invoiced_api_key.get_secret_value(),
-            sleep=sleep,
-            clock=clock,
-            requests_per_minute=settings.invoiced_requests_per_minute,
-            max_attempts=max_attempts,
-            counter=counter,
+            settings.invoiced_api_key,
+            settings.invoiced_requests_per_minute,
         )
         return cls(chargebee=chargebee, invoiced=invoiced, calls=counter)
 

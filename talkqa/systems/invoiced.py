@@ -8,7 +8,6 @@ and invoice ids are integers, catalog item ids strings; paths take either as tex
 from __future__ import annotations
 
 import builtins
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -17,15 +16,8 @@ import httpx
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
 
 from talkqa.systems.base import Json, UnexpectedResponse
-from talkqa.systems.http import (
-    CallCounter,
-    Clock,
-    RateBudget,
-    RetryPolicy,
-    Sleep,
-    VendorHttp,
-    validated,
-)
+from talkqa.systems.client import VendorClient
+from talkqa.systems.http import VendorHttp, validated
 
 SYSTEM = "invoiced"
 PAGE_SIZE = 100
@@ -133,14 +125,7 @@ class InvoicedResource:
         return builtins.list(self.list(filters=params))
 
     def get(self, entity_id: str) -> Json:
-        response = self._http.request(
-            "GET",
-            f"/{self.name}/{{id}}",
-            resource=self.name,
-            path_args={"id": str(entity_id)},
-            entity_id=str(entity_id),
-        )
-        return self._valid(self._http.read_json(response, resource=self.name), str(entity_id))
+        return self._read(self._at("GET", entity_id), str(entity_id))
 
     def create(self, fields: Mapping[str, Any], idempotency_key: str | None = None) -> Json:
         headers = {"idempotency-key": idempotency_key} if idempotency_key else None
@@ -154,28 +139,28 @@ class InvoicedResource:
             headers=headers,
             idempotent=bool(idempotency_key),
         )
-        return self._valid(self._http.read_json(response, resource=self.name), entity_id)
+        return self._read(response, entity_id)
 
     def update(self, entity_id: str, fields: Mapping[str, Any]) -> Json:
         """PATCH: only the given fields change."""
-        response = self._http.request(
-            "PATCH",
-            f"/{self.name}/{{id}}",
-            resource=self.name,
-            path_args={"id": str(entity_id)},
-            entity_id=str(entity_id),
-            json=dict(fields),
-        )
-        return self._valid(self._http.read_json(response, resource=self.name), str(entity_id))
+        return self._read(self._at("PATCH", entity_id, dict(fields)), str(entity_id))
 
     def delete(self, entity_id: str) -> None:
-        self._http.request(
-            "DELETE",
+        self._at("DELETE", entity_id)
+
+    def _at(self, method: str, entity_id: str, json: Json | None = None) -> httpx.Response:
+        """``method`` on ``/{name}/{id}`` (ids may arrive as Invoiced's ints: sent as text)."""
+        return self._http.request(
+            method,
             f"/{self.name}/{{id}}",
             resource=self.name,
             path_args={"id": str(entity_id)},
             entity_id=str(entity_id),
+            json=json,
         )
+
+    def _read(self, response: httpx.Response, entity_id: str | None) -> Json:
+        return self._valid(self._http.read_json(response, resource=self.name), entity_id)
 
     def _valid(self, body: Any, entity_id: str | None) -> Json:
         validated(self._model, body, system=SYSTEM, resource=self.name, entity_id=entity_id)
@@ -183,53 +168,18 @@ class InvoicedResource:
         return result
 
 
-class InvoicedClient:
+class InvoicedClient(VendorClient[InvoicedResource]):
     """The Invoiced collections talk-qa uses, sharing one transport, budget and counter."""
 
     system = SYSTEM
+    DEFAULT_REQUESTS_PER_MINUTE = 600
 
-    def __init__(
-        self,
-        http: httpx.Client,
-        base_url: str,
-        api_key: str,
-        *,
-        sleep: Sleep = time.sleep,
-        clock: Clock = time.monotonic,
-        requests_per_minute: int | None = 600,
-        max_attempts: int = 5,
-        counter: CallCounter | None = None,
-    ) -> None:
-        budget = (
-            RateBudget(requests_per_minute, clock=clock, sleep=sleep)
-            if requests_per_minute
-            else None
-        )
-        self.http = VendorHttp(
-            http,
-            system=SYSTEM,
-            base_url=base_url,
-            api_key=api_key,
-            retry=RetryPolicy(max_attempts=max_attempts),
-            sleep=sleep,
-            budget=budget,
-            counter=counter,
-        )
-        self.customers = InvoicedResource(self.http, "customers")
-        self.items = InvoicedResource(self.http, "items")
-        self.invoices = InvoicedResource(self.http, "invoices")
+    customers: InvoicedResource
+    items: InvoicedResource
+    invoices: InvoicedResource
 
-    @property
-    def counter(self) -> CallCounter:
-        return self.http.counter
-
-    def collection(self, name: str) -> InvoicedResource:
-        """The collection called ``name`` ("customers", "items", "invoices")."""
-        found = {
-            "customers": self.customers,
-            "items": self.items,
-            "invoices": self.invoices,
-        }.get(name)
-        if found is None:
-            raise KeyError(f"invoiced has no collection {name!r}")
-        return found
+    def _open(self, http: VendorHttp) -> Mapping[str, InvoicedResource]:
+        self.customers = InvoicedResource(http, "customers")
+        self.items = InvoicedResource(http, "items")
+        self.invoices = InvoicedResource(http, "invoices")
+        return {"customers": self.customers, "items": self.items, "invoices": self.invoices}

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import ipaddress
 import os
 import sqlite3
 import sys
@@ -20,7 +19,6 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
 from defects.catalogue import Defect, find, listing
 from defects.inject import TappedSystems
@@ -37,7 +35,6 @@ REPO = Path(__file__).resolve().parents[1]
 # The syncer's own mapping (what it syncs), not what it is judged against: the contacts
 # checklist is a superset of the first one, so one syncer serves both.
 DEFAULT_CHECKLIST = REPO / "dataflows" / "chargebee-invoiced-contacts.rst"
-BUDGETS = ("CHARGEBEE_REQUESTS_PER_MINUTE", "INVOICED_REQUESTS_PER_MINUTE")
 
 
 # --- pure-ish pieces --------------------------------------------------------------------------
@@ -63,26 +60,6 @@ def default_state(defect: str, env: Mapping[str, str]) -> Path:
 def state_path(defect: str, explicit: str | None, env: Mapping[str, str]) -> Path:
     chosen = explicit or env.get("TALKQA_DEFECT_STATE") or None
     return Path(chosen) if chosen else default_state(defect, env)
-
-
-def _is_local(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def sandbox_env(env: Mapping[str, str]) -> dict[str, str]:
-    """Local sandboxes are not throttled: no request budget unless one is set explicitly."""
-    out = dict(env)
-    urls = [out.get("CHARGEBEE_BASE_URL", ""), out.get("INVOICED_BASE_URL", "")]
-    if all(urls) and all(_is_local(u) for u in urls):
-        for name in BUDGETS:
-            out.setdefault(name, "0")
-    return out
 
 
 # --- the link store's freshness ---------------------------------------------------------------
@@ -208,7 +185,7 @@ def _run(defect: Defect, args: argparse.Namespace, environ: dict[str, str]) -> i
 
     checklist = args.checklist or environ.get("TALKQA_DEFECT_CHECKLIST") or DEFAULT_CHECKLIST
     spec = load(checklist)
-    settings = Settings.from_env(sandbox_env(environ))
+    settings = Settings.from_env(environ)
     state = state_path(defect.name, args.state, environ)
     with httpx.Client(timeout=60.0) as client:
         systems = Systems.connect(settings, client)

@@ -20,7 +20,6 @@ from defects.run import (
     default_state,
     main,
     run_defect,
-    sandbox_env,
     state_path,
     store_is_current,
 )
@@ -294,23 +293,6 @@ def test_default_state_is_keyed_by_defect_and_systems() -> None:
     assert one == default_state("reference", {"CHARGEBEE_BASE_URL": "http://127.0.0.1:1/api/v2"})
 
 
-def test_local_sandboxes_run_without_request_budgets() -> None:
-    local = {
-        "CHARGEBEE_BASE_URL": "http://127.0.0.1:9/api/v2",
-        "INVOICED_BASE_URL": "http://localhost:8",
-    }
-    assert sandbox_env(local)["CHARGEBEE_REQUESTS_PER_MINUTE"] == "0"
-    assert (
-        sandbox_env({**local, "INVOICED_REQUESTS_PER_MINUTE": "60"})["INVOICED_REQUESTS_PER_MINUTE"]
-        == "60"
-    )
-    remote = {
-        "CHARGEBEE_BASE_URL": "https://x.chargebee.com/api/v2",
-        "INVOICED_BASE_URL": "http://localhost:8",
-    }
-    assert "CHARGEBEE_REQUESTS_PER_MINUTE" not in sandbox_env(remote)
-
-
 # --- the catalogue as data and the command ------------------------------------------------------
 
 
@@ -352,7 +334,7 @@ def test_the_command_syncs_over_sockets_and_keeps_its_state(tmp_path: Path) -> N
     with running_sandboxes(seed=0) as sb:
         env = {**sb.env, "TALKQA_DEFECT_STATE": str(tmp_path / "s.sqlite")}
         assert main(["drops-customers"], env=env) == 0  # nothing to sync yet
-        settings = Settings.from_env(sandbox_env(sb.env))
+        settings = Settings.from_env(sb.env)
         import httpx
 
         with httpx.Client() as client:

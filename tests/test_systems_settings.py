@@ -90,6 +90,26 @@ def test_request_budgets_come_from_the_environment(raw: str, budget: int | None)
     assert settings.chargebee_requests_per_minute == budget
 
 
+@pytest.mark.parametrize(
+    ("chargebee", "invoiced", "expected"),
+    [
+        ("http://127.0.0.1:9/api/v2", "http://localhost:8", (None, None)),
+        ("http://[::1]:9/api/v2", "https://api.sandbox.invoiced.com", (None, 600)),
+        ("https://acme-test.chargebee.com/api/v2", "http://127.0.0.1:8", (150, None)),
+    ],
+)
+def test_a_local_sandbox_gets_no_budget_unless_one_is_set(
+    chargebee: str, invoiced: str, expected: tuple[int | None, int | None]
+) -> None:
+    env = {**FULL, "CHARGEBEE_BASE_URL": chargebee, "INVOICED_BASE_URL": invoiced}
+    settings = Settings.from_env(env)
+    assert (settings.chargebee_requests_per_minute, settings.invoiced_requests_per_minute) == (
+        expected
+    )
+    explicit = Settings.from_env({**env, "CHARGEBEE_REQUESTS_PER_MINUTE": "60"})
+    assert explicit.chargebee_requests_per_minute == 60
+
+
 @pytest.mark.parametrize("raw", ["fast", "-5"])
 def test_a_bad_budget_is_a_user_error(raw: str) -> None:
     with pytest.raises(UserError, match="INVOICED_REQUESTS_PER_MINUTE"):

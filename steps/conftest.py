@@ -41,6 +41,8 @@ from talkqa.pytest_plugin import (
     skip_reason,
     stamp,
     unreported_conflicts,
+    unwatched,
+    vacuity,
     verify_conflict,
     verify_edits,
     verify_kept,
@@ -553,14 +555,29 @@ def _report(sc: Scene, findings: list[Any], name: str) -> None:
         pytest.fail(failure_text(findings), pytrace=False)
 
 
+def _created_sources(sc: Scene) -> list[str]:
+    """The ids of the section's source entities this scenario created."""
+    binding = bind(sc.section.source)
+    return sc.record.created.ids(binding.key) if binding is not None else []
+
+
+def _refuse_vacuous(sc: Scene, reason: str | None) -> None:
+    """A judgement that looked at nothing fails: no findings is not a kept promise."""
+    if reason:
+        sc.record.reason = reason
+        pytest.fail(reason, pytrace=False)
+
+
 def _judge(
     checks: set[str],
     *,
     keep: Any = None,
     pairs: bool = False,
     unlinked_sources: Collection[str] = (),
+    rows: Collection[tuple[str, str]] | None = None,
 ) -> None:
-    """Judge the section; with ``pairs``, count linked pairs and refuse a vacuous pass."""
+    """Judge the section and refuse a vacuous pass: every source the scenario created must
+    have been judged; with ``pairs`` at least one linked pair compared, on each of ``rows``."""
     sc = scene()
     record, section = sc.record, sc.section
     judged = judge_section(
@@ -578,13 +595,9 @@ def _judge(
         record.reason = f"not covered: {judged.reason}"
         pytest.skip(record.reason)
     _report(sc, findings, ", ".join(sorted(checks)))
-    if pairs and judged.entities_checked and not judged.pairs_checked:
-        src, tgt = _names(section)
-        record.reason = (
-            f"missing: none of {judged.entities_checked} {src} entities has a linked {tgt}, "
-            "so nothing could be compared"
-        )
-        pytest.fail(record.reason, pytrace=False)
+    _refuse_vacuous(
+        sc, vacuity(judged, _created_sources(sc), _names(section), pairs=pairs, rows=rows)
+    )
 
 
 @then(
@@ -637,6 +650,7 @@ def _judge_rows(datatable: list[list[str]], check: str) -> None:
         {check},
         pairs=True,
         keep=lambda f: f.source_path is None or (f.source_path, f.target_path) in rows,
+        rows=rows,
     )
 
 
@@ -797,6 +811,7 @@ def _judge_edit(extra: list[Any], *, skip_pair: tuple[str, str] | None = None) -
         if skip_pair is None or (f.source_path, f.target_path) != skip_pair
     ]
     _report(sc, [*kept, *extra], "edits")
+    _refuse_vacuous(sc, vacuity(judged, _created_sources(sc), _names(sc.section)))
 
 
 @then(
@@ -895,6 +910,12 @@ def conflicts_reported() -> None:
     state = sc.stash[_CONFLICT]
     details = getattr(record.last_run, "details", None) or {}
     missing = unreported_conflicts(details, record.section_index, list(state.by_source))
+    if missing is None and sc.sut_label == "reference-sync":
+        record.reason = (
+            "conflict not reported: the reference sync's report has no conflicts for "
+            f"section {record.section_index}"
+        )
+        pytest.fail(record.reason, pytrace=False)
     if missing is None:
         with contextlib.suppress(Exception):
             import allure
@@ -954,6 +975,15 @@ def merged_not_duplicated(source: str, target: str) -> None:
     }
     record.entities_checked = len(existing)
     _report(sc, verify_merged(section, existing, sc.systems), "merge")
+    created = record.created.ids(src.key)
+    without = [sid for sid in created if sid not in existing]
+    if not created or without:
+        _refuse_vacuous(
+            sc,
+            f"not judged: {len(without)} of the {len(created)} {_names(section)[0]} entities "
+            f"this scenario created had no existing {target} to merge with "
+            f"({', '.join(without)}), so no merge was judged for them",
+        )
 
 
 @then(parsers.re(r"no entity changed in (?P<first>.+) or (?P<second>.+)"))
@@ -965,3 +995,6 @@ def nothing_changed() -> None:
     before, after = sc.stash[_SNAPSHOTS]
     sc.record.entities_checked = len(after)
     _report(sc, rerun_findings(sc.section, snapshot_diff(before, after)), "idempotence")
+    source, target = bind(sc.section.source), bind(sc.section.target)
+    assert source is not None and target is not None
+    _refuse_vacuous(sc, unwatched(source, _created_sources(sc), target, before, after))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from talkqa.compare import explain, read_path, same
 from talkqa.dataflow.spec import DataflowSpec, Section, SectionKind
@@ -437,6 +437,14 @@ def _as_ids(value: Any) -> Any:
     return str(value)
 
 
+def _unresolved(source_value: Any, expected: Any) -> bool:
+    """A source reference with no single linked target: no target value can be right (an
+    empty one included), so it is never equal to what the target holds."""
+    if isinstance(source_value, list) and isinstance(expected, list):
+        return any(_unresolved(s, e) for s, e in zip(source_value, expected, strict=True))
+    return _as_ids(source_value) is not None and expected is None
+
+
 def _shaped_like(expected: Any, actual: Any) -> Any:
     """Show an expected id the way the target stores ids (7, not '7', next to an int)."""
     if isinstance(expected, str) and isinstance(actual, int) and expected.isdigit():
@@ -457,7 +465,7 @@ def _reference_finding(
 ) -> Finding | None:
     """A reference must name the target linked to the referenced source."""
     expected = _translate(source_value, pairing)
-    if _as_ids(expected) == _as_ids(actual):
+    if _as_ids(expected) == _as_ids(actual) and not _unresolved(source_value, expected):
         return None
     expected = _shaped_like(expected, actual)
     ref_label = f"{_display(ref_key[0])} {ref_key[1]}"
@@ -494,6 +502,11 @@ class SectionResult(BaseModel):
     pairs_checked: int = 0
     existence_only: bool = False
     notes: list[str] = []
+    # property rows ("source -> target") that no linked pair gave a value on either side:
+    # equal only because both are empty, so nothing was compared
+    uncompared: list[str] = []
+    # the judged sources' ids: a scenario checks that what it created was judged at all
+    source_ids: list[str] = Field(default=[], exclude=True)
 
 
 class CheckReport(BaseModel):
@@ -524,13 +537,40 @@ class CheckReport(BaseModel):
         return json.dumps(body, indent=2, sort_keys=True, default=str)
 
 
-def _pairs_checked(snap: SectionSnapshot) -> int:
+def _pairs(snap: SectionSnapshot) -> list[tuple[Json, Json]]:
+    """(source, target) of every source linked to exactly one target of the bound type."""
     pairing = snap.pairing()
-    return sum(
-        1
-        for source in snap.sources
-        if len([t for t in pairing.targets_of(entity_id(source)) if snap.target.holds(t)]) == 1
-    )
+    found = []
+    for source in snap.sources:
+        typed = [t for t in pairing.targets_of(entity_id(source)) if snap.target.holds(t)]
+        if len(typed) == 1:
+            found.append((source, typed[0]))
+    return found
+
+
+def _blank(value: Any) -> bool:
+    if isinstance(value, list):
+        return all(_blank(item) for item in value)
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def uncompared_rows(section: Section, pairs: Sequence[tuple[Json, Json]]) -> list[str]:
+    """Property rows empty on both sides of every pair: they pass without being compared.
+
+    A misspelt path, or sample data without the property, reads as None on both sides and so
+    as "equal"; a scenario must not call that a kept promise. No pairs, no rows: that case is
+    the missing pairs' own failure.
+    """
+    return [
+        f"{prop.source_path} -> {prop.target_path}"
+        for prop in section.properties
+        if pairs
+        and all(
+            _blank(read_path(source, prop.source_path))
+            and _blank(read_path(target, prop.target_path))
+            for source, target in pairs
+        )
+    ]
 
 
 def _kind_notes(section: Section) -> list[str]:
@@ -620,15 +660,18 @@ def check_spec(
     for snap in snaps:
         section = snap.section
         findings.extend(check_section(snap, pairings, unlinked_sources=unlinked_sources))
+        pairs = _pairs(snap)
         results[section.index] = SectionResult(
             index=section.index,
             heading=" ".join(section.heading.split()),
             covered=True,
             sources_checked=len(snap.sources),
             targets_seen=len(snap.targets),
-            pairs_checked=_pairs_checked(snap),
+            pairs_checked=len(pairs),
             existence_only=section.existence_only,
             notes=_kind_notes(section) + notes.get(section.index, []),
+            uncompared=uncompared_rows(section, pairs),
+            source_ids=[entity_id(source) for source in snap.sources],
         )
     ordered = [results[s.index] for s in spec.sections if s.index in results]
     return CheckReport(file=spec.file, findings=findings, sections=ordered)

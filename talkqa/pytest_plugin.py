@@ -153,6 +153,8 @@ class Judged:
     pairs_checked: int = 0
     covered: bool = True
     reason: str | None = None
+    source_ids: frozenset[str] = frozenset()  # the sources the judge read and judged
+    uncompared: tuple[str, ...] = ()  # "source -> target" rows empty on both sides of every pair
 
 
 def judge_section(
@@ -183,8 +185,50 @@ def judge_section(
                 result.pairs_checked,
                 result.covered,
                 result.reason,
+                frozenset(result.source_ids),
+                tuple(result.uncompared),
             )
     return Judged(findings, 0)
+
+
+def vacuity(
+    judged: Judged,
+    created: Collection[str],
+    names: tuple[str, str],
+    *,
+    pairs: bool = False,
+    rows: Collection[tuple[str, str]] | None = None,
+) -> str | None:
+    """Why a judgement without findings still proves nothing, or None when it proves something.
+
+    No finding is a pass only if the judge looked at what the scenario made: every source it
+    created was read and judged (a listing that lost them, a syncer that deleted them, a
+    wrong live-mode filter would otherwise pass unseen); with ``pairs``, at least one linked
+    pair was compared; with ``rows``, each table row held a value on some pair (a row empty
+    on both sides reads as equal without any comparison).
+    """
+    src, tgt = names
+    unseen = [i for i in created if i not in judged.source_ids]
+    if unseen:
+        return (
+            f"not judged: {len(unseen)} of the {len(created)} {src} entities this scenario "
+            f"created ({', '.join(unseen)}) are not among the {judged.entities_checked} the "
+            "judge read, so nothing about them was checked"
+        )
+    if pairs and not judged.pairs_checked:
+        return (
+            f"missing: none of {judged.entities_checked} {src} entities has a linked {tgt}, "
+            "so nothing could be compared"
+        )
+    if rows is not None:
+        wanted = {f"{s} -> {t}" for s, t in rows}
+        empty = [row for row in judged.uncompared if row in wanted]
+        if empty:
+            return (
+                f"not compared: {', '.join(empty)} empty on both sides of all "
+                f"{judged.pairs_checked} linked pairs, so equal without any comparison"
+            )
+    return None
 
 
 @dataclass
@@ -226,6 +270,10 @@ def verify_edits(section: Section, state: EditState, systems: Any) -> list[Any]:
     for source_id, edited_id in state.by_source.items():
         value = state.written[edited_id]
         here = sources.get(source_id) if state.side == "source" else pairing.linked(source_id)
+        moved = _moved_link(section, pairing, source_id, edited_id, state.side)
+        if moved is not None:
+            findings.append(moved)
+            continue
         if here is not None and read_path(here, state.edit.path) != value:
             note = f"the edit made in the {state.side} system was overwritten"
             paths = (state.edit.path, state.edit.path)
@@ -245,6 +293,29 @@ def verify_edits(section: Section, state: EditState, systems: Any) -> list[Any]:
             note = f"an edit in the {state.side} system did not reach the other side"
             findings.append(_lost_edit(section, pairing, source_id, prop, value, actual, note))
     return findings
+
+
+def _moved_link(
+    section: Section, pairing: Any, source_id: str, edited_id: str, side: str
+) -> Any | None:
+    """A target edit must leave its link in place: the source still linked to *that* target.
+
+    A syncer that answers an edit by making a new target (and dropping the old one's claim)
+    passes every other check, since the new target holds the current values.
+    """
+    from talkqa.checks import FindingKind
+
+    now = pairing.linked_id(source_id)
+    if side != "target" or now is None or now == edited_id:
+        return None  # a source edit keeps its own id; no single target is the exists check's
+    _src, tgt = _labels(section)
+    return _edit_finding(
+        section,
+        kind=FindingKind.MISSING,
+        source_id=source_id,
+        target_id=edited_id,
+        note=f"the edited {tgt} is no longer linked to it: {now} took its place",
+    )
 
 
 def _labels(section: Section) -> tuple[str, str]:
@@ -361,6 +432,10 @@ def verify_conflict(section: Section, state: ConflictState, systems: Any) -> lis
         side = winner(state.source_at.get(source_id), state.target_at.get(source_id))
         value = (state.source_written if side == "source" else state.target_written)[source_id]
         win_path = prop.source_path if side == "source" else prop.target_path
+        moved = _moved_link(section, pairing, source_id, state.by_source[source_id], "target")
+        if moved is not None:
+            findings.append(moved)
+            continue
         source, target = sources.get(source_id), pairing.linked(source_id)
         if source is None or target is None:
             continue  # the exists check reports it
@@ -465,6 +540,37 @@ def rerun_findings(section: Section, changes: Iterable[Change]) -> list[Any]:
             )
         )
     return findings
+
+
+def unwatched(
+    source: Binding,
+    created: Collection[str],
+    target: Binding,
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+) -> str | None:
+    """Why two idempotence snapshots prove nothing, or None.
+
+    Equal snapshots are a pass only if they watched the scenario's entities: each source it
+    created and at least one entity of the section's target resource, in both snapshots
+    (keys are 'system resource id', as ``talkqa.samples.snapshot`` writes them).
+    """
+    keys = (f"{source.system} {source.resource} {i}" for i in created)
+    unseen = [key for key in keys if key not in before or key not in after]
+    if unseen or not created:
+        return (
+            f"not judged: the snapshots of the second run miss {len(unseen)} of the "
+            f"{len(created)} entities this scenario created ({', '.join(unseen)})"
+        )
+    prefix = f"{target.system} {target.resource} "
+    if not any(k.startswith(prefix) for k in before) or not any(
+        k.startswith(prefix) for k in after
+    ):
+        return (
+            f"not judged: the snapshots of the second run hold no {target.system} "
+            f"{target.resource}, so a write there could not be seen"
+        )
+    return None
 
 
 def failure_text(findings: Iterable[Any], limit: int = 20) -> str:

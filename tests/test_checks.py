@@ -514,3 +514,93 @@ def test_check_spec_through_the_real_connectors_against_the_sandbox() -> None:
     assert [s.pairs_checked for s in report.sections] == [1, 1]
     assert set(reads.values()) == {1}  # each collection listed once (one page each)
     assert len(reads) == 4
+
+
+# --- what a judgement covered (the scenarios refuse a vacuous pass with it) ------------------
+
+
+def test_a_reference_to_an_unlinked_customer_is_dangling_even_when_the_target_names_none() -> None:
+    """No person is linked to c5, so no value of ``customer`` can be right: an empty one is
+    not "equal" to the missing link."""
+    snap = _snap(
+        ORDERS,
+        [{"id": "ord_1", "currency_code": "USD", "customer_id": "c5"}],
+        [_linked(12, "ord_1", currency="usd", customer=None)],
+    )
+    findings = check_section(snap, _customer_pairing({"c1": 7}))
+    assert [(f.kind.value, f.expected, f.actual) for f in findings] == [
+        ("dangling_reference", None, None)
+    ]
+    assert "no single Invoiced Customers person is linked to Chargebee Customer 'c5'" in (
+        findings[0].message
+    )
+    # no reference on either side stays no finding
+    empty = _snap(ORDERS, [{"id": "o", "currency_code": "USD"}], [_linked(1, "o", currency="usd")])
+    assert check_section(empty, _customer_pairing({"c1": 7})) == []
+
+
+def test_a_reference_must_point_at_a_target_of_the_referenced_type() -> None:
+    """c2 is linked to a company only: an invoice naming that company names no person."""
+    world = _world()
+    world.data["invoiced", "customers"][1]["type"] = "company"  # c2's target: person 8
+    world.data["invoiced", "invoices"][1]["customer"] = 8  # o2 -> c2 -> company 8
+    world.data["chargebee", "orders"][1]["currency_code"] = "USD"
+    spec = DataflowSpec(
+        file="f.rst", source="Chargebee", target="Invoiced", sections=(CUSTOMERS, ORDERS)
+    )
+    report = check_spec(spec, world)
+    assert [(f.kind.value, f.source_id) for f in report.findings] == [
+        ("wrong_type", "c2"),
+        ("dangling_reference", "o2"),
+    ]
+
+
+def test_pairs_checked_counts_sources_with_exactly_one_target_of_the_bound_type() -> None:
+    world = FakeSystems(
+        {
+            ("chargebee", "customers"): [{"id": "c1"}, {"id": "c2"}, {"id": "c3"}, {"id": "c4"}],
+            ("invoiced", "customers"): [
+                _linked(7, "c1", type="person"),
+                _linked(8, "c2", type="person"),
+                _linked(9, "c2", type="person"),  # c2: duplicate, not a pair
+                _linked(10, "c3", type="company"),  # c3: wrong type, not a pair
+            ],
+        }
+    )
+    spec = DataflowSpec(file="f.rst", source="Chargebee", target="Invoiced", sections=(CUSTOMERS,))
+    [result] = check_spec(spec, world).sections
+    assert (result.sources_checked, result.pairs_checked) == (4, 1)
+    assert result.source_ids == ["c1", "c2", "c3", "c4"]
+    assert "source_ids" not in json.loads(check_spec(spec, world).to_json())["sections"][0]
+
+
+def test_rows_empty_on_both_sides_of_every_pair_are_named_as_not_compared() -> None:
+    section = _section(
+        8,
+        "Customer",
+        "Customers person",
+        (("email", "email", "string"), ("phone", "phone", "string"), ("fax", "fax", None)),
+    )
+    world = FakeSystems(
+        {
+            ("chargebee", "customers"): [
+                {"id": "c1", "email": "a@x", "phone": ""},
+                {"id": "c2", "email": "b@x"},
+                {"id": "c3", "fax": "12"},  # no target: not a pair, its fax does not count
+            ],
+            ("invoiced", "customers"): [
+                _linked(7, "c1", type="person", email="a@x", phone=None),
+                _linked(8, "c2", type="person", email="b@x", phone="+47"),
+            ],
+        }
+    )
+    spec = DataflowSpec(file="f.rst", source="Chargebee", target="Invoiced", sections=(section,))
+    report = check_spec(spec, world)
+    # phone differs on c2 (a mismatch, so compared); fax is empty on both sides of both pairs
+    assert report.sections[0].uncompared == ["fax -> fax"]
+    assert [(f.kind.value, f.source_id, f.target_path) for f in report.findings] == [
+        ("mismatch", "c2", "phone"),
+        ("missing", "c3", None),
+    ]
+    nothing = FakeSystems({("chargebee", "customers"): [{"id": "c1"}]})
+    assert check_spec(spec, nothing).sections[0].uncompared == []  # no pair: not this check's

@@ -126,6 +126,14 @@ def test_untyped_values_compare_as_is_but_not_across_types() -> None:
     assert _same(1, 1.0, None)
 
 
+def test_without_a_declared_type_a_boolean_is_not_a_number() -> None:
+    """Python says True == 1; a checklist's flag and a count are different facts."""
+    assert not _same(True, 1, None)
+    assert not _same(0, False, None)
+    assert _same(1, 1.0, None)  # numbers stay numbers across int and float
+    assert not _same("1", 1, None)
+
+
 def test_uncoercible_values_only_equal_identical_raw_values() -> None:
     assert not _same("abc", 3, "integer")
     assert _same("abc", "abc", "integer")

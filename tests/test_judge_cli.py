@@ -12,7 +12,6 @@ from talkqa.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 CHECKLIST = REPO / "dataflows" / "chargebee-invoiced.rst"
-needs_checklist = pytest.mark.skipif(not CHECKLIST.is_file(), reason="no project checklist")
 VENDOR_VARS = (
     "CHARGEBEE_SITE",
     "CHARGEBEE_API_KEY",
@@ -52,7 +51,6 @@ def _generated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return out
 
 
-@needs_checklist
 def test_features_generate_then_check(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -66,7 +64,6 @@ def test_features_generate_then_check(
     assert "in step" in capsys.readouterr().out
 
 
-@needs_checklist
 def test_features_check_exits_1_on_drift(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -89,7 +86,6 @@ def test_missing_checklist_is_a_one_line_error(
         assert "nope.rst: no such checklist" in _one_line_error(capsys.readouterr().err)
 
 
-@needs_checklist
 def test_signoff_rejects_bad_usage_in_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -101,7 +97,6 @@ def test_signoff_rejects_bad_usage_in_one_line(
     assert "replay mode" in _one_line_error(capsys.readouterr().err)
 
 
-@needs_checklist
 def test_signoff_without_a_feature_suite_says_how_to_make_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -110,7 +105,6 @@ def test_signoff_without_a_feature_suite_says_how_to_make_one(
     assert "no feature suite" in _one_line_error(capsys.readouterr().err)
 
 
-@needs_checklist
 def test_check_and_live_signoff_name_the_missing_settings(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], no_vendor_env: None
 ) -> None:
@@ -121,7 +115,6 @@ def test_check_and_live_signoff_name_the_missing_settings(
     assert "INVOICED_API_KEY" in _one_line_error(capsys.readouterr().err)
 
 
-@needs_checklist
 def test_sync_then_check_against_the_sandboxes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -110,3 +110,12 @@ def test_an_unclaimed_target_matching_two_sources_is_seen_by_both() -> None:
     assert pairing.targets_of("c1") == [ambiguous]
     assert pairing.targets_of("c2") == [ambiguous]
     assert pairing.merged == frozenset({"50"})
+
+
+def test_blank_merge_values_never_match() -> None:
+    """An empty email on both sides is no evidence that two entities are the same."""
+    section = _section(("email", "email"))
+    sources: list[dict[str, Any]] = [{"id": "c1", "email": "  "}, {"id": "c2", "email": ""}]
+    pairing = pair(section, sources, [_person(60, email=""), _person(61, email=" ")])
+    assert pairing.by_source == {"c1": [], "c2": []}
+    assert pairing.merged == frozenset()

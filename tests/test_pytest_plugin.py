@@ -210,6 +210,19 @@ def test_verify_conflict_wants_the_newest_edit_on_both_sides() -> None:
         ("mismatch", "edits", "chargebee@x.io"),
     ]
     assert "the source's edit is the newest" in found[0].message
+    # both sides right, but on a new person: the pair's link did not hold
+    people_res = systems.resource(binding_of(("invoiced", "Customers person")))
+    people_res.edit(target_id, {"metadata": {}})
+    people_res.seed(
+        {
+            "type": "person",
+            "name": "Ada",
+            "email": "invoiced@x.io",
+            "metadata": {"chargebee_id": "c1"},
+        }
+    )
+    moved = verify_conflict(section, state, systems)
+    assert [(f.kind, f.target_id) for f in moved] == [("missing", target_id)]
 
 
 def test_verify_kept_accepts_the_vendor_limit_and_names_a_forbidden_change() -> None:
@@ -267,3 +280,97 @@ def test_rerun_findings_name_each_entity_the_second_run_touched() -> None:
         "written_on_rerun: Invoiced customers 8: created by the second run",
     ]
     assert rerun_findings(section, snapshot_diff(before, before)) == []
+
+
+# --- a judgement that looked at nothing is no pass ------------------------------------------
+
+
+def _judged(**fields: Any) -> Any:
+    from talkqa.pytest_plugin import Judged
+
+    return Judged(
+        **{
+            "findings": [],
+            "entities_checked": 3,
+            "pairs_checked": 3,
+            "source_ids": frozenset({"o1", "o2", "o3"}),
+            **fields,
+        }
+    )
+
+
+NAMES = ("Chargebee Order", "Invoiced Invoices")
+
+
+def test_vacuity_accepts_a_judgement_of_every_created_source() -> None:
+    from talkqa.pytest_plugin import vacuity
+
+    rows = {("currency_code", "currency")}
+    assert vacuity(_judged(), ["o1", "o3"], NAMES, pairs=True, rows=rows) is None
+
+
+def test_vacuity_refuses_sources_the_judge_never_read() -> None:
+    from talkqa.pytest_plugin import vacuity
+
+    reason = vacuity(_judged(entities_checked=0, source_ids=frozenset()), ["o1", "o2"], NAMES)
+    assert reason is not None and reason.startswith(
+        "not judged: 2 of the 2 Chargebee Order entities this scenario created (o1, o2)"
+    )
+    assert vacuity(_judged(), ["o1", "o9"], NAMES) is not None  # one lost is enough
+
+
+def test_vacuity_refuses_zero_pairs_and_rows_empty_on_both_sides() -> None:
+    from talkqa.pytest_plugin import vacuity
+
+    none = _judged(pairs_checked=0)
+    assert vacuity(none, ["o1"], NAMES) is None  # the exists promise needs no pair
+    reason = vacuity(none, ["o1"], NAMES, pairs=True)
+    assert reason == (
+        "missing: none of 3 Chargebee Order entities has a linked Invoiced Invoices, "
+        "so nothing could be compared"
+    )
+    empty = _judged(uncompared=("currency_code -> currency", "memo -> notes"))
+    reason = vacuity(empty, ["o1"], NAMES, pairs=True, rows={("currency_code", "currency")})
+    assert reason is not None and reason.startswith("not compared: currency_code -> currency ")
+    # a row the scenario's table does not hold is another scenario's business
+    assert vacuity(empty, ["o1"], NAMES, pairs=True, rows={("customer_id", "customer")}) is None
+
+
+def test_judge_section_says_which_sources_it_judged_and_which_rows_it_compared() -> None:
+    from reference_sync.testing import FakeSystems, checklist_spec
+    from reference_sync.testing import section as build_section
+    from talkqa.pytest_plugin import judge_section
+    from talkqa.systems.catalog import binding_of
+
+    section = build_section(
+        0, "Customer", "Customers person", (("email", "email", "string"), ("fax", "fax", None))
+    )
+    spec = checklist_spec(section)
+    systems = FakeSystems()
+    systems.resource(binding_of(("chargebee", "Customer"))).seed({"id": "c1", "email": "a@x"})
+    systems.resource(binding_of(("chargebee", "Customer"))).seed({"id": "c2", "email": "b@x"})
+    systems.resource(binding_of(("invoiced", "Customers person"))).seed(
+        {"type": "person", "name": "A", "email": "a@x", "metadata": {"chargebee_id": "c1"}}
+    )
+    judged = judge_section(spec, section, systems, checks={"properties"})
+    assert judged.findings == []  # c2's missing person is an exists finding, filtered out
+    assert (judged.entities_checked, judged.pairs_checked) == (2, 1)
+    assert judged.source_ids == {"c1", "c2"}
+    assert judged.uncompared == ("fax -> fax",)
+    live = judge_section(spec, section, systems, checks={"exists"}, source_ids={"c2"})
+    assert live.source_ids == {"c2"} and [f.kind for f in live.findings] == ["missing"]
+
+
+def test_unwatched_wants_the_created_sources_and_the_target_side_in_both_snapshots() -> None:
+    from talkqa.pytest_plugin import unwatched
+    from talkqa.systems.catalog import binding_of
+
+    source, target = binding_of(("chargebee", "Customer")), binding_of(("invoiced", "Items"))
+    both = {"chargebee customers c1": ("1", "1"), "invoiced items 7": ("2", "")}
+    assert unwatched(source, ["c1"], target, both, both) is None
+    blind = {"chargebee customers c1": ("1", "1")}  # no Invoiced item was watched
+    reason = unwatched(source, ["c1"], target, both, blind)
+    assert reason is not None and "hold no invoiced items" in reason
+    reason = unwatched(source, ["c1", "c2"], target, both, both)
+    assert reason is not None and "miss 1 of the 2" in reason and "chargebee customers c2" in reason
+    assert unwatched(source, [], target, both, both) is not None  # nothing created: no proof

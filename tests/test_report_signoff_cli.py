@@ -22,7 +22,6 @@ def test_selection_keeps_checklist_order_and_drops_repeats() -> None:
         _selection(["exists", "edit"])
 
 
-@pytest.mark.skipif(not CHECKLIST.is_file(), reason="no project checklist")
 def test_an_unknown_promise_is_a_one_line_usage_error(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

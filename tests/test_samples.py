@@ -263,3 +263,53 @@ def test_vendor_facts_decide_what_an_edit_can_carry_over() -> None:
     rename = rename_edit(binding_of(("chargebee", "Customer")))
     assert rename is not None and rename.path == "first_name"
     assert rename.value({"first_name": "Ada"}) == "Ada (chargebee edit)"
+
+
+def test_a_write_that_changes_no_visible_value_still_shows_in_the_snapshots() -> None:
+    """The idempotence promise, end to end on the bundled sandboxes: a second run that only
+    re-sends what is already there moves nothing but updated_at, and that is a finding."""
+    import httpx
+
+    from talkqa.sandbox.server import running_sandboxes
+    from talkqa.systems.connect import Systems
+    from talkqa.systems.settings import Settings
+
+    customers = binding_of(("chargebee", "Customer"))
+    people = binding_of(("invoiced", "Customers person"))
+    with running_sandboxes(seed=0) as sandboxes, httpx.Client() as http:
+        systems = Systems.connect(Settings.from_env(sandboxes.env), http)
+        systems.resource(customers).create({"id": "c1", "first_name": "Ada"})
+        person = systems.resource(people).create(
+            {"name": "Ada", "type": "person", "metadata": {"chargebee_id": "c1"}}
+        )
+        before = snapshot(systems, [customers, people])
+        assert snapshot_diff(before, snapshot(systems, [customers, people])) == []
+        systems.resource(people).update(str(person["id"]), {"name": "Ada"})  # the same name
+        systems.resource(customers).update("c1", {"first_name": "Ada"})
+        after = snapshot(systems, [customers, people])
+    changes = snapshot_diff(before, after)
+    assert [(c.system, c.resource, c.id, c.what) for c in changes] == [
+        ("chargebee", "customers", "c1", "written"),
+        ("invoiced", "customers", str(person["id"]), "written"),
+    ]
+
+
+def test_verify_edits_finds_a_link_moved_to_a_new_target_after_a_target_edit() -> None:
+    """A syncer that answers an edit with a fresh target (the old one unclaimed) keeps every
+    value equal; only the link tells: the edited target is no longer the linked one."""
+    section = _section("Customer", "Customers person")
+    target = bind(section.target)
+    assert target is not None
+    state = EditState(
+        Edit("name", lambda e: "Ada (edited)"), "target", target, {"7": "Ada (edited)"}, {"c1": "7"}
+    )
+    systems = FakeSystems()
+    _linked_pair(systems, "a@example.com", "a@example.com")
+    people = systems.resource(target)
+    people.rows["7"]["name"] = "Ada (edited)"
+    assert verify_edits(section, state, systems) == []  # the link holds: no finding
+    people.rows["7"]["metadata"] = {}
+    people.rows["9"] = {**people.rows["7"], "id": 9, "metadata": {"chargebee_id": "c1"}}
+    found = verify_edits(section, state, systems)
+    assert [(f.kind, f.source_id, f.target_id) for f in found] == [("missing", "c1", "7")]
+    assert "no longer linked to it: 9 took its place" in found[0].message

@@ -1,14 +1,18 @@
 """`talkqa`: the command line. Each package registers its own commands here.
 
-Exit codes: 0 pass, 1 findings, 2 usage or input error (one line on stderr, no traceback).
+Exit codes: 0 pass, 1 findings, 2 usage or input error (one line on stderr, no traceback),
+3 a bug in talk-qa, 130 interrupted.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
+
+if TYPE_CHECKING:
+    from talkqa.systems.base import ApiError
 
 app = typer.Typer(
     name="talkqa",
@@ -43,6 +47,21 @@ def version() -> None:
 _register()
 
 
+def _api_hint(exc: ApiError) -> str:
+    """What to do about a vendor error that stopped a command, when the error alone does not say.
+
+    A refused key is fixed in the environment; a collection that answers 404 (not an entity,
+    not a field) means the base URL points at something that is not the vendor's API.
+    """
+    from talkqa.systems.base import AuthenticationFailed, NotFound
+
+    if isinstance(exc, AuthenticationFailed):
+        return f": check {exc.system.upper()}_API_KEY (and what that key may do)"
+    if isinstance(exc, NotFound) and exc.entity_id is None and exc.param is None:
+        return f": check {exc.system.upper()}_BASE_URL (it must be the API root)"
+    return ""
+
+
 def main() -> None:
     """Console entry point: every failure a user can meet is one line on stderr.
 
@@ -69,8 +88,11 @@ def main() -> None:
         if not message.strip():  # bare `talkqa`: the help was the answer
             raise SystemExit(getattr(exc, "exit_code", 2)) from None
         fail(f"error: {message}{hint}", getattr(exc, "exit_code", 2))
-    except (UserError, ApiError) as exc:
+    except UserError as exc:
         fail(f"error: {exc}", 2)
+    except ApiError as exc:
+        hint = _api_hint(exc)
+        fail(f"error: {str(exc).rstrip('. ') if hint else exc}{hint}", 2)
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         fail(f"error: {where}{exc.strerror or exc}", 2)

@@ -7,6 +7,7 @@ bad input is one line that says what, where and what to do.
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -28,8 +29,13 @@ features_app = typer.Typer(
 )
 
 MODES = ("replay", "sandbox", "live")
-DocArg = Annotated[Path, typer.Argument(help="the dataflow checklist (.rst)", show_default=False)]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of tables")]
+DocArg = Annotated[
+    Path,
+    typer.Argument(
+        metavar="DOC", help="A Sesam Talk dataflow checklist (.rst).", show_default=False
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
 def doc_label(doc: Path, root: Path | None = None) -> str:
@@ -48,6 +54,8 @@ def doc_label(doc: Path, root: Path | None = None) -> str:
 
 def load_doc(doc: Path) -> DataflowSpec:
     """The spec of a checklist, or a one-line error when the file is absent or unreadable."""
+    if doc.is_dir():
+        raise UserError(f"{doc}: is a folder: give the path of one dataflow .rst file in it")
     if not doc.is_file():
         raise UserError(f"{doc}: no such checklist: give the path of a dataflow .rst file")
     from talkqa.dataflow.rst import load
@@ -64,12 +72,20 @@ def load_doc(doc: Path) -> DataflowSpec:
 @features_app.command("generate")
 def features_generate(
     doc: DocArg,
-    out: Annotated[Path, typer.Option("--out", help="features folder")] = Path("features"),
+    out: Annotated[
+        Path, typer.Option("--out", metavar="DIR", help="The features folder to write into.")
+    ] = Path("features"),
 ) -> None:
     """Write one feature per checklist section under OUT/<checklist-stem>/."""
     from talkqa.dataflow.gherkin import generate, write_features
 
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: is a file: give the folder to write the features into")
+    from talkqa.dataflow.render import issue_line
+
     spec = load_doc(doc)
+    for issue in spec.issues:  # e.g. a blank target: the features would test half a promise
+        typer.echo(issue_line(issue), err=True)
     files = generate(spec, doc_label(doc, out.resolve().parent))
     for path in write_features(files, out):
         typer.echo(str(path))
@@ -78,11 +94,20 @@ def features_generate(
 @features_app.command("check")
 def features_check(
     doc: DocArg,
-    features_dir: Annotated[Path, typer.Argument(help="features folder", show_default=False)],
+    features_dir: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FEATURES_DIR",
+            help="The features folder (the --out of `features generate`).",
+            show_default=False,
+        ),
+    ],
 ) -> None:
     """Exit 1 when a checklist row has no scenario row, or a scenario row no checklist row."""
     from talkqa.dataflow.gherkin import drift
 
+    if features_dir.exists() and not features_dir.is_dir():
+        raise UserError(f"{features_dir}: is a file: give the features folder of {doc}")
     if not features_dir.is_dir():
         raise UserError(f"{features_dir}: no such folder: give the features folder of {doc}")
     spec = load_doc(doc)
@@ -120,11 +145,16 @@ def sync(
     doc: DocArg,
     state: Annotated[
         Path | None,
-        typer.Option("--state", help="link store (sqlite); default .talkqa/<checklist>.sqlite"),
+        typer.Option(
+            "--state",
+            metavar="PATH",
+            help="The sync's link store (sqlite), kept between runs.",
+            show_default=".talkqa/<checklist>.sqlite",
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run the reference sync once over the systems in the environment."""
+    """Run the reference sync once over the systems in the environment; exit 1 if a write failed."""
     from rich.console import Console
     from rich.progress import Progress
 
@@ -133,8 +163,11 @@ def sync(
 
     spec = load_doc(doc)
     store = state or Path(".talkqa") / f"{doc_stem(doc_label(doc))}.sqlite"
+    if store.is_dir():
+        raise UserError(f"--state {store}: is a folder: give the path of a sqlite file")
     console = Console(stderr=True)
-    with connected_systems() as systems, Progress(console=console, transient=True) as bar:
+    progress_bar = Progress(console=console, transient=True, disable=not console.is_terminal)
+    with connected_systems() as systems, progress_bar as bar:
         tasks: dict[str, Any] = {}
 
         def progress(heading: str, done: int, total: int) -> None:
@@ -143,7 +176,13 @@ def sync(
             bar.update(tasks[heading], completed=done, total=total or None)
 
         driver = ReferenceDriver(systems, store, progress=None if as_json else progress)
-        driver.run(spec)
+        try:
+            driver.run(spec)
+        except sqlite3.DatabaseError as exc:
+            raise UserError(
+                f"--state {store}: {exc}: give another path, or delete the file to start "
+                "the links afresh"
+            ) from None
     summary = driver.last
     if as_json:
         typer.echo(summary.to_json())
@@ -246,22 +285,41 @@ def _print_check(report: Any) -> None:
 
 def signoff(
     doc: DocArg,
-    mode: Annotated[str, typer.Option("--mode", help="replay | sandbox | live")] = "replay",
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode",
+            metavar="MODE",
+            help="replay (recorded cassettes, offline), sandbox (the bundled emulators) "
+            "or live (the vendors in CHARGEBEE_* / INVOICED_*).",
+        ),
+    ] = "replay",
     sut_command: Annotated[
-        str | None, typer.Option("--sut-command", help="shell command running your syncer")
+        str | None,
+        typer.Option(
+            "--sut-command",
+            metavar="CMD",
+            help="Shell command that runs your syncer once (sandbox or live mode); "
+            "default: the reference sync.",
+        ),
     ] = None,
-    reports: Annotated[Path, typer.Option("--reports", help="reports folder")] = Path("reports"),
+    reports: Annotated[
+        Path, typer.Option("--reports", metavar="DIR", help="The folder to write the reports to.")
+    ] = Path("reports"),
     promise: Annotated[
         list[str] | None,
         typer.Option(
             "--promise",
-            help="run only this promise's scenarios (repeatable): "
-            "exists, properties, references, edits, idempotence",
+            metavar="PROMISE",
+            help="Run only this promise's scenarios (repeatable): "
+            "exists, properties, references, edits, idempotence, merge.",
         ),
     ] = None,
 ) -> None:
     """Run the checklist's feature suite and write the sign-off (exit 0 GO, 1 NO-GO)."""
     selection = _selection(promise or [])
+    if reports.exists() and not reports.is_dir():
+        raise UserError(f"--reports {reports}: is a file: give the folder to write reports to")
     if mode not in MODES:
         raise UserError(f"--mode {mode!r} is not a mode: use one of {', '.join(MODES)}")
     if sut_command is not None and not sut_command.strip():
@@ -275,10 +333,12 @@ def signoff(
     label = doc_label(doc)
     module = _test_module(label)
     _refuse_drift(spec, label)
-    if mode == "live":
-        from talkqa.systems.settings import Settings
+    if sut_command:
+        from talkqa.sut import check_command
 
-        Settings.from_env()  # one-line error now rather than one failure per scenario
+        check_command(sut_command)  # a typo is a usage error, not a NO-GO
+    if mode == "live":
+        _reach_vendors(dict(os.environ))  # one line now rather than one failure per scenario
     results = reports / "allure-results"
     outcomes = reports / "outcomes.jsonl"
     args = [
@@ -324,7 +384,7 @@ def signoff(
 
 def _selection(promises: list[str]) -> list[str]:
     """The promise tags to run, in checklist order; a one-line error for an unknown one."""
-    from talkqa.report.signoff import PROMISES
+    from talkqa.dataflow.gherkin import PROMISES
 
     unknown = [p for p in promises if p not in PROMISES]
     if unknown:
@@ -368,7 +428,9 @@ def _suite_environment(mode: str) -> Iterator[tuple[dict[str, str], dict[str, st
 
         yield env, {"chargebee": REPLAY_CHARGEBEE_URL, "invoiced": REPLAY_INVOICED_URL}
         return
-    if mode == "sandbox" and not (env.get("CHARGEBEE_BASE_URL") and env.get("INVOICED_BASE_URL")):
+    if mode == "sandbox" and env.get("CHARGEBEE_BASE_URL") and env.get("INVOICED_BASE_URL"):
+        _reach_running_sandboxes(env)
+    elif mode == "sandbox":
         from talkqa.sandbox.server import running_sandboxes
 
         with running_sandboxes(seed=0) as sandboxes:
@@ -391,6 +453,48 @@ def _suite_environment(mode: str) -> Iterator[tuple[dict[str, str], dict[str, st
             "invoiced": settings.invoiced_base_url,
         },
     )
+
+
+def _reach_vendors(env: dict[str, str]) -> None:
+    """One read per vendor before the suite: wrong keys or URLs are one line, not a NO-GO."""
+    import httpx
+
+    from talkqa.systems.connect import Systems
+    from talkqa.systems.settings import Settings
+
+    settings = Settings.from_env(env)
+    with httpx.Client(timeout=30.0) as client:
+        systems = Systems.connect(settings, client, max_attempts=2)
+        for customers in (systems.chargebee.customers, systems.invoiced.customers):
+            next(iter(customers.list()), None)
+
+
+def _reach_running_sandboxes(env: dict[str, str]) -> None:
+    """Sandbox mode with both base URLs set judges those sandboxes: they must be ours, and up.
+
+    Every scenario resets them through the admin API, so a stale `sandbox.env` or a real
+    vendor's URL would otherwise fail every scenario and read as a NO-GO.
+    """
+    import httpx
+
+    from talkqa.sandbox.cli import admin_root
+
+    unset = "or unset CHARGEBEE_BASE_URL and INVOICED_BASE_URL to let signoff start its own"
+    for name in ("CHARGEBEE_BASE_URL", "INVOICED_BASE_URL"):
+        url = env[name]
+        try:
+            answer = httpx.get(f"{admin_root(url)}/__admin/stats", timeout=10.0)
+        except httpx.HTTPError as exc:
+            raise UserError(
+                f"--mode sandbox: {name}={url} does not answer ({exc or type(exc).__name__}): "
+                f"start `talkqa sandbox serve` and load the variables it prints, {unset}"
+            ) from None
+        if answer.status_code != 200:
+            raise UserError(
+                f"--mode sandbox: {name}={url} is not a talk-qa sandbox (its admin API "
+                f"answered HTTP {answer.status_code}): use --mode live for real vendors, {unset}"
+            )
+    _reach_vendors(env)
 
 
 def _write_signoff(

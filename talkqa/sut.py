@@ -10,6 +10,7 @@ command with the vendors' settings in its environment. This module is the only p
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import time
 from collections.abc import Callable, Hashable, Mapping
@@ -193,6 +194,53 @@ class CommandDriver:
                 break
             previous = current
         return polls
+
+
+_SHELL_SYNTAX = frozenset("=$`(){}<>|&;*?[~")
+
+
+def check_command(command: str, *, cwd: Path | None = None) -> None:
+    """Refuse a command whose program the shell cannot find, before any scenario runs it.
+
+    A typo in ``--sut-command`` would otherwise fail every scenario and read as a NO-GO.
+    Only the first word is checked (with the shell's own ``command -v``, so builtins and
+    PATH count); anything shell syntax makes uncertain is left to the shell.
+    """
+    try:
+        words = shlex.split(command)
+    except ValueError as exc:
+        raise SutError(
+            f"--sut-command {command!r} is not a valid shell command ({exc}): check its quotes"
+        ) from None
+    if not words:
+        raise SutError("--sut-command is empty: give the shell command that runs your syncer")
+    program = words[0]
+    if any(char in _SHELL_SYNTAX for char in program):
+        return
+    if "/" in program:
+        path = (cwd or Path.cwd()) / program
+        if not path.is_file():
+            raise SutError(
+                f"--sut-command {command!r}: {program} does not exist (seen from {path.parent}): "
+                "give the path of your syncer, relative to where you run talkqa"
+            )
+        if not os.access(path, os.X_OK):
+            raise SutError(
+                f"--sut-command {command!r}: {program} is not executable: "
+                f"`chmod +x {program}`, or run it through its interpreter"
+            )
+        return
+    found = subprocess.run(
+        ["sh", "-c", 'command -v -- "$1"', "sh", program],
+        capture_output=True,
+        cwd=cwd,
+        check=False,
+    )
+    if found.returncode != 0:
+        raise SutError(
+            f"--sut-command {command!r}: the shell cannot find {program!r} on PATH: "
+            "give the path of your syncer (e.g. ./my-syncer) or install it"
+        )
 
 
 class ReplayCommandDriver:

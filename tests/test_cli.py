@@ -27,7 +27,7 @@ def run_main(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> int:
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["parse"], "Missing argument 'doc'. (see 'talkqa parse --help')"),
+        (["parse"], "Missing argument 'DOC'. (see 'talkqa parse --help')"),
         (["parse", "x.rst", "--bogus"], "No such option: --bogus"),
         (["sandbox", "serve", "--chargebee-port", "99999"], "less than or equal to 65535"),
         (["no-such-command"], "No such command 'no-such-command'"),
@@ -76,3 +76,57 @@ def test_a_bug_is_one_line_exit_3_unless_debugging(
     monkeypatch.setattr("sys.argv", ["talkqa"])
     with pytest.raises(KeyError):
         main()
+
+
+def test_a_collection_that_is_not_found_points_at_the_base_url(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from talkqa.systems.base import NotFound
+
+    wrong_root = NotFound("chargebee", "customers", "not found", status=404)
+    monkeypatch.setattr(cli, "app", _raising(wrong_root))
+    assert run_main(monkeypatch, []) == 2
+    assert capsys.readouterr().err == (
+        "talkqa: error: chargebee customers: HTTP 404 not found: "
+        "check CHARGEBEE_BASE_URL (it must be the API root)\n"
+    )
+    gone = NotFound("invoiced", "invoices", "no such invoice", entity_id="9", status=404)
+    monkeypatch.setattr(cli, "app", _raising(gone))
+    assert run_main(monkeypatch, []) == 2
+    assert "BASE_URL" not in capsys.readouterr().err  # a missing entity is not a wrong URL
+
+
+@pytest.mark.parametrize(
+    ("argv", "usage", "words"),
+    [
+        (["parse", "--help"], "parse [OPTIONS] DOC", ["--bind-blank NAME"]),
+        (["corpus", "--help"], "corpus [OPTIONS] DIR", ["--workers N", "one per core"]),
+        (["sync", "--help"], "sync [OPTIONS] DOC", ["--state PATH", ".talkqa/<checklist>.sqlite"]),
+        (["signoff", "--help"], "signoff [OPTIONS] DOC", ["merge", "--mode", "MODE", "live"]),
+        (["features", "check", "--help"], "check [OPTIONS] DOC FEATURES_DIR", []),
+        (["sandbox", "seed", "--help"], "seed [OPTIONS]", ["--chargebee-url", "URL"]),
+    ],
+)
+def test_help_names_arguments_as_the_readme_does(
+    argv: list[str], usage: str, words: list[str]
+) -> None:
+    result = CliRunner().invoke(app, argv, env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert result.exit_code == 0
+    text = " ".join(result.output.split()).replace("{", "").replace("}", "")
+    assert usage in text
+    for word in words:
+        assert word in text
+
+
+def test_a_refused_key_names_the_variable_to_fix(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from talkqa.systems.base import AuthenticationFailed
+
+    refused = AuthenticationFailed("invoiced", "customers", "The key is invalid.", status=401)
+    monkeypatch.setattr(cli, "app", _raising(refused))
+    assert run_main(monkeypatch, []) == 2
+    assert capsys.readouterr().err == (
+        "talkqa: error: invoiced customers: HTTP 401 The key is invalid: "
+        "check INVOICED_API_KEY (and what that key may do)\n"
+    )

@@ -34,6 +34,6 @@ def test_an_unknown_promise_is_a_one_line_usage_error(
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert lines == [
         "talkqa: error: --promise 'speed' is not a promise: use one of exists, properties, "
-        "references, edits, idempotence"
+        "references, edits, idempotence, merge"
     ]
     assert not any(tmp_path.iterdir())  # nothing ran

@@ -30,10 +30,16 @@ def register(app: typer.Typer) -> None:
 
 
 def parse_command(
-    doc: Annotated[str, typer.Argument(help="A Sesam Talk dataflow checklist (.rst).")],
+    doc: Annotated[
+        str, typer.Argument(metavar="DOC", help="A Sesam Talk dataflow checklist (.rst).")
+    ],
     bind_blank: Annotated[
         str | None,
-        typer.Option("--bind-blank", help="Name for a blank system name, e.g. invoiced."),
+        typer.Option(
+            "--bind-blank",
+            metavar="NAME",
+            help="The system a blank system name stands for, e.g. invoiced.",
+        ),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the parsed checklist as JSON.")
@@ -50,13 +56,16 @@ def parse_command(
 
 
 def corpus_command(
-    folder: Annotated[str, typer.Argument(help="A folder of .rst checklists.")],
+    folder: Annotated[str, typer.Argument(metavar="DIR", help="A folder of .rst checklists.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the totals as JSON.")] = False,
     workers: Annotated[
-        int | None, typer.Option("--workers", min=1, help="Processes (default: one per core).")
+        int | None, typer.Option(
+            "--workers", min=1, metavar="N", help="Processes.", show_default="one per core"
+        )
     ] = None,
     no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Re-parse every file (ignore cached results).")
+        bool,
+        typer.Option("--no-cache", help="Re-parse every file (ignore the cache in ~/.cache)."),
     ] = False,
 ) -> None:
     """Parse every *.rst of a folder and print totals; exit 1 if a file could not be read."""

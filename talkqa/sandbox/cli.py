@@ -22,16 +22,21 @@ sandbox_app = typer.Typer(
 @sandbox_app.command()
 def serve(
     chargebee_port: Annotated[
-        int, typer.Option(min=0, max=65535, help="Port for Chargebee (0 = free port).")
+        int,
+        typer.Option(min=0, max=65535, metavar="N", help="Port for Chargebee (0 = a free port)."),
     ] = 0,
     invoiced_port: Annotated[
-        int, typer.Option(min=0, max=65535, help="Port for Invoiced (0 = free port).")
+        int,
+        typer.Option(min=0, max=65535, metavar="N", help="Port for Invoiced (0 = a free port)."),
     ] = 0,
-    seed: Annotated[int, typer.Option(help="Seed for ids and generated data.")] = 0,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed for ids and generated data.")] = 0,
     faults: Annotated[
         str | None,
-        typer.Option(help="Fault SPEC, e.g. 'chargebee.POST/customers=429,retry_after=2,times=1'"
-                          "; see talkqa/sandbox/faults.py."),
+        typer.Option(
+            metavar="SPEC",
+            help="Faults to inject, e.g. 'chargebee.POST/customers=429,retry_after=2,times=1' "
+            "or the preset chargebee-test-site; syntax in talkqa/sandbox/faults.py.",
+        ),
     ] = None,
 ) -> None:
     """Serve both emulators on 127.0.0.1; prints the five variables, then serves until Ctrl-C."""
@@ -46,13 +51,18 @@ def serve(
 
 @sandbox_app.command()
 def seed(
-    customers: Annotated[int, typer.Option(min=0, help="Customers to add.")] = 0,
-    items: Annotated[int, typer.Option(min=0, help="Items to add.")] = 0,
-    orders: Annotated[int, typer.Option(min=0, help="Orders (each on its own invoice).")] = 0,
+    customers: Annotated[int, typer.Option(min=0, metavar="N", help="Customers to add.")] = 0,
+    items: Annotated[int, typer.Option(min=0, metavar="N", help="Items to add.")] = 0,
+    orders: Annotated[
+        int, typer.Option(min=0, metavar="N", help="Orders to add (each on its own invoice).")
+    ] = 0,
     chargebee_url: Annotated[
         str | None,
-        typer.Option(envvar="CHARGEBEE_BASE_URL",
-                     help="The running sandbox's Chargebee URL (default: $CHARGEBEE_BASE_URL)."),
+        typer.Option(
+            envvar="CHARGEBEE_BASE_URL",
+            metavar="URL",
+            help="The running sandbox's Chargebee URL, as `sandbox serve` prints it.",
+        ),
     ] = None,
 ) -> None:
     """Fill a running sandbox with deterministic, realistic Chargebee data in one call."""

@@ -257,7 +257,9 @@ class VendorHttp:
                 raise ServerError(
                     self.system,
                     resource,
-                    f"connection failed after {attempt} attempt(s): {type(exc).__name__}: {exc}",
+                    f"connection failed after {attempt} attempt(s): {type(exc).__name__}: "
+                    f"{exc or 'no detail'} ({method} {url}): check "
+                    f"{self.system.upper()}_BASE_URL and that the server is up",
                     entity_id=entity_id,
                 ) from exc
             status = response.status_code

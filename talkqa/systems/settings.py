@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -59,6 +60,27 @@ def _budget(env: Mapping[str, str], name: str, default: int, url: str) -> int | 
     return value or None
 
 
+_SITE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
+
+
+def _check_site(site: str) -> None:
+    """A site is the first label of the host: a URL or host here is the usual mistake."""
+    if not _SITE.fullmatch(site):
+        raise UserError(
+            f"environment variable CHARGEBEE_SITE={site!r} is not a site name: give only the "
+            "'acme-test' of acme-test.chargebee.com, or set CHARGEBEE_BASE_URL to a full URL"
+        )
+
+
+def _check_url(name: str, url: str, example: str) -> None:
+    """Fail now, naming the variable, rather than after every retry of the first request."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UserError(
+            f"environment variable {name}={url!r} is not an http(s) URL: set it like {example}"
+        )
+
+
 class Settings(BaseModel):
     """Connection settings for both vendors."""
 
@@ -96,8 +118,12 @@ class Settings(BaseModel):
                 f"missing environment variable{'s' if len(missing) > 1 else ''} "
                 f"{', '.join(missing)}: set {hints}"
             )
+        if chargebee_url is None and site is not None:
+            _check_site(site)
         chargebee_base_url = (chargebee_url or f"https://{site}.chargebee.com/api/v2").rstrip("/")
         invoiced_base_url = (get("INVOICED_BASE_URL") or INVOICED_SANDBOX_URL).rstrip("/")
+        _check_url("CHARGEBEE_BASE_URL", chargebee_base_url, "https://acme-test.chargebee.com/api/v2")
+        _check_url("INVOICED_BASE_URL", invoiced_base_url, INVOICED_SANDBOX_URL)
         return cls(
             chargebee_site=site,
             chargebee_api_key=SecretStr(get("CHARGEBEE_API_KEY") or ""),

@@ -141,6 +141,22 @@ def connected_systems() -> Iterator[Any]:
         yield Systems.connect(settings, client)
 
 
+def default_state(checklist: str) -> Path:
+    """One link store per checklist and pair of systems.
+
+    Links name entities of particular systems: a store kept for one pair (a sandbox on
+    other ports, another Chargebee site) must not be trusted against another.
+    """
+    import hashlib
+
+    from talkqa.systems.settings import Settings
+
+    settings = Settings.from_env()
+    systems = f"{settings.chargebee_base_url}|{settings.invoiced_base_url}"
+    digest = hashlib.sha256(systems.encode()).hexdigest()[:10]
+    return Path(".talkqa") / f"{checklist}-{digest}.sqlite"
+
+
 def sync(
     doc: DocArg,
     state: Annotated[
@@ -148,8 +164,11 @@ def sync(
         typer.Option(
             "--state",
             metavar="PATH",
-            help="The sync's link store (sqlite), kept between runs.",
-            show_default=".talkqa/<checklist>.sqlite",
+            help=(
+                "The sync's link store (sqlite), kept between runs; the default is one per "
+                "checklist and pair of base URLs."
+            ),
+            show_default=".talkqa/<checklist>-<systems>.sqlite",
         ),
     ] = None,
     as_json: JsonOpt = False,
@@ -162,7 +181,7 @@ def sync(
     from talkqa.sut import ReferenceDriver
 
     spec = load_doc(doc)
-    store = state or Path(".talkqa") / f"{doc_stem(doc_label(doc))}.sqlite"
+    store = state or default_state(doc_stem(doc_label(doc)))
     if store.is_dir():
         raise UserError(f"--state {store}: is a folder: give the path of a sqlite file")
     console = Console(stderr=True)

@@ -318,3 +318,17 @@ def test_a_state_or_reports_path_of_the_wrong_kind_is_one_line(
     args = ["signoff", str(CHECKLIST), "--reports", str(garbage)]
     assert run_cli(args, monkeypatch) == 2
     assert "--reports" in _one_line_error(capsys.readouterr().err)
+
+
+def test_the_default_link_store_is_one_per_pair_of_systems(monkeypatch: pytest.MonkeyPatch) -> None:
+    from talkqa.judge_cli import default_state
+
+    monkeypatch.setenv("CHARGEBEE_API_KEY", "k")
+    monkeypatch.setenv("INVOICED_API_KEY", "k")
+    monkeypatch.setenv("CHARGEBEE_BASE_URL", "http://127.0.0.1:1001/api/v2")
+    monkeypatch.setenv("INVOICED_BASE_URL", "http://127.0.0.1:1002")
+    first = default_state("chargebee-invoiced")
+    assert first == default_state("chargebee-invoiced")
+    assert first.parent.name == ".talkqa" and first.name.startswith("chargebee-invoiced-")
+    monkeypatch.setenv("INVOICED_BASE_URL", "http://127.0.0.1:2002")  # restarted elsewhere
+    assert default_state("chargebee-invoiced") != first

@@ -26,6 +26,7 @@ CONTACTS = "dataflows/chargebee-invoiced-contacts.rst"
 
 CUSTOMER, ITEM, ORDER = ("chargebee", "Customer"), ("chargebee", "Item"), ("chargebee", "Order")
 PERSON = ("invoiced", "Customers person")
+INVOICED_ITEM, INVOICE = ("invoiced", "Items"), ("invoiced", "Invoices")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ class Injection:
     # sections whose links are forgotten before every run, by target datatype (implies a
     # full read: an unchanged source must be seen again to be created again)
     forget: frozenset[tuple[str, str]] = frozenset()
+    # sections whose linked targets every run after the first PATCHes once more with the
+    # values they already hold, by target datatype: nothing visible changes but updated_at
+    rewrite: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,8 @@ class Defect:
     sections: tuple[str, ...]  # source datatypes of the sections it hits: "Customer", "Order"
     description: str
     injection: Injection = field(default_factory=Injection)
-    # finding kinds `talkqa.checks.check_spec` reports once the defect has acted (empty when
-    # the promise is not one check_spec judges, e.g. idempotence)
+    # finding kinds the sign-off reports once the defect has acted: `talkqa.checks.check_spec`
+    # kinds, and written_on_rerun (the idempotence scenarios' own) for a second run's writes
     findings: frozenset[str] = frozenset()
     checklist: str = FIRST  # a shipped checklist whose scenarios can catch it
     # other promises its sign-off on ``checklist`` fails as a mere consequence (an edits
@@ -177,8 +181,17 @@ CATALOGUE: tuple[Defect, ...] = (
             taps=(Tap("invoiced", "customers", hide=hide_claimed),),
             forget=frozenset({PERSON}),
         ),
-        findings=frozenset({"duplicate"}),
+        findings=frozenset({"duplicate", "written_on_rerun"}),
         also=frozenset({"edits"}),
+    ),
+    Defect(
+        name="rewrites-unchanged",
+        promise="idempotence",
+        sections=("Customer", "Item", "Order"),
+        description="rewrites unchanged values on every run: each run after the first PATCHes "
+        "every linked Invoiced target with the values it already holds (only updated_at moves)",
+        injection=Injection(rewrite=frozenset({PERSON, INVOICED_ITEM, INVOICE})),
+        findings=frozenset({"written_on_rerun"}),
     ),
     Defect(
         name="companies-not-persons",

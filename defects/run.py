@@ -111,13 +111,50 @@ def run_defect(defect: Defect, spec: DataflowSpec, systems: Any, state: Path) ->
     injection = defect.injection
     with LinkStore(state) as store:
         full = False
+        models = compile_spec(spec).models
+        rerun = any(link.linked for m in models for link in store.links(m.key).values())
         if injection.forget:
-            for model in compile_spec(spec).models:
+            for model in models:
                 if model.target.key in injection.forget:
                     for source_id in store.links(model.key):
                         store.forget(model.key, source_id)
                     full = True
-        return run_sync(spec, TappedSystems(systems, injection.taps), store, full=full)
+        summary = run_sync(spec, TappedSystems(systems, injection.taps), store, full=full)
+        if rerun and injection.rewrite:
+            rewrite_linked(spec, systems, store, injection.rewrite)
+        return summary
+
+
+def rewrite_linked(
+    spec: DataflowSpec, systems: Any, store: LinkStore, targets: frozenset[tuple[str, str]]
+) -> int:
+    """PATCH each linked target of those sections with what it already holds; how many.
+
+    The fault of ``rewrites-unchanged``: the mapped fields the vendor lets change, and the
+    metadata, each sent with its current value. The sync's own summary does not count these
+    writes (a syncer with this bug believes it wrote nothing), only updated_at shows them.
+    """
+    from talkqa.samples import forbidden
+
+    written = 0
+    for model in compile_spec(spec).models:
+        if model.target.key not in targets:
+            continue
+        resource = systems.resource(model.target)
+        tops = {
+            rule.target_path.split(".", 1)[0]
+            for rule in model.rules
+            if rule.referenced_section is None and not forbidden(model.target, rule.target_path)
+        }
+        for link in store.links(model.key).values():
+            if not link.linked or link.target_id is None:
+                continue
+            held = resource.get(str(link.target_id))
+            fields = {top: held[top] for top in sorted(tops) if top in held}
+            fields["metadata"] = held.get("metadata") or {}
+            resource.update(str(link.target_id), fields)
+            written += 1
+    return written
 
 
 # --- the command ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ this run created, and how the judge restricts itself to it.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -105,6 +106,17 @@ class Created:
     order: list[tuple[str, str, str]] = field(default_factory=list)
     # source id -> the target that existed before the system under test ran (link-first, merge)
     existing: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def by_products(self) -> list[tuple[str, str, str]]:
+        """(system, collection, id) of what was written besides the datatypes (order invoices)."""
+        made = {
+            (binding.system, binding.resource, str(entity["id"]))
+            for key, entities in self.by_datatype.items()
+            for binding in (binding_of(key),)
+            for entity in entities
+        }
+        return [entry for entry in self.order if entry not in made]
 
     def ids(self, key: tuple[str, str]) -> list[str]:
         return [str(e["id"]) for e in self.by_datatype.get(key, [])]
@@ -485,16 +497,28 @@ def lookup(entity: Mapping[str, Any], path: str) -> Any:
 
 
 def snapshot(
-    systems: Systems, bindings: list[Binding], only: Collection[str] | None = None
+    systems: Systems,
+    bindings: list[Binding],
+    only: Collection[str] | None = None,
+    *,
+    also: Collection[tuple[str, str, str]] = (),
 ) -> dict[str, tuple[str, ...]]:
     """'system resource id' -> (updated_at, resource_version) of every entity of the resources.
 
     The idempotence check compares two of these: a second run that writes anything moves an
     updated_at (the sandboxes' clock ticks per write) or adds/removes an entity. ``only``
     (live mode: a shared account) keeps the entities with those ids or claiming those sources.
+    ``also`` names (system, collection, id) entities outside the bindings to watch too, such
+    as the Chargebee invoices the scenario's orders were made from (``Created.by_products``).
     """
     seen: set[tuple[str, str]] = set()
     state: dict[str, tuple[str, ...]] = {}
+    for (system, collection), ids in sorted(_grouped(also, bindings).items()):
+        for entity in _listed(systems, system, collection, ids):
+            state[f"{system} {collection} {entity.get('id')}"] = (
+                str(entity.get("updated_at")),
+                str(entity.get("resource_version", "")),
+            )
     for binding in bindings:
         key = (binding.system, binding.resource)
         if key in seen:
@@ -508,6 +532,30 @@ def snapshot(
                 str(entity.get("resource_version", "")),
             )
     return state
+
+
+def _grouped(
+    also: Collection[tuple[str, str, str]], bindings: list[Binding]
+) -> dict[tuple[str, str], list[str]]:
+    """Ids to watch by (system, collection), leaving out collections the bindings list whole."""
+    listed = {(b.system, b.resource) for b in bindings}
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for system, collection, entity_id in also:
+        if (system, collection) not in listed and entity_id not in grouped.get(
+            (system, collection), []
+        ):
+            grouped.setdefault((system, collection), []).append(entity_id)
+    return grouped
+
+
+def _listed(systems: Systems, system: str, collection: str, ids: list[str]) -> Iterator[Json]:
+    """Those entities of a collection, in one list request (Chargebee: ``id[in]``)."""
+    resource = getattr(systems, system).collection(collection)
+    if system == "chargebee":
+        yield from resource.list(filters={"id[in]": json.dumps(sorted(ids))})
+        return
+    wanted = set(ids)
+    yield from (e for e in resource.list() if str(e.get("id")) in wanted)
 
 
 def _concerns(entity: Json, ids: Collection[str]) -> bool:

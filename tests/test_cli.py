@@ -101,7 +101,11 @@ def test_a_collection_that_is_not_found_points_at_the_base_url(
     [
         (["parse", "--help"], "parse [OPTIONS] DOC", ["--bind-blank NAME"]),
         (["corpus", "--help"], "corpus [OPTIONS] DIR", ["--workers N", "one per core"]),
-        (["sync", "--help"], "sync [OPTIONS] DOC", ["--state PATH", ".talkqa/<checklist>.sqlite"]),
+        (
+            ["sync", "--help"],
+            "sync [OPTIONS] DOC",
+            ["--state PATH", ".talkqa/<checklist>-<systems>.sqlite"],
+        ),
         (["signoff", "--help"], "signoff [OPTIONS] DOC", ["merge", "--mode", "MODE", "live"]),
         (["features", "check", "--help"], "check [OPTIONS] DOC FEATURES_DIR", []),
         (["sandbox", "seed", "--help"], "seed [OPTIONS]", ["--chargebee-url", "URL"]),

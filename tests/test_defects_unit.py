@@ -27,7 +27,8 @@ from talkqa.checks import CheckReport, check_spec
 from talkqa.dataflow.gherkin import PROMISES
 from talkqa.dataflow.rst import load
 from talkqa.dataflow.spec import DataflowSpec
-from talkqa.samples import create_for_section, snapshot, snapshot_changes
+from talkqa.pytest_plugin import rerun_findings
+from talkqa.samples import create_for_section, snapshot, snapshot_changes, snapshot_diff
 from talkqa.sandbox.server import (
     CHARGEBEE_API_KEY,
     INVOICED_API_KEY,
@@ -164,6 +165,45 @@ def test_duplicates_persons_creates_another_person_on_every_run(
     assert len(persons) == 10
 
 
+def _invoiced_targets(bench: Bench) -> dict[str, dict[str, Any]]:
+    """Every linked Invoiced entity, by 'resource id', without updated_at."""
+    held: dict[str, dict[str, Any]] = {}
+    for key in (("invoiced", "Customers person"), ("invoiced", "Items"), ("invoiced", "Invoices")):
+        binding = binding_of(key)
+        for entity in bench.systems.resource(binding).list():
+            held[f"{binding.resource} {entity['id']}"] = {
+                k: v for k, v in entity.items() if k != "updated_at"
+            }
+    return held
+
+
+def test_rewrites_unchanged_patches_every_linked_target_with_what_it_holds(
+    bench: Bench, tmp_path: Path
+) -> None:
+    bench.seed()
+    state = tmp_path / "s.sqlite"
+    bindings = [binding_of(k) for k in (("chargebee", "Customer"), ("chargebee", "Item"))]
+    bindings += [binding_of(k) for k in (("chargebee", "Order"), ("invoiced", "Items"))]
+    bindings += [PERSON, binding_of(("invoiced", "Invoices"))]
+    first = snapshot(bench.systems, bindings)
+    assert run("rewrites-unchanged", bench, state).totals["created"] == 11
+    after_first = snapshot(bench.systems, bindings)
+    # the first run only creates: no target is written after its creation
+    assert {c.what for c in snapshot_diff(first, after_first)} == {"created"}
+    held = _invoiced_targets(bench)
+    second = run("rewrites-unchanged", bench, state)
+    assert second.writes == 0  # the syncer believes it wrote nothing
+    changes = snapshot_diff(after_first, snapshot(bench.systems, bindings))
+    assert {(c.system, c.what) for c in changes} == {("invoiced", "written")}
+    assert sorted(f"{c.resource} {c.id}" for c in changes) == sorted(held)
+    assert len(changes) == 5 + 3 + 3  # persons, items, invoices
+    assert _invoiced_targets(bench) == held  # nothing visible changed but updated_at
+    assert judged(FIRST, bench).findings == [] and judged(CONTACTS, bench).findings == []
+    order_section = FIRST.sections[2]
+    found = rerun_findings(order_section, changes)
+    assert {str(f.kind) for f in found} == {"written_on_rerun"} and len(found) == 11
+
+
 # --- properties / references --------------------------------------------------------------------
 
 
@@ -298,7 +338,7 @@ def test_default_state_is_keyed_by_defect_and_systems() -> None:
 
 def test_catalogue_entries_name_a_known_promise_and_a_command() -> None:
     names = [d.name for d in EVERYTHING]
-    assert len(names) == len(set(names)) == 9
+    assert len(names) == len(set(names)) == 10
     assert CONTROL.promise is None and CONTROL not in CATALOGUE
     for defect in CATALOGUE:
         assert defect.promise in PROMISES

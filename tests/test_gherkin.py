@@ -313,3 +313,98 @@ def test_a_merge_rule_deleted_from_a_copy_of_the_merge_checklist_is_drift(tmp_pa
     found = drift(spec, REPO / "features", doc)
     # the orders' Given links their customers by the rule too, so both features are outdated
     assert [(d.kind, d.section_index) for d in found] == [("outdated", 0), ("outdated", 1)]
+
+
+def _unnamed_target(spec: DataflowSpec) -> DataflowSpec:
+    """The spec as a checklist with a blank target system name would give it."""
+    sections = tuple(
+        s.model_copy(update={"target": s.target.model_copy(update={"system": ""})})
+        for s in spec.sections
+    )
+    return spec.model_copy(update={"sections": sections})
+
+
+def test_a_blank_target_system_is_named_as_unnamed_not_left_as_a_gap(tmp_path: Path) -> None:
+    spec = _unnamed_target(_spec())
+    written = write_features(generate(spec, DOC), tmp_path)
+    for path in written:
+        text = path.read_text(encoding="utf-8")
+        assert "@unbound" in text.splitlines()[2]
+        for line in text.splitlines():
+            assert line == line.rstrip(), f"{path.name}: trailing space in {line!r}"
+            if not line.lstrip().startswith(("#", "|")):
+                assert "  " not in line.strip(), f"{path.name}: a gap in {line!r}"
+        feature = FeatureParser(str(tmp_path), path.relative_to(tmp_path).as_posix()).parse()
+        titles = list(feature.scenarios)
+        assert len(titles) == len(set(titles))
+        assert not any(title.endswith((" reaches", " or", " in")) for title in titles)
+    orders = next(p for p in written if "order" in p.name).read_text(encoding="utf-8")
+    assert (
+        "Scenario: An edit in Chargebee of a linked Chargebee Order reaches the unnamed Invoices "
+        "system\n" in orders
+    )
+    assert "When each linked target entity is edited through the unnamed Invoices system's API" in (
+        orders
+    )
+    assert "Then no entity changed in Chargebee or the unnamed Invoices system\n" in orders
+    assert drift(spec, tmp_path, DOC) == []
+
+
+def _run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
+    import sys
+
+    from talkqa.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["talkqa", *args])
+    try:
+        main()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def _regenerate_args(feature: Path) -> list[str]:
+    import shlex
+
+    second = feature.read_text(encoding="utf-8").splitlines()[1]
+    assert second.startswith("#   talkqa features generate ")
+    return shlex.split(second.removeprefix("#   talkqa "))
+
+
+@pytest.mark.parametrize("where", ["in-project", "elsewhere"])
+def test_the_header_command_regenerates_into_the_folder_it_was_written_to(
+    where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "project"
+    (project / "dataflows").mkdir(parents=True)
+    shutil.copy(CHECKLIST, project / "dataflows" / CHECKLIST.name)
+    out = project / "specs" if where == "in-project" else tmp_path / "elsewhere" / "feats"
+    monkeypatch.chdir(project)
+    assert (
+        _run_cli(
+            ["features", "generate", "dataflows/" + CHECKLIST.name, "--out", str(out)], monkeypatch
+        )
+        == 0
+    )
+    first = sorted(out.rglob("*.feature"))
+    assert first
+    texts = {p: p.read_text(encoding="utf-8") for p in first}
+    args = _regenerate_args(first[0])
+    if where == "in-project":
+        assert args[-2:] == ["--out", "specs/"]
+    else:
+        assert args[-2:] == ["--out", f"{out.resolve().as_posix()}/"]
+    shutil.rmtree(out)
+    monkeypatch.chdir(project)  # the folder the checklist path in the header is relative to
+    assert _run_cli(args, monkeypatch) == 0
+    assert {p: p.read_text(encoding="utf-8") for p in sorted(out.rglob("*.feature"))} == texts
+    assert (
+        _run_cli(["features", "check", "dataflows/" + CHECKLIST.name, str(out)], monkeypatch) == 0
+    )
+
+
+def test_the_shipped_features_keep_the_short_regenerate_command() -> None:
+    for feature in sorted((REPO / "features").rglob("*.feature")):
+        args = _regenerate_args(feature)
+        assert args[-2:] == ["--out", "features/"], feature
+        assert (REPO / args[2]).is_file(), feature

@@ -313,3 +313,50 @@ def test_verify_edits_finds_a_link_moved_to_a_new_target_after_a_target_edit() -
     found = verify_edits(section, state, systems)
     assert [(f.kind, f.source_id, f.target_id) for f in found] == [("missing", "c1", "7")]
     assert "no longer linked to it: 9 took its place" in found[0].message
+
+
+def test_the_idempotence_snapshot_also_watches_the_invoices_orders_were_made_from() -> None:
+    """An order's Chargebee invoice is no checklist datatype, yet a second run that writes it
+    (or deletes it) broke idempotence: ``also=created.by_products`` puts it in the snapshot."""
+    from talkqa.samples import create_for_section
+    from talkqa.sandbox.server import CHARGEBEE_API_KEY, INVOICED_API_KEY, create_sandbox
+    from talkqa.systems.connect import Systems
+    from talkqa.systems.settings import Settings
+    from tests.sandbox_fixtures import CHARGEBEE_URL, INVOICED_URL, both_in_process
+
+    orders = _section("Order", "Invoices", [("currency_code", "currency")])
+    watched = [binding_of(("chargebee", "Order")), binding_of(("invoiced", "Invoices"))]
+    sandbox = create_sandbox(seed=0)
+    with both_in_process(sandbox) as client:
+        settings = Settings.for_sandbox(
+            CHARGEBEE_URL,
+            INVOICED_URL,
+            chargebee_api_key=CHARGEBEE_API_KEY,
+            invoiced_api_key=INVOICED_API_KEY,
+        )
+        systems = Systems.connect(settings, client, sleep=lambda _s: None)
+        created = create_for_section(orders, 2, systems, "snap")
+        invoices = [entry for entry in created.by_products if entry[1] == "invoices"]
+        assert [entry[0] for entry in invoices] == ["chargebee", "chargebee"]
+        assert len({entry[2] for entry in invoices}) == 2
+        # customers are datatypes of the scenario, not by-products
+        assert all(entry[1] != "customers" for entry in created.by_products)
+        extra = systems.chargebee.invoices.create(  # not the scenario's: never watched
+            {"customer_id": created.ids(("chargebee", "Customer"))[0], "charges": [
+                {"amount": 100, "description": "other"}]}
+        )
+        before = snapshot(systems, watched, also=created.by_products)
+        assert {k for k in before if k.startswith("chargebee invoices ")} == {
+            f"chargebee invoices {entry[2]}" for entry in invoices
+        }
+        assert f"chargebee invoices {extra['id']}" not in before
+        assert snapshot_diff(before, snapshot(systems, watched, also=created.by_products)) == []
+        # a vendor-side write to the first invoice (the sandbox API cannot update invoices)
+        record = sandbox.state.table("chargebee.invoices").get(invoices[0][2])
+        assert record is not None
+        record["updated_at"] = sandbox.state.clock.tick()
+        after = snapshot(systems, watched, also=created.by_products)
+    changes = snapshot_diff(before, after)
+    assert [(c.system, c.resource, c.id, c.what) for c in changes] == [
+        ("chargebee", "invoices", invoices[0][2], "written")
+    ]

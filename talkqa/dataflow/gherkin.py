@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from talkqa.dataflow.spec import DataflowSpec, PropertyMap, Section, SectionKind
+from talkqa.dataflow.spec import DataflowSpec, DatatypeRef, PropertyMap, Section, SectionKind
 from talkqa.samples import (
     conflict_property,
     forbidden_here,
@@ -176,8 +176,7 @@ def _givens(
     """The Given steps of a scenario: its source entities, and the links made before the sync
     when a link-first section needs them (the section's own, or a referenced section's)."""
     src, _tgt = _names(section)
-    src_system = " ".join(section.source.system.split())
-    lines = [f"    Given {count} {src} entities created through the {src_system} API"]
+    lines = [f"    Given {count} {src} entities created through {_api(_system(section.source))}"]
     if section.kind is SectionKind.LINK_FIRST and link_first and bind(section.target) is not None:
         lines.append(
             f"    And each of them has an existing {_names(section)[1]} {link_wording(section)}"
@@ -245,8 +244,8 @@ def _merge_scenario(spec: DataflowSpec, section: Section) -> list[str]:
         "with it, not duplicated",
         f"    Promise: {sentence_for(section, 'merge')}",
         "",
-        f"    Given {EDIT_SAMPLE_COUNT} {src} entities created through the "
-        f"{' '.join(section.source.system.split())} API",
+        f"    Given {EDIT_SAMPLE_COUNT} {src} entities created through "
+        f"{_api(_system(section.source))}",
         f"    And each of them has an existing {tgt} {link_wording(section)}",
         *_givens(spec, section, EDIT_SAMPLE_COUNT)[1 + (section.kind is SectionKind.LINK_FIRST) :],
         "    When the system under test runs",
@@ -255,7 +254,19 @@ def _merge_scenario(spec: DataflowSpec, section: Section) -> list[str]:
 
 
 def _systems(section: Section) -> tuple[str, str]:
-    return " ".join(section.source.system.split()), " ".join(section.target.system.split())
+    return _system(section.source), _system(section.target)
+
+
+def _system(side: DatatypeRef) -> str:
+    """A side's system as scenario text; a blank (unbound) name reads as the unnamed system of
+    its datatype, so titles do not end in "reaches " (such sections skip as not covered)."""
+    name = " ".join(side.system.split())
+    return name or " ".join(f"the unnamed {side.datatype} system".split())
+
+
+def _api(system: str) -> str:
+    """ "the <system> API", also for an unnamed system (which already has its article)."""
+    return f"{system}'s API" if system.startswith("the unnamed ") else f"the {system} API"
 
 
 def _edit_scenarios(spec: DataflowSpec, section: Section) -> list[str]:
@@ -284,7 +295,7 @@ def _edit_scenarios(spec: DataflowSpec, section: Section) -> list[str]:
                 promise,
                 "",
                 *givens,
-                f"    When each linked {side} entity is edited through the {system} API",
+                f"    When each linked {side} entity is edited through {_api(system)}",
                 "    And the system under test runs again",
                 f"    Then the edits reached {other} and every link still holds",
             ]
@@ -571,7 +582,10 @@ def drift(spec: DataflowSpec, features_dir: Path | str, doc_path: str | None = N
     doc = (doc_path or spec.file).replace("\\", "/")
     stem = doc_stem(doc)
     root = _features_root(Path(features_dir), stem)
-    expected = {name.split("/", 1)[1]: text for name, text in generate(spec, doc).items()}
+    expected = {
+        name.split("/", 1)[1]: placed(text, features_dir)
+        for name, text in generate(spec, doc).items()
+    }
     on_disk = {p.name: p.read_text(encoding="utf-8") for p in sorted(root.glob("*.feature"))}
     by_index = {read_feature_rows(text).section_index: name for name, text in on_disk.items()}
     found: list[Drift] = []
@@ -610,9 +624,45 @@ def drift(spec: DataflowSpec, features_dir: Path | str, doc_path: str | None = N
     return found
 
 
+_REGENERATE = re.compile(r"^(?P<head>#   talkqa features generate (?P<doc>.+) --out )features/$")
+
+
+def regenerate_out(doc_path: str, out_dir: Path | str) -> str:
+    """The ``--out`` that regenerates into ``out_dir``, run from where ``doc_path`` is relative to.
+
+    A checklist named relative to the folder holding ``out_dir`` (the project root) keeps the
+    short ``<out-name>/``; one named relative to the working directory (``out_dir`` lies
+    elsewhere) gets ``out_dir`` as seen from there; an absolute one an absolute ``out_dir``.
+    """
+    out = Path(out_dir).resolve()
+    doc = PurePosixPath(doc_path)
+    if not doc.is_absolute() and (out.parent / doc).is_file():
+        return f"{out.name}/"
+    here = Path.cwd().resolve()
+    if not doc.is_absolute() and out.is_relative_to(here) and out != here:
+        return f"{out.relative_to(here).as_posix()}/"
+    return f"{out.as_posix()}/"
+
+
+def placed(text: str, out_dir: Path | str) -> str:
+    """A generated feature as written under ``out_dir``: its header names that folder.
+
+    ``generate`` does not know where its text goes, so it writes ``--out features/``; the
+    writer (and the drift check, which compares against what the writer would write) fix it.
+    """
+    head, sep, rest = text.partition("\n")
+    second, sep2, tail = rest.partition("\n")
+    found = _REGENERATE.match(second)
+    if found is None:
+        return text
+    fixed = found["head"] + regenerate_out(found["doc"], out_dir)
+    return head + sep + fixed + sep2 + tail
+
+
 def write_features(files: Mapping[str, str], out_dir: Path | str) -> list[Path]:
     """Write generated files under ``out_dir``, removing stale features of the same checklist."""
     out = Path(out_dir)
+    files = {name: placed(text, out) for name, text in files.items()}
     written: list[Path] = []
     stems = {name.split("/", 1)[0] for name in files}
     for stem in stems:

@@ -36,6 +36,7 @@ def test_a_failing_sut_command_is_one_clear_failure(tmp_path: Path) -> None:
             f"--sut-command={command}",
             f"--talkqa-outcomes={outcomes}",
             "-q",
+            "-rN",  # no short summary: it repeats the message, untruncated when CI is set
         ],
         cwd=REPO,
         capture_output=True,

@@ -308,7 +308,7 @@ def _moved_link(
     now = pairing.linked_id(source_id)
     if side != "target" or now is None or now == edited_id:
         return None  # a source edit keeps its own id; no single target is the exists check's
-    _src, tgt = _labels(section)
+    _src, tgt = section_names(section)
     return _edit_finding(
         section,
         kind=FindingKind.MISSING,
@@ -318,7 +318,8 @@ def _moved_link(
     )
 
 
-def _labels(section: Section) -> tuple[str, str]:
+def section_names(section: Section) -> tuple[str, str]:
+    """The source and target as step text names them (e.g. 'Chargebee Customer')."""
     return (
         " ".join(f"{section.source.system} {section.source.datatype}".split()),
         " ".join(f"{section.target.system} {section.target.datatype}".split()),
@@ -328,7 +329,7 @@ def _labels(section: Section) -> tuple[str, str]:
 def _edit_finding(section: Section, *, check: str = "edits", **fields: Any) -> Any:
     from talkqa.checks import Finding
 
-    src, tgt = _labels(section)
+    src, tgt = section_names(section)
     return Finding(
         section=" ".join(section.heading.split()),
         section_index=section.index,
@@ -482,7 +483,7 @@ def verify_merged(section: Section, existing: Mapping[str, str], systems: Any) -
 
     snap = read_snapshot(section, systems, source_ids=list(existing))
     pairing = snap.pairing()
-    _src, tgt = _labels(section)
+    _src, tgt = section_names(section)
     findings: list[Any] = []
     for source_id, target_id in existing.items():
         typed = [t for t in pairing.targets_of(source_id) if snap.target.holds(t)]
@@ -665,3 +666,57 @@ class Redactor:
         for placeholder, value in self._secrets.items():
             text = text.replace(value, placeholder)
         return text
+
+
+# --- step text against the checklist (a drifted feature fails loudly) ----------------------------
+
+
+def name_mismatch(
+    section: Section, *, source: str | None = None, target: str | None = None
+) -> str | None:
+    """Why the names in a step's text are not the section's, or None when they are."""
+    for said, meant in zip((source, target), section_names(section), strict=True):
+        if said is not None and " ".join(said.split()) != meant:
+            return (
+                f"feature out of date: it says '{said}' where section {section.index} of the "
+                f"checklist says '{meant}': regenerate with `talkqa features generate`"
+            )
+    return None
+
+
+def table_rows(
+    section: Section, datatable: list[list[str]]
+) -> tuple[set[tuple[str, str]], str | None]:
+    """The (source_path, target_path) rows of a step's table, and why they are stale if any
+    row is not a property of the section."""
+    header, *rows = datatable
+    col = {name: i for i, name in enumerate(header)}
+    wanted = {(r[col["source_path"]], r[col["target_path"]]) for r in rows}
+    known = {(p.source_path, p.target_path) for p in section.properties}
+    stale = sorted(wanted - known)
+    if not stale:
+        return wanted, None
+    return wanted, (
+        "feature out of date: rows "
+        + ", ".join(f"{s} -> {t}" for s, t in stale)
+        + f" are not in section {section.index} of the checklist: regenerate the features"
+    )
+
+
+def all_bindings(spec: DataflowSpec) -> list[Binding]:
+    """Every vendor collection a checklist touches, once each, in checklist order."""
+    from talkqa.systems.catalog import bind
+
+    found: list[Binding] = []
+    for sec in spec.sections:
+        for ref in (sec.source, sec.target):
+            binding = bind(ref)
+            if binding is not None and binding not in found:
+                found.append(binding)
+    return found
+
+
+def last_line(text: str) -> str:
+    """A failure's last non-blank line: the reason an outcome gives when no finding does."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:500] if lines else "failed"

@@ -151,15 +151,8 @@ def sandboxes(talkqa_mode: str) -> Iterator[Any]:
 def talkqa_settings(talkqa_mode: str, sandboxes: Any) -> Settings:
     if talkqa_mode == "replay":
         return replay_settings()
-    if talkqa_mode == "sandbox":
-        # the emulators never throttle unasked: no request budget, unlike the vendors
-        env = Settings.from_env({**os.environ, **(sandboxes.env if sandboxes else {})})
-        return Settings.for_sandbox(
-            env.chargebee_base_url,
-            env.invoiced_base_url,
-            chargebee_api_key=env.chargebee_api_key.get_secret_value(),
-            invoiced_api_key=env.invoiced_api_key.get_secret_value(),
-        )
+    if talkqa_mode == "sandbox":  # loopback sandboxes get no request budget (Settings)
+        return Settings.from_env({**os.environ, **(sandboxes.env if sandboxes else {})})
     return Settings.from_env()
 
 

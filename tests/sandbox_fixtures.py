@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from talkqa.sandbox.server import RunningSandboxes, Sandbox, running_sandboxes
+from talkqa.sandbox.server import (
+    CHARGEBEE_API_KEY,
+    INVOICED_API_KEY,
+    RunningSandboxes,
+    Sandbox,
+    running_sandboxes,
+)
+from talkqa.systems.connect import Systems
+from talkqa.systems.settings import Settings
 
 with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx 0.28 is our pin
     warnings.simplefilter("ignore")
@@ -44,6 +53,25 @@ def both_in_process(sandbox: Sandbox) -> TestClient:
         await app(scope, receive, send)
 
     return TestClient(by_host)
+
+
+def sandbox_systems(
+    http: httpx.Client,
+    chargebee_url: str = CHARGEBEE_URL,
+    invoiced_url: str = INVOICED_URL,
+    *,
+    chargebee_api_key: str = CHARGEBEE_API_KEY,
+    invoiced_api_key: str = INVOICED_API_KEY,
+    **connect: Any,
+) -> Systems:
+    """Our connectors on the sandboxes through ``http`` (in process by default), no budget."""
+    settings = Settings.for_sandbox(
+        chargebee_url,
+        invoiced_url,
+        chargebee_api_key=chargebee_api_key,
+        invoiced_api_key=invoiced_api_key,
+    )
+    return Systems.connect(settings, http, **connect)
 
 
 @pytest.fixture(scope="module")

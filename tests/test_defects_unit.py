@@ -30,15 +30,13 @@ from talkqa.dataflow.spec import DataflowSpec
 from talkqa.pytest_plugin import rerun_findings
 from talkqa.samples import create_for_section, snapshot, snapshot_changes, snapshot_diff
 from talkqa.sandbox.server import (
-    CHARGEBEE_API_KEY,
-    INVOICED_API_KEY,
     create_sandbox,
     running_sandboxes,
 )
 from talkqa.systems.catalog import binding_of
 from talkqa.systems.connect import Systems
 from talkqa.systems.settings import Settings
-from tests.sandbox_fixtures import CHARGEBEE_URL, INVOICED_URL, both_in_process
+from tests.sandbox_fixtures import both_in_process, sandbox_systems
 
 REPO = Path(__file__).resolve().parents[1]
 FIRST = load(REPO / "dataflows" / "chargebee-invoiced.rst")
@@ -69,13 +67,7 @@ class Bench:
 def bench() -> Iterator[Bench]:
     sandbox = create_sandbox(seed=0)
     with both_in_process(sandbox) as client:
-        settings = Settings.for_sandbox(
-            CHARGEBEE_URL,
-            INVOICED_URL,
-            chargebee_api_key=CHARGEBEE_API_KEY,
-            invoiced_api_key=INVOICED_API_KEY,
-        )
-        yield Bench(sandbox, client, Systems.connect(settings, client, sleep=lambda _s: None))
+        yield Bench(sandbox, client, sandbox_systems(client, sleep=lambda _s: None))
 
 
 def judged(spec: DataflowSpec, bench: Bench) -> CheckReport:

@@ -12,6 +12,7 @@ from reference_sync.testing import section
 from talkqa.dataflow.gherkin import drift, generate, read_feature_rows, write_features
 from talkqa.dataflow.rst import load
 from talkqa.dataflow.spec import DataflowSpec, PropertyMap, Section, SectionKind
+from tests.cli_runner import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 CHECKLIST = REPO / "dataflows" / "chargebee-invoiced.rst"
@@ -350,19 +351,6 @@ def test_a_blank_target_system_is_named_as_unnamed_not_left_as_a_gap(tmp_path: P
     assert drift(spec, tmp_path, DOC) == []
 
 
-def _run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
-    import sys
-
-    from talkqa.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["talkqa", *args])
-    try:
-        main()
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
-
-
 def _regenerate_args(feature: Path) -> list[str]:
     import shlex
 
@@ -381,7 +369,7 @@ def test_the_header_command_regenerates_into_the_folder_it_was_written_to(
     out = project / "specs" if where == "in-project" else tmp_path / "elsewhere" / "feats"
     monkeypatch.chdir(project)
     assert (
-        _run_cli(
+        run_cli(
             ["features", "generate", "dataflows/" + CHECKLIST.name, "--out", str(out)], monkeypatch
         )
         == 0
@@ -396,10 +384,10 @@ def test_the_header_command_regenerates_into_the_folder_it_was_written_to(
         assert args[-2:] == ["--out", f"{out.resolve().as_posix()}/"]
     shutil.rmtree(out)
     monkeypatch.chdir(project)  # the folder the checklist path in the header is relative to
-    assert _run_cli(args, monkeypatch) == 0
+    assert run_cli(args, monkeypatch) == 0
     assert {p: p.read_text(encoding="utf-8") for p in sorted(out.rglob("*.feature"))} == texts
     assert (
-        _run_cli(["features", "check", "dataflows/" + CHECKLIST.name, str(out)], monkeypatch) == 0
+        run_cli(["features", "check", "dataflows/" + CHECKLIST.name, str(out)], monkeypatch) == 0
     )
 
 

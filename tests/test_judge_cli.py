@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-from talkqa.cli import main
+from tests.cli_runner import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 CHECKLIST = REPO / "dataflows" / "chargebee-invoiced.rst"
@@ -19,15 +18,6 @@ VENDOR_VARS = (
     "INVOICED_API_KEY",
     "INVOICED_BASE_URL",
 )
-
-
-def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
-    monkeypatch.setattr(sys, "argv", ["talkqa", *args])
-    try:
-        main()
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 @pytest.fixture

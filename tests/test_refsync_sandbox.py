@@ -10,9 +10,9 @@ import pytest
 
 from reference_sync import LinkStore, run_sync
 from reference_sync.testing import ORDER_PROPERTIES, checklist_spec, section
-from talkqa.sandbox.server import CHARGEBEE_API_KEY, INVOICED_API_KEY, running_sandboxes
+from talkqa.sandbox.server import running_sandboxes
 from talkqa.systems.connect import Systems
-from talkqa.systems.settings import Settings
+from tests.sandbox_fixtures import sandbox_systems
 
 SPEC = checklist_spec(
     section(0, "Order", "Invoices", ORDER_PROPERTIES),
@@ -24,13 +24,7 @@ SPEC = checklist_spec(
 @pytest.fixture(scope="module")
 def systems() -> Iterator[Systems]:
     with running_sandboxes(seed=0) as sandbox, httpx.Client() as http:
-        settings = Settings.for_sandbox(
-            sandbox.chargebee_base_url,
-            sandbox.invoiced_base_url,
-            chargebee_api_key=CHARGEBEE_API_KEY,
-            invoiced_api_key=INVOICED_API_KEY,
-        )
-        yield Systems.connect(settings, http)
+        yield sandbox_systems(http, sandbox.chargebee_base_url, sandbox.invoiced_base_url)
 
 
 def _writes(systems: Systems) -> dict[str, int]:

@@ -319,22 +319,14 @@ def test_the_idempotence_snapshot_also_watches_the_invoices_orders_were_made_fro
     """An order's Chargebee invoice is no checklist datatype, yet a second run that writes it
     (or deletes it) broke idempotence: ``also=created.by_products`` puts it in the snapshot."""
     from talkqa.samples import create_for_section
-    from talkqa.sandbox.server import CHARGEBEE_API_KEY, INVOICED_API_KEY, create_sandbox
-    from talkqa.systems.connect import Systems
-    from talkqa.systems.settings import Settings
-    from tests.sandbox_fixtures import CHARGEBEE_URL, INVOICED_URL, both_in_process
+    from talkqa.sandbox.server import create_sandbox
+    from tests.sandbox_fixtures import both_in_process, sandbox_systems
 
     orders = _section("Order", "Invoices", [("currency_code", "currency")])
     watched = [binding_of(("chargebee", "Order")), binding_of(("invoiced", "Invoices"))]
     sandbox = create_sandbox(seed=0)
     with both_in_process(sandbox) as client:
-        settings = Settings.for_sandbox(
-            CHARGEBEE_URL,
-            INVOICED_URL,
-            chargebee_api_key=CHARGEBEE_API_KEY,
-            invoiced_api_key=INVOICED_API_KEY,
-        )
-        systems = Systems.connect(settings, client, sleep=lambda _s: None)
+        systems = sandbox_systems(client, sleep=lambda _s: None)
         created = create_for_section(orders, 2, systems, "snap")
         invoices = [entry for entry in created.by_products if entry[1] == "invoices"]
         assert [entry[0] for entry in invoices] == ["chargebee", "chargebee"]

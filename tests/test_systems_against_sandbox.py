@@ -21,7 +21,7 @@ from talkqa.sandbox.server import (
 from talkqa.systems.base import AuthenticationFailed, BadRequest, NotFound, ServerError
 from talkqa.systems.connect import Systems
 from talkqa.systems.settings import Settings
-from tests.sandbox_fixtures import CHARGEBEE_URL, INVOICED_URL, both_in_process
+from tests.sandbox_fixtures import both_in_process, sandbox_systems
 
 
 class Harness:
@@ -34,14 +34,12 @@ class Harness:
         self.systems = self.connect(CHARGEBEE_API_KEY, INVOICED_API_KEY, max_attempts)
 
     def connect(self, chargebee_key: str, invoiced_key: str, max_attempts: int = 5) -> Systems:
-        settings = Settings.for_sandbox(
-            CHARGEBEE_URL,
-            INVOICED_URL,
+        return sandbox_systems(
+            self.client,
             chargebee_api_key=chargebee_key,
             invoiced_api_key=invoiced_key,
-        )
-        return Systems.connect(
-            settings, self.client, sleep=self.sleeps.append, max_attempts=max_attempts
+            sleep=self.sleeps.append,
+            max_attempts=max_attempts,
         )
 
 

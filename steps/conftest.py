@@ -22,17 +22,20 @@ from typing import Any
 import httpx
 import pytest
 
-from talkqa.dataflow.gherkin import PROMISES, TAGS
 from talkqa.dataflow.spec import DataflowSpec, Section
+from talkqa.promises import FeatureTag, PromiseId, marker_docs
 from talkqa.pytest_plugin import (
     CHARGEBEE_KEY_PLACEHOLDER,
     INVOICED_KEY_PLACEHOLDER,
     Redactor,
     ScenarioRecord,
     append_outcome,
+    cassette_problem,
     check_mode,
+    error_reason,
     last_line,
-    outcome_line,
+    outcome_of,
+    refuse_recording_in_replay,
     replay_settings,
     run_id_for,
     scenario_slug,
@@ -46,6 +49,7 @@ from talkqa.systems.settings import Settings
 REPO = Path(__file__).resolve().parents[1]
 CASSETTES = REPO / "cassettes"
 RECORD_KEY = pytest.StashKey[ScenarioRecord]()
+WRITTEN_KEY = pytest.StashKey[set[str]]()  # node ids whose outcome is written
 
 
 # --- options and markers ----------------------------------------------------------------------
@@ -73,8 +77,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for tag, doc in TAGS.items():
+    for tag, doc in marker_docs().items():
         config.addinivalue_line("markers", f"{tag}: {doc}")
+    refusal = refuse_recording_in_replay(
+        str(config.getoption("--talkqa-mode", default="replay")),
+        config.getoption("--record-mode", default=None),
+    )
+    if refusal:  # before anything runs: recording in replay would delete the evidence
+        raise pytest.UsageError(refusal)
+    config.stash[WRITTEN_KEY] = set()
     outcomes = config.getoption("--talkqa-outcomes", default=None)
     if outcomes:
         path = Path(outcomes)
@@ -92,19 +103,79 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.block_network)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Replay: a missing or unreadable cassette is one line naming it, before vcrpy loads it
+    (a truncated cassette is otherwise a long YAML traceback that names no file)."""
+    if item.config.getoption("--talkqa-mode", default="replay") != "replay":
+        return
+    scenario = _scenario_of_item(item)
+    if scenario is None or not item.get_closest_marker("vcr"):
+        return
+    if item.get_closest_marker(FeatureTag.UNBOUND):  # skipped as not covered: no cassette
+        return
+    problem = cassette_problem(_cassette_path(scenario))
+    if problem:
+        pytest.fail(problem, pytrace=False)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Every scenario ends as exactly one outcome, written once: passed, failed (the system
+    under test broke a promise), error (talk-qa could not judge) or skipped (not covered)."""
     report = yield
     outcomes = item.config.getoption("--talkqa-outcomes", default=None)
-    record = item.stash.get(RECORD_KEY, None)
-    if not outcomes or record is None or not record.promise:
+    scenario = _scenario_of_item(item)
+    if not outcomes or scenario is None:
         return report
-    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
-        reason = skip_reason(report.longrepr) if report.skipped else None
-        if report.failed and not record.findings:
-            reason = reason or last_line(report.longreprtext)
-        append_outcome(Path(outcomes), outcome_line(record, report.outcome, reason))
+    ended = report.when == "call" or (report.when == "setup" and report.outcome != "passed")
+    if not ended:
+        return report
+    record = item.stash.get(RECORD_KEY, None) or _record_from_feature(item, scenario)
+    where: str | None = None
+    reason: str | None = None
+    if report.skipped:
+        reason = skip_reason(report.longrepr)
+    elif report.failed and not record.broken:
+        reason, where = error_reason(call.excinfo, _cassette_path(scenario))
+        reason = reason or record.reason or last_line(report.longreprtext)
+    elif report.failed:
+        reason = record.reason if not record.findings else None
+    append_outcome(Path(outcomes), outcome_of(record, report.outcome, reason, where))
+    item.config.stash[WRITTEN_KEY].add(item.nodeid)
     return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A scenario that never ended (an interrupted run) is an error, not a missing row."""
+    outcomes = session.config.getoption("--talkqa-outcomes", default=None)
+    if not outcomes:
+        return
+    written = session.config.stash.get(WRITTEN_KEY, set())
+    for item in session.items:
+        scenario = _scenario_of_item(item)
+        if scenario is None or item.nodeid in written:
+            continue
+        record = item.stash.get(RECORD_KEY, None) or _record_from_feature(item, scenario)
+        reason = "did not run: the run was interrupted before this scenario ended"
+        append_outcome(Path(outcomes), outcome_of(record, "error", reason))
+
+
+def _record_from_feature(item: pytest.Item, scenario: Any) -> ScenarioRecord:
+    """A record for a scenario that failed before its steps ran: its checklist and section
+    from the feature's Background, its promise from its tag."""
+    import re
+
+    record = ScenarioRecord(scenario=scenario.name)
+    background = getattr(scenario.feature, "background", None)
+    for step in getattr(background, "steps", ()) or ():
+        found = re.match(r'the checklist "(?P<doc>[^"]+)" section (?P<index>\d+)', step.name)
+        if found:
+            record.dataflow, record.section_index = found["doc"], int(found["index"])
+            record.section = scenario.feature.name
+    marks = {m.name for m in item.iter_markers()}
+    record.promise = next((p.value for p in PromiseId if p.value in marks), "")
+    return record
 
 
 # --- session: mode, settings, sandboxes -------------------------------------------------------
@@ -188,11 +259,21 @@ def vcr_config(talkqa_settings: Settings) -> dict[str, Any]:
     return build_vcr_config(talkqa_settings)
 
 
-def _scenario_of(request: pytest.FixtureRequest) -> Any:
+def _scenario_of_item(item: pytest.Item) -> Any:
     from pytest_bdd.scenario import scenario_wrapper_template_registry
 
-    function = getattr(request.node, "function", None)
+    function = getattr(item, "function", None)
     return scenario_wrapper_template_registry.get(function) if function is not None else None
+
+
+def _scenario_of(request: pytest.FixtureRequest) -> Any:
+    return _scenario_of_item(request.node)
+
+
+def _cassette_path(scenario: Any) -> Path:
+    """cassettes/<checklist>/<feature>/<scenario>.yaml (pytest-recording's name, ours too)."""
+    feature = Path(scenario.feature.filename)
+    return CASSETTES / feature.parent.name / feature.stem / f"{scenario_slug(scenario.name)}.yaml"
 
 
 @pytest.fixture
@@ -200,8 +281,7 @@ def vcr_cassette_dir(request: pytest.FixtureRequest) -> str:
     scenario = _scenario_of(request)
     if scenario is None:
         return str(CASSETTES / "unsorted")
-    feature = Path(scenario.feature.filename)
-    return str(CASSETTES / feature.parent.name / feature.stem)
+    return str(_cassette_path(scenario).parent)
 
 
 @pytest.fixture
@@ -273,11 +353,8 @@ def sut(
 def record(
     request: pytest.FixtureRequest, talkqa_mode: str, systems: Any
 ) -> Iterator[ScenarioRecord]:
-    rec = ScenarioRecord()
     scenario = _scenario_of(request)
-    rec.scenario = scenario.name if scenario is not None else request.node.name
-    marks = {m.name for m in request.node.iter_markers()}
-    rec.promise = next((p for p in PROMISES if p in marks), "")
+    rec = ScenarioRecord(scenario=scenario.name if scenario is not None else request.node.name)
     request.node.stash[RECORD_KEY] = rec
     yield rec
     if talkqa_mode == "live" and rec.created.order:

@@ -1,4 +1,8 @@
-"""The Given steps: which checklist section, and the entities a scenario starts from."""
+"""The Given steps: which checklist section, and the entities a scenario starts from.
+
+Only the Background's checklist and section are read from the text (they name the plan's
+section); everything else comes from the scenario's plan.
+"""
 
 from __future__ import annotations
 
@@ -18,28 +22,16 @@ def the_checklist_section(doc: str, index: str) -> None:
     open_section(scene(), doc, int(index))
 
 
-@given(parsers.re(r"(?P<count>\d+) (?P<names>.+) entities created through the (?P<system>.+) API"))
-def entities_created(count: str, names: str) -> None:
-    create_sources(scene(), int(count), names)
+@given(parsers.re(r"\d+ .+ entities created through .+"))
+def entities_created() -> None:
+    create_sources(scene())
 
 
-@given(
-    parsers.re(
-        r"each of them has an existing (?P<target>.+?) "
-        r"(?:matching it by (?P<rule>.+)|that claims it by (?P<claim>.+))"
-    )
-)
-def each_has_existing_target(target: str, rule: str | None, claim: str | None) -> None:
-    link_sources_first(scene(), target, rule, claim)
+@given(parsers.re(r"each of them has an existing .+"))
+def each_has_existing_target() -> None:
+    link_sources_first(scene())
 
 
-@given(
-    parsers.re(
-        r"each (?P<source>.+?) they reference has an existing (?P<target>.+?) "
-        r"(?:matching it by (?P<rule>.+)|that claims it by (?P<claim>.+))"
-    )
-)
-def each_referenced_has_existing_target(
-    source: str, target: str, rule: str | None, claim: str | None
-) -> None:
-    link_referenced_first(scene(), source, target, rule, claim)
+@given(parsers.re(r"each .+ they reference has an existing .+"))
+def each_referenced_has_existing_target() -> None:
+    link_referenced_first(scene())

@@ -21,6 +21,7 @@ from talkqa.compare import explain, read_path, same
 from talkqa.dataflow.spec import DataflowSpec, Section, SectionKind
 from talkqa.errors import UserError
 from talkqa.links import Json, Pairing, claim, entity_id, pair
+from talkqa.promises.ids import PromiseId
 from talkqa.systems.base import Resource
 from talkqa.systems.catalog import Binding, bind, binding_of
 
@@ -37,15 +38,7 @@ class FindingKind(StrEnum):
     CREATED_UNLINKED = "created_unlinked"
     NOT_PROPAGATED = "not_propagated"  # an edit on one side never reached the other
     WRITTEN_ON_RERUN = "written_on_rerun"  # a second run with nothing new wrote anyway
-
-
-class Check(StrEnum):
-    """The promise a finding breaks (a column of the sign-off matrix)."""
-
-    EXISTS = "exists"
-    PROPERTIES = "properties"
-    REFERENCES = "references"
-    LINK_FIRST = "link-first"
+    NOT_REPORTED = "not_reported"  # the run report is silent about what the syncer had to say
 
 
 def _fmt_id(value: Any) -> str:
@@ -258,7 +251,7 @@ class _Ctx:
     source_label: str
     target_label: str
 
-    def finding(self, kind: FindingKind, check: Check, **fields: Any) -> Finding:
+    def finding(self, kind: FindingKind, check: PromiseId, **fields: Any) -> Finding:
         return Finding(
             kind=kind,
             section=" ".join(self.snap.section.heading.split()),
@@ -298,7 +291,7 @@ def check_section(
             findings.extend(
                 ctx.finding(
                     FindingKind.CREATED_UNLINKED,
-                    Check.LINK_FIRST,
+                    PromiseId.LINK_FIRST,
                     source_id=sid,
                     target_id=entity_id(t),
                     note="created although this section syncs only sources linked beforehand",
@@ -315,7 +308,7 @@ def check_section(
             findings.append(
                 ctx.finding(
                     FindingKind.DUPLICATE,
-                    Check.EXISTS,
+                    PromiseId.EXISTS,
                     source_id=sid,
                     note=f"linked to {len(typed)} {ctx.target_label}: {ids}",
                 )
@@ -327,7 +320,7 @@ def check_section(
             findings.append(
                 ctx.finding(
                     FindingKind.ORPHAN,
-                    Check.EXISTS,
+                    PromiseId.EXISTS,
                     source_id=claim(orphan, snap.source.system),
                     target_id=entity_id(orphan),
                     note=f"claims a {ctx.source_label} that does not exist",
@@ -343,7 +336,7 @@ def _exists_findings(ctx: _Ctx, sid: str, linked: Sequence[Json]) -> list[Findin
         return [
             ctx.finding(
                 FindingKind.WRONG_TYPE,
-                Check.EXISTS,
+                PromiseId.EXISTS,
                 source_id=sid,
                 target_id=entity_id(t),
                 target_path=field,
@@ -359,7 +352,7 @@ def _exists_findings(ctx: _Ctx, sid: str, linked: Sequence[Json]) -> list[Findin
     return [
         ctx.finding(
             FindingKind.MISSING,
-            Check.EXISTS,
+            PromiseId.EXISTS,
             source_id=sid,
             note=f"no {ctx.target_label} is linked to it",
         )
@@ -401,7 +394,7 @@ def _property_findings(
             findings.append(
                 ctx.finding(
                     FindingKind.MISMATCH,
-                    Check.PROPERTIES,
+                    PromiseId.PROPERTIES,
                     source_id=sid,
                     target_id=tid,
                     source_path=prop.source_path,
@@ -479,7 +472,7 @@ def _reference_finding(
         note = f"the {ref_label} linked to {src_label} {_fmt_value(source_value)}"
     return ctx.finding(
         FindingKind.DANGLING_REFERENCE,
-        Check.REFERENCES,
+        PromiseId.REFERENCES,
         source_id=sid,
         target_id=tid,
         source_path=source_path,

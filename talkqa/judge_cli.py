@@ -20,6 +20,7 @@ import typer
 
 from talkqa.dataflow.spec import DataflowSpec
 from talkqa.errors import UserError
+from talkqa.promises.ids import PromiseId
 
 features_app = typer.Typer(
     name="features",
@@ -330,12 +331,12 @@ def signoff(
         typer.Option(
             "--promise",
             metavar="PROMISE",
-            help="Run only this promise's scenarios (repeatable): "
-            "exists, properties, references, edits, idempotence, merge.",
+            help="Run only this promise's scenarios (repeatable): " + ", ".join(PromiseId) + ".",
         ),
     ] = None,
 ) -> None:
-    """Run the checklist's feature suite and write the sign-off (exit 0 GO, 1 NO-GO)."""
+    """Run the checklist's feature suite and write the sign-off (exit 0 GO, 1 NO-GO, 4
+    INCOMPLETE: something could not be judged)."""
     selection = _selection(promise or [])
     if reports.exists() and not reports.is_dir():
         raise UserError(f"--reports {reports}: is a file: give the folder to write reports to")
@@ -382,35 +383,45 @@ def signoff(
             f"{label} has no scenario for --promise {', '.join(selection)}: "
             "see the @tags in its features"
         )
-    if code not in (0, 1):
+    unjudged = [
+        f"{issue.where}: the checklist could not be read ({issue.kind}: {issue.message}), so "
+        "what it promises there was not judged: fix the checklist and regenerate its features"
+        for issue in spec.issues
+        if issue.may_change_promises
+    ]
+    if code == 2:  # pytest: interrupted, or the features could not be collected
+        unjudged.append(
+            "the feature suite was interrupted or could not collect every scenario (see its "
+            "output above): scenarios that did not end were not judged"
+        )
+    elif code not in (0, 1):
         raise UserError(
             f"the feature suite of {label} could not run (pytest exit code {code}): "
             "see its output above"
         )
     verdict = _write_signoff(
-        spec, outcomes, reports, mode, sut_command, started, finished, selection
+        spec, outcomes, reports, mode, sut_command, started, finished, selection, unjudged
     )
     from talkqa.report.environment import write_environment
 
     sut_name = f"command: {sut_command}" if sut_command else "reference-sync"
     write_environment(results, mode=mode, sut=sut_name, base_urls=base_urls)
-    typer.echo(f"{verdict.label}: {verdict.headline}")
+    typer.echo(f"{verdict.label.value}: {verdict.headline}")
+    for line in verdict.unjudged:
+        typer.echo(f"not judged: {line}", err=True)
     also = ", ".join(path.name for path in (verdict.html, verdict.json_path) if path is not None)
     typer.echo(f"sign-off: {verdict.markdown}" + (f" (also {also})" if also else ""))
-    if not verdict.go or code != 0:
-        raise typer.Exit(1)
+    if verdict.exit_code:
+        raise typer.Exit(verdict.exit_code)
 
 
 def _selection(promises: list[str]) -> list[str]:
     """The promise tags to run, in checklist order; a one-line error for an unknown one."""
-    from talkqa.dataflow.gherkin import PROMISES
-
-    unknown = [p for p in promises if p not in PROMISES]
+    names = [p.value for p in PromiseId]
+    unknown = [p for p in promises if p not in names]
     if unknown:
-        raise UserError(
-            f"--promise {unknown[0]!r} is not a promise: use one of {', '.join(PROMISES)}"
-        )
-    return [p for p in PROMISES if p in promises]
+        raise UserError(f"--promise {unknown[0]!r} is not a promise: use one of {', '.join(names)}")
+    return [p for p in names if p in promises]
 
 
 def _test_module(label: str) -> Path:
@@ -525,6 +536,7 @@ def _write_signoff(
     started: datetime,
     finished: datetime,
     selection: list[str],
+    unjudged: list[str],
 ) -> Any:
     from talkqa.report.signoff import (
         SignoffInput,
@@ -537,6 +549,7 @@ def _write_signoff(
         raise UserError(f"{outcomes}: the feature suite wrote no outcomes: see its output above")
     results = SignoffInput(
         outcomes=read_outcomes(outcomes),
+        unjudged=unjudged,
         sections=sections_from_spec(spec),
         mode=mode,
         sut=f"command: {sut_command}" if sut_command else "reference-sync",

@@ -8,7 +8,7 @@ call that judges a section.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import re
 import secrets
 import time
@@ -21,6 +21,10 @@ from urllib.parse import urlsplit
 from talkqa.dataflow.gherkin import slug
 from talkqa.dataflow.spec import DataflowSpec, PropertyMap, Section
 from talkqa.errors import UserError
+from talkqa.outcome import ScenarioOutcome, Status
+from talkqa.promises.base import section_names
+from talkqa.promises.ids import PromiseId
+from talkqa.run_report import RunReport
 from talkqa.samples import Change, Created, Edit
 from talkqa.systems.catalog import Binding
 from talkqa.systems.settings import Settings
@@ -141,6 +145,78 @@ def scenario_slug(name: str) -> str:
     return slug(name)
 
 
+def refuse_recording_in_replay(mode: str, record_mode: str | None) -> str | None:
+    """Why a run must not start: replay mode with a recording mode would rewrite (and so
+    delete) the committed cassettes and then fail on the blocked network."""
+    if mode == "replay" and record_mode not in (None, "none"):
+        return (
+            f"--record-mode={record_mode} cannot be used in replay mode (it would overwrite the "
+            "committed cassettes): re-record with `make cassettes` (or --talkqa-mode=sandbox "
+            f"--record-mode={record_mode})"
+        )
+    return None
+
+
+def _display_path(path: Path) -> str:
+    with contextlib.suppress(ValueError):
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    return str(path)
+
+
+def cassette_problem(path: Path) -> str | None:
+    """Why a cassette cannot be replayed (missing, unreadable, not a cassette), or None.
+
+    Read with vcrpy's own loader, so what passes here is what vcrpy will load.
+    """
+    from vcr.persisters.filesystem import (
+        CassetteDecodeError,
+        CassetteNotFoundError,
+        FilesystemPersister,
+    )
+    from vcr.serializers import yamlserializer
+
+    shown = _display_path(path)
+    fix = "re-record it with `make cassettes`"
+    if not path.is_file():
+        return f"{shown}: cassette missing: {fix}"
+    try:
+        requests, _responses = FilesystemPersister.load_cassette(path, yamlserializer)
+    except (CassetteNotFoundError, CassetteDecodeError, ValueError) as exc:
+        return f"{shown}: not a readable cassette ({_first(exc)}): {fix}"
+    except Exception as exc:  # YAML errors of every kind: the file is damaged
+        return f"{shown}: not a readable cassette ({type(exc).__name__}: {_first(exc)}): {fix}"
+    if not requests:
+        return f"{shown}: cassette holds no interaction: {fix}"
+    return None
+
+
+def _first(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return " ".join(text.splitlines()[0].split()) if text else type(exc).__name__
+
+
+def error_reason(excinfo: Any, cassette: Path) -> tuple[str | None, str | None]:
+    """(reason, where) of a scenario that talk-qa could not judge, when the exception says
+    more than the test's last line: a request the cassette has no answer for."""
+    if excinfo is None:
+        return None, None
+    from vcr.errors import CannotOverwriteExistingCassetteException
+
+    error = excinfo.value
+    while error is not None and not isinstance(error, CannotOverwriteExistingCassetteException):
+        error = error.__cause__ or error.__context__
+    if error is None:
+        return None, None
+    request = getattr(error, "failed_request", None)
+    what = f"{request.method} {urlsplit(request.uri).path}" if request is not None else "a request"
+    shown = _display_path(cassette)
+    return (
+        f"{shown}: the cassette has no recorded answer for {what}: the code's traffic changed "
+        "since it was recorded; re-record with `make cassettes`",
+        shown,
+    )
+
+
 # --- judging ----------------------------------------------------------------------------------
 
 
@@ -198,8 +274,9 @@ def vacuity(
     *,
     pairs: bool = False,
     rows: Collection[tuple[str, str]] | None = None,
-) -> str | None:
-    """Why a judgement without findings still proves nothing, or None when it proves something.
+) -> tuple[str, bool] | None:
+    """Why a judgement without findings still proves nothing, and whether that is the system
+    under test's fault; None when it proves something.
 
     No finding is a pass only if the judge looked at what the scenario made: every source it
     created was read and judged (a listing that lost them, a syncer that deleted them, a
@@ -209,16 +286,18 @@ def vacuity(
     """
     src, tgt = names
     unseen = [i for i in created if i not in judged.source_ids]
-    if unseen:
+    if unseen:  # the syncer may have deleted them, or talk-qa's reading lost them: unjudged
         return (
             f"not judged: {len(unseen)} of the {len(created)} {src} entities this scenario "
             f"created ({', '.join(unseen)}) are not among the {judged.entities_checked} the "
-            "judge read, so nothing about them was checked"
+            "judge read, so nothing about them was checked",
+            False,
         )
     if pairs and not judged.pairs_checked:
         return (
             f"missing: none of {judged.entities_checked} {src} entities has a linked {tgt}, "
-            "so nothing could be compared"
+            "so nothing could be compared",
+            True,
         )
     if rows is not None:
         wanted = {f"{s} -> {t}" for s, t in rows}
@@ -226,7 +305,8 @@ def vacuity(
         if empty:
             return (
                 f"not compared: {', '.join(empty)} empty on both sides of all "
-                f"{judged.pairs_checked} linked pairs, so equal without any comparison"
+                f"{judged.pairs_checked} linked pairs, so equal without any comparison",
+                False,
             )
     return None
 
@@ -291,7 +371,11 @@ def verify_edits(section: Section, state: EditState, systems: Any) -> list[Any]:
             *pair, prop.data_type, source_path=prop.source_path, target_path=prop.target_path
         ):
             note = f"an edit in the {state.side} system did not reach the other side"
-            findings.append(_lost_edit(section, pairing, source_id, prop, value, actual, note))
+            findings.append(
+                _lost_edit(
+                    section, pairing, source_id, prop, value, actual, note, not_propagated=True
+                )
+            )
     return findings
 
 
@@ -318,15 +402,7 @@ def _moved_link(
     )
 
 
-def section_names(section: Section) -> tuple[str, str]:
-    """The source and target as step text names them (e.g. 'Chargebee Customer')."""
-    return (
-        " ".join(f"{section.source.system} {section.source.datatype}".split()),
-        " ".join(f"{section.target.system} {section.target.datatype}".split()),
-    )
-
-
-def _edit_finding(section: Section, *, check: str = "edits", **fields: Any) -> Any:
+def _edit_finding(section: Section, *, check: str = PromiseId.EDITS, **fields: Any) -> Any:
     from talkqa.checks import Finding
 
     src, tgt = section_names(section)
@@ -346,8 +422,12 @@ def _lost_edit(
     expected: Any,
     actual: Any,
     note: str,
+    *,
+    check: str = PromiseId.EDITS,
+    not_propagated: bool = False,
 ) -> Any:
-    """An edit that did not end where the rules say: a mismatch on the linked pair.
+    """An edit that did not end where the rules say: a mismatch on the linked pair, or with
+    ``not_propagated`` an edit that never reached the other side.
 
     ``paths`` is the property row the edit concerns, or (source path, target path).
     """
@@ -357,7 +437,8 @@ def _lost_edit(
         paths = (paths.source_path, paths.target_path)
     return _edit_finding(
         section,
-        kind=FindingKind.MISMATCH,
+        check=check,
+        kind=FindingKind.NOT_PROPAGATED if not_propagated else FindingKind.MISMATCH,
         source_id=source_id,
         target_id=pairing.linked_id(source_id),
         source_path=paths[0],
@@ -391,7 +472,18 @@ def verify_kept(section: Section, state: EditState, systems: Any) -> list[Any]:
         now = read_path(there, there_path)
         if now != before:
             note = f"{there_path} changed although its vendor forbids changing it"
-            findings.append(_lost_edit(section, pairing, source_id, prop, before, now, note))
+            findings.append(
+                _lost_edit(
+                    section,
+                    pairing,
+                    source_id,
+                    prop,
+                    before,
+                    now,
+                    note,
+                    check=PromiseId.VENDOR_LIMITS,
+                )
+            )
     return findings
 
 
@@ -450,26 +542,57 @@ def verify_conflict(section: Section, state: ConflictState, systems: Any) -> lis
                     f"both sides were edited; the {side}'s edit is the newest "
                     f"(ties go to the source) but the {where} holds another value"
                 )
-                findings.append(_lost_edit(section, pairing, source_id, prop, value, actual, note))
+                findings.append(
+                    _lost_edit(
+                        section,
+                        pairing,
+                        source_id,
+                        prop,
+                        value,
+                        actual,
+                        note,
+                        check=PromiseId.CONFLICTS,
+                    )
+                )
     return findings
 
 
 def unreported_conflicts(
-    details: Mapping[str, Any], section_index: int, source_ids: Collection[str]
-) -> list[str] | None:
-    """Source ids whose conflict the system under test's report does not name; None when its
-    report has no conflicts to read (only the reference sync's summary format is read)."""
-    sections = details.get("sections")
-    if not isinstance(sections, list):
-        return None
-    for summary in sections:
-        if isinstance(summary, Mapping) and summary.get("index") == section_index:
-            conflicts = summary.get("conflicts")
-            if not isinstance(conflicts, list):
-                return None
-            named = {str(c.get("source_id")) for c in conflicts if isinstance(c, Mapping)}
-            return [sid for sid in source_ids if sid not in named]
-    return None
+    report: RunReport, section_index: int, source_ids: Collection[str]
+) -> list[str]:
+    """Source ids whose conflict the run report does not name."""
+    section = report.section(section_index)
+    named = {c.source_id for c in section.conflicts} if section is not None else set()
+    return [sid for sid in source_ids if sid not in named]
+
+
+def unreported_not_carried(section: Section, state: EditState, report: RunReport) -> list[Any]:
+    """A vendor-limit edit the run report does not name as not carried over: the syncer kept
+    quiet about an edit it could not carry (a finding of the vendor-limits promise)."""
+    from talkqa.checks import FindingKind
+
+    reported = report.section(section.index)
+    named = {n.entity_id for n in reported.not_carried_over} if reported is not None else set()
+    prop = state.blocked
+    findings = []
+    for source_id, edited_id in state.by_source.items():
+        if edited_id in named:
+            continue
+        findings.append(
+            _edit_finding(
+                section,
+                check=PromiseId.VENDOR_LIMITS,
+                kind=FindingKind.NOT_REPORTED,
+                source_id=source_id,
+                target_id=None if state.side == "source" else edited_id,
+                note=(
+                    f"the {state.side} edit of {state.edit.path} cannot be carried over "
+                    f"({prop.source_path if prop else '?'} -> {prop.target_path if prop else '?'})"
+                    " but the run report does not name it as not carried over"
+                ),
+            )
+        )
+    return findings
 
 
 def verify_merged(section: Section, existing: Mapping[str, str], systems: Any) -> list[Any]:
@@ -494,7 +617,7 @@ def verify_merged(section: Section, existing: Mapping[str, str], systems: Any) -
         findings.append(
             _edit_finding(
                 section,
-                check="merge",
+                check=PromiseId.MERGE,
                 kind=FindingKind.DUPLICATE if others else FindingKind.MISSING,
                 source_id=source_id,
                 target_id=target_id,
@@ -528,7 +651,7 @@ def rerun_findings(section: Section, changes: Iterable[Change]) -> list[Any]:
         findings.append(
             _edit_finding(
                 section,
-                check="idempotence",
+                check=PromiseId.IDEMPOTENCE,
                 kind=FindingKind.WRITTEN_ON_RERUN,
                 source_label=label if is_source else "",
                 target_label="" if is_source else label,
@@ -588,7 +711,7 @@ def failure_text(findings: Iterable[Any], limit: int = 20) -> str:
 
 @dataclass
 class ScenarioRecord:
-    """What a scenario tells the sign-off: built up by the steps, written after the test."""
+    """What a scenario tells its outcome: built up by the steps, written once after the test."""
 
     dataflow: str = ""
     scenario: str = ""
@@ -598,28 +721,38 @@ class ScenarioRecord:
     entities_checked: int = 0
     findings: list[Any] = field(default_factory=list, repr=False)
     reason: str | None = None
+    # set only by Scene.broken: the system under test broke the promise (any other failure
+    # of a scenario is talk-qa's, an error)
+    broken: bool = False
+    qualifier: str | None = None  # what a passing scenario proves less than its promise
     created: Created = field(default_factory=Created, repr=False)
     last_run: Any = field(default=None, repr=False)  # the latest RunSummary of the sut
 
 
-def outcome_line(record: ScenarioRecord, outcome: str, reason: str | None = None) -> str:
-    """One JSON line of reports/outcomes.jsonl (format: the judge contract)."""
-    findings = [
-        f.model_dump(mode="json") if hasattr(f, "model_dump") else dict(f) for f in record.findings
-    ]
-    return json.dumps(
-        {
-            "dataflow": record.dataflow,
-            "section_index": record.section_index,
-            "section": record.section,
-            "promise": record.promise,
-            "outcome": outcome,
-            "entities_checked": record.entities_checked,
-            "findings": findings,
-            "reason": reason if reason is not None else record.reason,
-            "scenario": record.scenario,
-        },
-        sort_keys=True,
+def outcome_of(
+    record: ScenarioRecord, outcome: str, reason: str | None, where: str | None = None
+) -> ScenarioOutcome:
+    """A finished test as the one typed outcome (``outcome`` is pytest's: passed, failed or
+    skipped; a failure is the system under test's only when a step said it broke a promise)."""
+    if outcome == "passed":
+        status = Status.PASSED
+    elif outcome == "skipped":
+        status = Status.SKIPPED
+    else:
+        status = Status.FAILED if record.broken else Status.ERROR
+    if status is Status.PASSED:
+        reason = record.qualifier
+    return ScenarioOutcome(
+        dataflow=record.dataflow,
+        section_index=record.section_index,
+        section=record.section,
+        promise=record.promise,
+        scenario=record.scenario,
+        status=status,
+        entities_checked=record.entities_checked,
+        findings=record.findings if status is Status.FAILED else [],
+        reason=reason,
+        where=where,
     )
 
 
@@ -633,10 +766,10 @@ def skip_reason(longrepr: Any) -> str | None:
     return None
 
 
-def append_outcome(path: Path, line: str) -> None:
+def append_outcome(path: Path, outcome: ScenarioOutcome) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as handle:
-        handle.write(line + "\n")
+        handle.write(outcome.model_dump_json() + "\n")
 
 
 class Shown:
@@ -666,41 +799,6 @@ class Redactor:
         for placeholder, value in self._secrets.items():
             text = text.replace(value, placeholder)
         return text
-
-
-# --- step text against the checklist (a drifted feature fails loudly) ----------------------------
-
-
-def name_mismatch(
-    section: Section, *, source: str | None = None, target: str | None = None
-) -> str | None:
-    """Why the names in a step's text are not the section's, or None when they are."""
-    for said, meant in zip((source, target), section_names(section), strict=True):
-        if said is not None and " ".join(said.split()) != meant:
-            return (
-                f"feature out of date: it says '{said}' where section {section.index} of the "
-                f"checklist says '{meant}': regenerate with `talkqa features generate`"
-            )
-    return None
-
-
-def table_rows(
-    section: Section, datatable: list[list[str]]
-) -> tuple[set[tuple[str, str]], str | None]:
-    """The (source_path, target_path) rows of a step's table, and why they are stale if any
-    row is not a property of the section."""
-    header, *rows = datatable
-    col = {name: i for i, name in enumerate(header)}
-    wanted = {(r[col["source_path"]], r[col["target_path"]]) for r in rows}
-    known = {(p.source_path, p.target_path) for p in section.properties}
-    stale = sorted(wanted - known)
-    if not stale:
-        return wanted, None
-    return wanted, (
-        "feature out of date: rows "
-        + ", ".join(f"{s} -> {t}" for s, t in stale)
-        + f" are not in section {section.index} of the checklist: regenerate the features"
-    )
 
 
 def all_bindings(spec: DataflowSpec) -> list[Binding]:

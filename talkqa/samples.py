@@ -371,7 +371,8 @@ def is_reference_row(section: Section, prop: PropertyMap) -> bool:
     )
 
 
-def _edit(binding: Binding, path: str, *, mapped: bool) -> Edit:
+def edit_of(binding: Binding, path: str, *, mapped: bool) -> Edit:
+    """The edit of ``path`` a plan names (its value maker is the vendor's, from EDITABLE)."""
     maker = EDITABLE[(binding.system, binding.resource)][path]
     mark = binding.system
 
@@ -395,11 +396,11 @@ def plan_edit(section: Section, side: str) -> Edit | None:
         if is_reference_row(section, prop) or path_here not in editable_here:
             continue
         if not forbidden(there, path_there):
-            return _edit(here, path_here, mapped=True)
+            return edit_of(here, path_here, mapped=True)
     mapped_here = {_paths(p, side)[0] for p in section.properties}
     for path in editable_here:
         if path not in mapped_here:
-            return _edit(here, path, mapped=False)
+            return edit_of(here, path, mapped=False)
     return None
 
 
@@ -425,7 +426,7 @@ def not_carried_edits(section: Section, side: str) -> list[tuple[PropertyMap, Ed
     for prop in section.properties:
         path_here, path_there = _paths(prop, side)
         if path_here in editable_here and forbidden(there, path_there):
-            found.append((prop, _edit(here, path_here, mapped=False)))
+            found.append((prop, edit_of(here, path_here, mapped=False)))
     return found
 
 
@@ -453,15 +454,15 @@ def conflict_edits(section: Section, prop: PropertyMap) -> tuple[Edit, Edit]:
     source, target = bind(section.source), bind(section.target)
     assert source is not None and target is not None
     return (
-        _edit(source, prop.source_path, mapped=True),
-        _edit(target, prop.target_path, mapped=True),
+        edit_of(source, prop.source_path, mapped=True),
+        edit_of(target, prop.target_path, mapped=True),
     )
 
 
 def rename_edit(binding: Binding) -> Edit | None:
     """The edit a referenced entity gets (its first editable field: a rename for customers)."""
     editable = EDITABLE.get((binding.system, binding.resource), {})
-    return _edit(binding, next(iter(editable)), mapped=False) if editable else None
+    return edit_of(binding, next(iter(editable)), mapped=False) if editable else None
 
 
 def apply_edit(

@@ -1,24 +1,31 @@
 """What a feature step does, behind the step text: the running scenario and its actions.
 
-The step definitions in ``steps/`` only parse their text and call one function here, so the
-step glue reads like the Gherkin it matches. Everything here talks to pytest at the edge
-(``pytest.fail``/``pytest.skip``, the request's fixtures, Allure attachments); the rules it
-applies (judging, vacuity, edit bookkeeping) are the pure functions of
-:mod:`talkqa.pytest_plugin`.
+Every scenario acts on its :class:`~talkqa.promises.ScenarioPlan`, looked up by the
+scenario's name among the registry's plans of its section: the step text is for people and
+is never parsed for decisions. The step definitions in ``steps/`` call one function here;
+the promise classes judge. Everything here talks to pytest at the edge (``pytest.fail``/
+``pytest.skip``, the request's fixtures, Allure attachments).
+
+Two ways to fail, kept apart because the verdict depends on it: :meth:`Scene.broken` (the
+system under test broke a promise: NO-GO) and :meth:`Scene.unjudged` (talk-qa could not
+judge: the scenario is an error and the verdict INCOMPLETE).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any, NoReturn, cast
 
 import pytest
 
-from talkqa.dataflow.gherkin import sentence_for
-from talkqa.dataflow.spec import DataflowSpec, Section
+from talkqa.dataflow.spec import DataflowSpec, PropertyMap, Section
+from talkqa.promises import PromiseId, ScenarioPlan, plans_of, promise
+from talkqa.promises.base import section_names
+from talkqa.promises.edits import Conflicts
+from talkqa.promises.plan import Action, Side
 from talkqa.pytest_plugin import (
     ConflictState,
     EditState,
@@ -28,19 +35,10 @@ from talkqa.pytest_plugin import (
     all_bindings,
     failure_text,
     judge_section,
-    name_mismatch,
-    rerun_findings,
-    section_names,
     stamp,
-    table_rows,
-    unreported_conflicts,
-    unwatched,
     vacuity,
-    verify_conflict,
-    verify_edits,
-    verify_kept,
-    verify_merged,
 )
+from talkqa.run_report import RunReport
 from talkqa.systems.catalog import Binding, bind, binding_of
 
 Snapshot = dict[str, tuple[str, ...]]
@@ -48,9 +46,11 @@ Snapshot = dict[str, tuple[str, ...]]
 # Checklists loaded by the Given step that names them, by the path the feature gives.
 SPECS: dict[str, DataflowSpec] = {}
 
+PLAN = pytest.StashKey[ScenarioPlan]()
 EDITS = pytest.StashKey[EditState]()
 CONFLICT = pytest.StashKey[ConflictState]()
 SNAPSHOTS = pytest.StashKey[tuple[Snapshot, Snapshot]]()
+REFERENCED_LINKED = pytest.StashKey[int]()
 
 
 def load_spec(doc: str, root: Path) -> DataflowSpec:
@@ -61,11 +61,6 @@ def load_spec(doc: str, root: Path) -> DataflowSpec:
         path = Path(doc) if Path(doc).is_absolute() else root / doc
         SPECS[doc] = load(path)
     return SPECS[doc]
-
-
-def fail(message: str) -> NoReturn:
-    """Fail the step with one line: a drifted feature or a broken promise, never a traceback."""
-    pytest.fail(message, pytrace=False)
 
 
 def attach_text(text: str, name: str) -> None:
@@ -129,8 +124,49 @@ class Scene:
         return SPECS[self.record.dataflow]
 
     @property
+    def plan(self) -> ScenarioPlan:
+        return self.stash[PLAN]
+
+    @property
     def names(self) -> tuple[str, str]:
         return section_names(self.section)
+
+    def attach_text(self, text: str, name: str) -> None:
+        attach_text(self.redactor(text), name)
+
+    # --- the two ways a scenario fails, and the third way it ends ---------------------------
+
+    def broken(self, reason: str) -> NoReturn:
+        """The system under test broke the promise: the scenario fails, the verdict is NO-GO."""
+        self.record.broken = True
+        self.record.reason = self.redactor(reason)
+        pytest.fail(self.record.reason, pytrace=False)
+
+    def unjudged(self, reason: str) -> NoReturn:
+        """talk-qa could not judge (its evidence or its features are wrong): an error."""
+        self.record.reason = self.redactor(reason)
+        pytest.fail(self.record.reason, pytrace=False)
+
+    def skip(self, reason: str) -> NoReturn:
+        """Not covered, never passed: the sign-off counts a skipped promise as not covered."""
+        self.record.reason = reason
+        pytest.skip(reason)
+
+    # --- what a scenario observed ---------------------------------------------------------------
+
+    def edit_state(self) -> EditState:
+        return self.stash[EDITS]
+
+    def conflict_state(self) -> ConflictState:
+        return self.stash[CONFLICT]
+
+    def snapshots(self) -> tuple[Snapshot, Snapshot]:
+        return self.stash[SNAPSHOTS]
+
+    def run_report(self) -> RunReport | None:
+        """The run report of the latest run of the system under test (None: it gave none)."""
+        last = self.record.last_run
+        return cast(RunReport | None, getattr(last, "report", None))
 
     def source_ids(self) -> set[str] | None:
         """Live mode judges only what the scenario created (the account is shared)."""
@@ -146,63 +182,60 @@ class Scene:
         assert source is not None and target is not None
         return source, target
 
-    def expect_names(self, *, source: str | None = None, target: str | None = None) -> None:
-        """The names in the step text must be the checklist's."""
-        stale = name_mismatch(self.section, source=source, target=target)
-        if stale:
-            fail(stale)
-
     def run_sut(self) -> None:
-        """Run the system under test; its own report goes to Allure as evidence, keys hidden."""
+        """Run the system under test; its own report goes to Allure as evidence, keys hidden.
+
+        A run that fails (a command's non-zero exit, a report outside the schema) is the
+        system under test's failure: the promise is broken.
+        """
         from talkqa.sut import SutError
 
-        record, redactor = self.record, self.redactor
         failure: str | None = None
         try:
             summary = self._get("sut").run(self.spec)
         except SutError as exc:
-            failure = redactor(str(exc))
+            failure = str(exc)
         if failure is not None:
             # Failed outside the except block, so the report holds one message, not the
             # SutError chained to pytest's own Failed ("During handling of ...").
-            fail(failure)
-        record.last_run = summary
+            self.broken(failure)
+        self.record.last_run = summary
+        evidence: dict[str, Any] = {"sut": summary.sut, **summary.details}
+        if summary.report is not None:
+            evidence["run_report"] = summary.report.model_dump(mode="json")
         with contextlib.suppress(Exception):
             import allure
 
             allure.attach(
-                redactor(
-                    json.dumps({"sut": summary.sut, **summary.details}, indent=2, default=str)
-                ),
+                self.redactor(json.dumps(evidence, indent=2, default=str)),
                 name=f"{summary.sut} run",
                 attachment_type=allure.attachment_type.JSON,
             )
 
+    # --- judging ---------------------------------------------------------------------------------
+
     def report(self, findings: list[Any], name: str) -> None:
-        """Every Then step ends here: findings go to the outcome, to Allure, and fail the step."""
+        """Every judgement ends here: findings go to the outcome, to Allure, and fail the step."""
         from talkqa.report.allure_findings import attach_findings
 
         self.record.findings = findings
         if findings:
             attach_findings(findings, f"findings: {name}")
-            fail(failure_text(findings))
+            self.broken(failure_text(findings))
 
-    def refuse_vacuous(self, reason: str | None) -> None:
-        """A judgement that looked at nothing fails: no findings is not a kept promise."""
-        if reason:
-            self.record.reason = reason
-            fail(reason)
-
-    def skip(self, reason: str) -> NoReturn:
-        """Not covered, never passed: the sign-off counts a skipped promise as not covered."""
-        self.record.reason = reason
-        pytest.skip(reason)
+    def refuse_vacuous(self, reason: tuple[str, bool] | None) -> None:
+        """A judgement that looked at nothing does not pass: ``(why, the syncer's fault)``."""
+        if reason is None:
+            return
+        why, syncer_fault = reason
+        if syncer_fault:
+            self.broken(why)
+        self.unjudged(why)
 
     def judge(
         self,
-        checks: set[str],
+        checks: Collection[str],
         *,
-        keep: Callable[[Any], bool] | None = None,
         pairs: bool = False,
         unlinked_sources: Collection[str] = (),
         rows: Collection[tuple[str, str]] | None = None,
@@ -218,9 +251,12 @@ class Scene:
             source_ids=self.source_ids(),
             unlinked_sources=unlinked_sources,
         )
-        findings = [f for f in judged.findings if keep is None or keep(f)]
+        findings = [
+            f
+            for f in judged.findings
+            if rows is None or f.source_path is None or (f.source_path, f.target_path) in rows
+        ]
         record.entities_checked = judged.pairs_checked if pairs else judged.entities_checked
-        record.findings = findings
         if not judged.covered:
             self.skip(f"not covered: {judged.reason}")
         self.report(findings, ", ".join(sorted(checks)))
@@ -228,17 +264,9 @@ class Scene:
             vacuity(judged, self.created_sources(), self.names, pairs=pairs, rows=rows)
         )
 
-    def judge_rows(self, datatable: list[list[str]], check: str) -> None:
-        """Judge ``check`` on the pairs, for the table's property rows only."""
-        rows, stale = table_rows(self.section, datatable)
-        if stale:
-            fail(stale)
-        self.judge(
-            {check},
-            pairs=True,
-            keep=lambda f: f.source_path is None or (f.source_path, f.target_path) in rows,
-            rows=rows,
-        )
+    def judge_rows(self, rows: tuple[PropertyMap, ...], check: str) -> None:
+        """Judge ``check`` on the pairs, for the plan's property rows only."""
+        self.judge({check}, pairs=True, rows={(p.source_path, p.target_path) for p in rows})
 
     def judge_edit(self, extra: list[Any], *, skip_pair: tuple[str, str] | None = None) -> None:
         """After an edit: links, properties and references still hold, plus ``extra``."""
@@ -246,7 +274,7 @@ class Scene:
             self.spec,
             self.section,
             self.systems,
-            checks={"exists", "properties", "references"},
+            checks={PromiseId.EXISTS, PromiseId.PROPERTIES, PromiseId.REFERENCES},
             source_ids=self.source_ids(),
         )
         self.record.entities_checked = judged.entities_checked
@@ -255,23 +283,21 @@ class Scene:
             for f in judged.findings
             if skip_pair is None or (f.source_path, f.target_path) != skip_pair
         ]
-        self.report([*kept, *extra], "edits")
+        self.report([*kept, *extra], self.plan.promise)
         self.refuse_vacuous(vacuity(judged, self.created_sources(), self.names))
 
     def linked_ids(self, source_ids: list[str]) -> list[str]:
-        """The single linked target of each source, in order (fails the scenario when one has
-        none)."""
+        """The single linked target of each source, in order (the promise is broken when one
+        has none: there is nothing to edit)."""
         from talkqa.checks import read_snapshot
 
-        section = self.section
-        pairing = read_snapshot(section, self.systems, source_ids=source_ids).pairing()
+        pairing = read_snapshot(self.section, self.systems, source_ids=source_ids).pairing()
         ids = []
         for sid in source_ids:
             linked = pairing.linked_id(sid)
             if linked is None:
-                fail(
-                    f"missing: {self.names[0]} '{sid}' has no single linked "
-                    f"{self.names[1]} to edit"
+                self.broken(
+                    f"missing: {self.names[0]} '{sid}' has no single linked {self.names[1]} to edit"
                 )
             ids.append(linked)
         return ids
@@ -299,19 +325,28 @@ def scene() -> Scene:
 
 
 def open_section(sc: Scene, doc: str, index: int) -> None:
-    """Load the checklist, point the record at its section and label the Allure result."""
+    """Load the checklist, find this scenario's plan, and label the Allure result."""
     from talkqa.checks import NotCovered, bindings_of
 
     record = sc.record
     spec = load_spec(doc, sc.root)
     found = [s for s in spec.sections if s.index == index]
     if not found:
-        fail(f"feature out of date: {doc} has no section {index}: regenerate the features")
+        sc.unjudged(f"feature out of date: {doc} has no section {index}: regenerate the features")
     sec = found[0]
     record.dataflow = doc
     record.section_index = sec.index
     record.section = sec.heading
-    _allure_labels(spec, sec, record.promise, sc.mode, sc.sut_label)
+    plan = next((p for p in plans_of(spec, sec) if p.title == record.scenario), None)
+    if plan is None:
+        sc.unjudged(
+            f"feature out of date: section {index} of {doc} plans no scenario "
+            f"'{record.scenario}': regenerate with `talkqa features generate {doc}`"
+        )
+    sc.stash[PLAN] = plan
+    record.promise = plan.promise
+    record.qualifier = plan.qualifier
+    _allure_labels(spec, sec, plan, sc.mode, sc.sut_label)
     try:
         bindings_of(sec)
     except NotCovered as exc:
@@ -319,7 +354,7 @@ def open_section(sc: Scene, doc: str, index: int) -> None:
 
 
 def _allure_labels(
-    spec: DataflowSpec, sec: Section, promise: str, mode: str, sut_label: str
+    spec: DataflowSpec, sec: Section, plan: ScenarioPlan, mode: str, sut_label: str
 ) -> None:
     with contextlib.suppress(Exception):
         import allure
@@ -327,59 +362,41 @@ def _allure_labels(
         # allure's label setters are untyped
         allure.dynamic.epic(f"{spec.source} to {spec.target} Dataflow")  # type: ignore[no-untyped-call]
         allure.dynamic.feature(" ".join(sec.heading.split()))  # type: ignore[no-untyped-call]
-        if promise:
-            allure.dynamic.story(sentence_for(sec, promise))  # type: ignore[no-untyped-call]
+        allure.dynamic.story(plan.sentence)  # type: ignore[no-untyped-call]
         allure.dynamic.parameter("mode", Shown(mode))
         allure.dynamic.parameter("system under test", Shown(sut_label))
 
 
-def create_sources(sc: Scene, count: int, names: str) -> None:
+def create_sources(sc: Scene) -> None:
     from talkqa.samples import create_for_section
 
-    sc.expect_names(source=names)
-    sc.record.created = create_for_section(sc.section, count, sc.systems, sc.run_id)
+    sc.record.created = create_for_section(sc.section, sc.plan.count, sc.systems, sc.run_id)
 
 
-def _expect_link_wording(section: Section, rule: str | None, claim: str | None) -> None:
-    """The merge property (or link claim) in the step text must be the checklist's."""
-    from talkqa.samples import link_wording
-
-    said = f"matching it by {rule}" if rule is not None else f"that claims it by {claim}"
-    if said != link_wording(section):
-        fail(
-            f"feature out of date: it links '{said}' where section {section.index} of the "
-            f"checklist says '{link_wording(section)}': regenerate with `talkqa features generate`"
-        )
-
-
-def link_sources_first(sc: Scene, target: str, rule: str | None, claim: str | None) -> None:
+def link_sources_first(sc: Scene) -> None:
     """Link-first and merge sections: the target exists before the system under test runs."""
     from talkqa.samples import link_first
 
     section, record = sc.section, sc.record
-    sc.expect_names(target=target)
-    _expect_link_wording(section, rule, claim)
     source = bind(section.source)
-    assert source is not None
+    assert source is not None and sc.plan.link_first
     link_first(section, record.created.ids(source.key), sc.systems, sc.run_id, record.created)
 
 
-def link_referenced_first(
-    sc: Scene, source: str, target: str, rule: str | None, claim: str | None
-) -> None:
-    """The referenced datatype's section is link-first: link the referenced entities first."""
+def link_referenced_first(sc: Scene) -> None:
+    """The next referenced link-first section of the plan: link its entities first (the plan
+    lists them in the order the feature's Given lines name them)."""
     from talkqa.samples import link_first
 
     record = sc.record
-    for other in sc.spec.sections:
-        if section_names(other) == (" ".join(source.split()), " ".join(target.split())):
-            _expect_link_wording(other, rule, claim)
-            binding = bind(other.source)
-            assert binding is not None
-            ids = [i for i in record.created.ids(binding.key) if i not in record.created.existing]
-            link_first(other, ids, sc.systems, sc.run_id, record.created)
-            return
-    fail(f"feature out of date: no section links {source} to {target}: regenerate the features")
+    done = sc.stash.get(REFERENCED_LINKED, 0)
+    sc.stash[REFERENCED_LINKED] = done + 1
+    index = sc.plan.referenced_links[done]
+    other = next(s for s in sc.spec.sections if s.index == index)
+    binding = bind(other.source)
+    assert binding is not None
+    ids = [i for i in record.created.ids(binding.key) if i not in record.created.existing]
+    link_first(other, ids, sc.systems, sc.run_id, record.created)
 
 
 # --- When ---------------------------------------------------------------------------------------
@@ -389,7 +406,7 @@ def run_sut_again(sc: Scene) -> None:
     """Idempotence scenarios snapshot every collection around the second run."""
     from talkqa.samples import snapshot
 
-    if sc.record.promise != "idempotence":
+    if sc.plan.action is not Action.RERUN:
         sc.run_sut()
         return
     bindings = all_bindings(sc.spec)
@@ -400,68 +417,71 @@ def run_sut_again(sc: Scene) -> None:
     sc.stash[SNAPSHOTS] = (before, snapshot(sc.systems, bindings, only, also=also))
 
 
-def edit_linked(sc: Scene, side: str, path: str | None) -> None:
-    """Edit each linked entity on ``side`` (``path`` names a vendor-limit edit) and remember
-    what was written, and what the side that cannot change held, for the Then step."""
-    from talkqa.compare import read_path
-    from talkqa.samples import apply_edit, not_carried_edits, plan_edit
+def change(sc: Scene) -> None:
+    """The plan's change between the two runs of the system under test."""
+    action = sc.plan.action
+    if action is Action.EDIT:
+        edit_linked(sc)
+    elif action is Action.CONFLICT:
+        edit_both_sides(sc)
+    elif action is Action.EDIT_REFERENCED:
+        edit_referenced(sc)
+    else:
+        sc.unjudged(f"feature out of date: the plan of '{sc.plan.title}' changes nothing")
 
-    section, systems, record = sc.section, sc.systems, sc.record
-    edit = plan_edit(section, side)
-    blocked = None
-    if path is not None and (edit is None or edit.path != path):
-        found = [(p, e) for p, e in not_carried_edits(section, side) if e.path == path]
-        if not found:
-            fail(
-                f"feature out of date: talk-qa no longer edits {path} on the {side} side of "
-                f"section {section.index}: regenerate the features"
-            )
-        blocked, edit = found[0]
-    if edit is None:
+
+def edit_linked(sc: Scene) -> None:
+    """Edit each linked entity on the plan's side and remember what was written, and what
+    the side that cannot change held (a vendor limit), for the Then step."""
+    from talkqa.compare import read_path
+    from talkqa.samples import apply_edit, edit_of
+
+    systems, record = sc.systems, sc.record
+    plan = sc.plan.edit
+    assert plan is not None
+    side = plan.side
+    if plan.path is None:
         sc.skip(
             f"not covered: neither the checklist nor talk-qa knows a field the {side} "
-            f"system's API lets us edit on a {sc.names[0 if side == 'source' else 1]}"
+            f"system's API lets us edit on a {sc.names[0 if side is Side.SOURCE else 1]}"
         )
     source, target = sc.bindings()
     source_ids = record.created.ids(source.key)
     targets = sc.linked_ids(source_ids)
     before: dict[str, Any] = {}
+    blocked = plan.blocked
     if blocked is not None:  # what the side that cannot change holds now
-        there = source if side == "target" else target
-        there_path = blocked.source_path if side == "target" else blocked.target_path
-        there_ids = source_ids if side == "target" else targets
+        there = source if side is Side.TARGET else target
+        there_path = blocked.source_path if side is Side.TARGET else blocked.target_path
+        there_ids = source_ids if side is Side.TARGET else targets
         resource = systems.resource(there)
         before = {
             sid: read_path(resource.get(eid), there_path)
             for sid, eid in zip(source_ids, there_ids, strict=True)
         }
-    binding, ids = (source, source_ids) if side == "source" else (target, targets)
+    binding, ids = (source, source_ids) if side is Side.SOURCE else (target, targets)
+    edit = edit_of(binding, plan.path, mapped=plan.mapped)
     written = apply_edit(edit, binding, ids, systems)
     by_source = dict(zip(source_ids, ids, strict=True))
-    sc.stash[EDITS] = EditState(edit, side, binding, written, by_source, blocked, before)
+    sc.stash[EDITS] = EditState(edit, side.value, binding, written, by_source, blocked, before)
 
 
-def edit_both_sides(sc: Scene, path: str, first: str) -> None:
-    """The same mapped property changed on both sides since the last sync, ``first``'s side
+def edit_both_sides(sc: Scene) -> None:
+    """The plan's property changed on both sides since the last sync, its ``first`` side
     first; remembers what each side wrote and when, for the Then step."""
-    from talkqa.samples import apply_edit, conflict_edits, conflict_property
+    from talkqa.samples import apply_edit, conflict_edits
 
-    section, systems, record = sc.section, sc.systems, sc.record
-    prop = conflict_property(section)
-    if prop is None or prop.source_path != path:
-        fail(
-            f"feature out of date: {path} is not the property both sides can edit in section "
-            f"{section.index}: regenerate the features"
-        )
+    systems, record = sc.systems, sc.record
+    plan = sc.plan.conflict
+    assert plan is not None
+    prop = plan.prop
     source, target = sc.bindings()
     source_ids = record.created.ids(source.key)
     target_ids = sc.linked_ids(source_ids)
-    source_edit, target_edit = conflict_edits(section, prop)
-    src_system = " ".join(section.source.system.split())
-    order = ("source", "target") if " ".join(first.split()) == src_system else ("target", "source")
-    written: dict[str, dict[str, Any]] = {}
-    for side in order:
-        if side == "source":
+    source_edit, target_edit = conflict_edits(sc.section, prop)
+    written: dict[Side, dict[str, Any]] = {}
+    for side in (plan.first, plan.first.other):
+        if side is Side.SOURCE:
             written[side] = apply_edit(source_edit, source, source_ids, systems)
         else:
             written[side] = apply_edit(target_edit, target, target_ids, systems)
@@ -470,125 +490,31 @@ def edit_both_sides(sc: Scene, path: str, first: str) -> None:
     sc.stash[CONFLICT] = ConflictState(
         prop,
         by_source,
-        {sid: written["source"][sid] for sid in source_ids},
-        {sid: written["target"][tid] for sid, tid in by_source.items()},
+        {sid: written[Side.SOURCE][sid] for sid in source_ids},
+        {sid: written[Side.TARGET][tid] for sid, tid in by_source.items()},
         {sid: stamp(src_res.get(sid)) for sid in source_ids},
         {sid: stamp(tgt_res.get(tid)) for sid, tid in by_source.items()},
     )
 
 
-def edit_referenced(sc: Scene, path: str, names: str) -> None:
+def edit_referenced(sc: Scene) -> None:
     """Edit (rename) the entities the section's sources reference, after their links exist."""
-    from talkqa.samples import apply_edit, rename_edit
+    from talkqa.samples import apply_edit, edit_of
 
-    source = bind(sc.section.source)
-    assert source is not None
-    for key in source.references.values():
-        referenced = binding_of(key)
-        if " ".join(names.split()).lower() != f"{referenced.system} {referenced.datatype}".lower():
-            continue
-        edit = rename_edit(referenced)
-        if edit is None or edit.path != path:
-            break
-        apply_edit(edit, referenced, sc.record.created.ids(key), sc.systems)
-        return
-    fail(f"feature out of date: talk-qa does not edit {path} of {names}: regenerate the features")
+    plan = sc.plan.referenced_edit
+    assert plan is not None
+    referenced = binding_of((plan.system, plan.datatype))
+    edit = edit_of(referenced, plan.path, mapped=False)
+    apply_edit(edit, referenced, sc.record.created.ids(referenced.key), sc.systems)
 
 
 # --- Then ---------------------------------------------------------------------------------------
 
 
-def judge_unlinked(sc: Scene, source: str, target: str) -> None:
-    """Link-first sections: the samples were never linked, so nothing may appear for them."""
-    sc.expect_names(source=source, target=target)
-    sc.judge({"exists", "link-first"}, unlinked_sources=sc.created_sources())
-
-
-def judge_edits(sc: Scene) -> None:
-    sc.judge_edit(verify_edits(sc.section, sc.stash[EDITS], sc.systems))
-
-
-def judge_kept(sc: Scene, path: str) -> None:
-    """A vendor-limit edit: not carried over, the other side keeps its value, links hold.
-
-    The edited property may now differ between the two sides: that is the vendor's limit,
-    not the syncer's fault, so the properties check leaves that one row out.
-    """
-    state = sc.stash[EDITS]
-    blocked = state.blocked
-    assert blocked is not None
-    if path not in (blocked.source_path, blocked.target_path):
-        fail(f"feature out of date: {path} is not the blocked property")
-    attach_text(
-        f"{blocked.source_path} -> {blocked.target_path}: the {state.side} edit is expected "
-        "NOT to propagate (the other vendor's API refuses the change); not a finding.",
-        "vendor limit",
-    )
-    sc.judge_edit(
-        verify_kept(sc.section, state, sc.systems),
-        skip_pair=(blocked.source_path, blocked.target_path),
-    )
-
-
-def judge_conflict(sc: Scene) -> None:
-    sc.judge_edit(verify_conflict(sc.section, sc.stash[CONFLICT], sc.systems))
+def judge_promise(sc: Scene) -> None:
+    """The plan's promise judges what the scenario observed."""
+    promise(sc.plan.promise).judge(sc)
 
 
 def judge_conflicts_reported(sc: Scene) -> None:
-    """The reference sync names every conflict it resolved; other syncers' reports are opaque."""
-    record = sc.record
-    state = sc.stash[CONFLICT]
-    details = getattr(record.last_run, "details", None) or {}
-    missing = unreported_conflicts(details, record.section_index, list(state.by_source))
-    if missing is None and sc.sut_label == "reference-sync":
-        record.reason = (
-            "conflict not reported: the reference sync's report has no conflicts for "
-            f"section {record.section_index}"
-        )
-        fail(record.reason)
-    if missing is None:
-        attach_text(
-            "the system under test's report names no conflicts talk-qa can read",
-            "conflicts not reported",
-        )
-        return
-    if missing:
-        record.reason = (
-            f"conflict not reported: the system under test resolved {len(missing)} conflicts "
-            f"without naming them ({', '.join(missing)})"
-        )
-        fail(record.reason)
-
-
-def judge_merged(sc: Scene, source: str, target: str) -> None:
-    """Each source is linked to the target it was merged with, and to no other."""
-    section, record = sc.section, sc.record
-    sc.expect_names(source=source, target=target)
-    src = bind(section.source)
-    assert src is not None
-    existing = {
-        sid: tid
-        for sid, tid in record.created.existing.items()
-        if sid in record.created.ids(src.key)
-    }
-    record.entities_checked = len(existing)
-    sc.report(verify_merged(section, existing, sc.systems), "merge")
-    created = record.created.ids(src.key)
-    without = [sid for sid in created if sid not in existing]
-    if not created or without:
-        sc.refuse_vacuous(
-            f"not judged: {len(without)} of the {len(created)} {sc.names[0]} entities "
-            f"this scenario created had no existing {target} to merge with "
-            f"({', '.join(without)}), so no merge was judged for them"
-        )
-
-
-def judge_unchanged(sc: Scene) -> None:
-    """Idempotence: every entity the second run created, deleted or wrote is a finding."""
-    from talkqa.samples import snapshot_diff
-
-    before, after = sc.stash[SNAPSHOTS]
-    sc.record.entities_checked = len(after)
-    sc.report(rerun_findings(sc.section, snapshot_diff(before, after)), "idempotence")
-    source, target = sc.bindings()
-    sc.refuse_vacuous(unwatched(source, sc.created_sources(), target, before, after))
+    Conflicts().judge_report(sc)

@@ -20,6 +20,15 @@ from typing import Any, Protocol
 
 from talkqa.dataflow.spec import DataflowSpec
 from talkqa.errors import UserError
+from talkqa.run_report import (
+    ENV_VAR,
+    ReportedConflict,
+    ReportedNotCarried,
+    ReportedSection,
+    RunReport,
+    RunReportError,
+    read_run_report,
+)
 from talkqa.systems.connect import Systems
 
 ENV_VARS: tuple[str, ...] = (
@@ -37,11 +46,13 @@ class SutError(UserError):
 
 @dataclass
 class RunSummary:
-    """What one run of the system under test reported (free-form per driver)."""
+    """One run of the system under test: how it went (free-form per driver, shown as evidence)
+    and its run report in the published schema (None when the syncer gave none)."""
 
     sut: str
     seconds: float
     details: dict[str, Any] = field(default_factory=dict)
+    report: RunReport | None = None
 
 
 class SystemUnderTest(Protocol):
@@ -81,7 +92,47 @@ class ReferenceDriver:
         self.state.parent.mkdir(parents=True, exist_ok=True)
         with LinkStore(self.state) as store:
             self.last = run_sync(spec, self.systems, store, progress=self.progress, full=self.full)
-        return RunSummary(self.name, time.monotonic() - started, _as_details(self.last))
+        return RunSummary(
+            self.name,
+            time.monotonic() - started,
+            _as_details(self.last),
+            report=reference_run_report(self.last),
+        )
+
+
+def reference_run_report(summary: Any) -> RunReport:
+    """The reference sync's summary in the published run-report schema (the same contract a
+    command syncer writes to ``$TALKQA_RUN_REPORT``)."""
+    return RunReport(
+        syncer="reference-sync",
+        sections=[
+            ReportedSection(
+                index=section.index,
+                created=section.created,
+                updated_to_target=section.updated_to_target,
+                updated_to_source=section.updated_to_source,
+                conflicts=[
+                    ReportedConflict(
+                        source_id=c.source_id,
+                        target_id=c.target_id,
+                        property=c.property,
+                        winner=c.winner,
+                    )
+                    for c in section.conflicts
+                ],
+                not_carried_over=[
+                    ReportedNotCarried(
+                        entity_id=n.entity.rsplit(" ", 1)[-1],
+                        property=n.property,
+                        direction=n.direction,
+                        reason=n.reason,
+                    )
+                    for n in section.not_carried_over
+                ],
+            )
+            for section in summary.sections
+        ],
+    )
 
 
 def _as_details(result: object) -> dict[str, Any]:
@@ -149,12 +200,24 @@ class CommandDriver:
         return merged
 
     def run(self, spec: DataflowSpec) -> RunSummary:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="talkqa-run-") as folder:
+            report_path = Path(folder) / "run-report.json"
+            summary = self._run(spec, report_path)
+            try:
+                summary.report = read_run_report(report_path)
+            except RunReportError as exc:
+                raise SutError(f"system under test '{self.command}': {exc}") from None
+        return summary
+
+    def _run(self, spec: DataflowSpec, report_path: Path) -> RunSummary:
         started = self.clock()
         try:
             done = subprocess.run(
                 self.command,
                 shell=True,
-                env=self.environment(),
+                env={**self.environment(), ENV_VAR: str(report_path)},
                 cwd=self.cwd,
                 capture_output=True,
                 text=True,

@@ -39,7 +39,8 @@ def outcome(index: int, section: str, promise: str, result: str, **kw: Any) -> O
             "section_index": index,
             "section": section,
             "promise": promise,
-            "outcome": result,
+            "scenario": kw.pop("scenario", f"a {promise} scenario"),
+            "status": result,
             **kw,
         }
     )

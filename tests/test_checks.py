@@ -301,7 +301,7 @@ def test_link_first_sections_create_nothing_for_an_unlinked_source() -> None:
     findings = check_section(snap, {}, unlinked_sources={"c2"})
     assert _kinds(findings) == ["created_unlinked"]
     assert (findings[0].source_id, findings[0].target_id) == ("c2", "8")
-    assert findings[0].check == "link-first"
+    assert findings[0].check == "link_first"
 
 
 def test_conditional_sections_do_not_report_missing_targets() -> None:

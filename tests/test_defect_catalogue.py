@@ -27,7 +27,10 @@ from typing import Any
 import pytest
 
 from talkqa.dataflow.rst import load
-from talkqa.report.signoff import PROMISE_TITLES, PROMISES
+from talkqa.promises import PromiseId
+from talkqa.promises import promise as registry_promise
+
+PROMISES = tuple(p.value for p in PromiseId)
 
 REPO = Path(__file__).resolve().parents[1]
 try:
@@ -228,7 +231,8 @@ def test_each_broken_syncer_gets_a_no_go_naming_its_promise(run: Run, signoffs: 
     assert verdict["verdict"] == "NO-GO", signed.explain()
     # the summary names the promise the entry breaks, in the sections it breaks it in
     assert defect.promise in broken, f"broke {sorted(broken)}, not {defect.promise}"
-    assert PROMISE_TITLES[defect.promise].lower() in verdict["headline"], verdict["headline"]
+    title = registry_promise(defect.promise).title.lower()
+    assert title in verdict["headline"], verdict["headline"]
     datatypes = _source_datatypes(run.checklist)
     hit = {
         datatypes[b["index"]] for b in verdict["broken_sections"] if defect.promise in b["promises"]

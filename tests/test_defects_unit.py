@@ -24,9 +24,9 @@ from defects.run import (
     store_is_current,
 )
 from talkqa.checks import CheckReport, check_spec
-from talkqa.dataflow.gherkin import PROMISES
 from talkqa.dataflow.rst import load
 from talkqa.dataflow.spec import DataflowSpec
+from talkqa.promises import PromiseId
 from talkqa.pytest_plugin import rerun_findings
 from talkqa.samples import create_for_section, snapshot, snapshot_changes, snapshot_diff
 from talkqa.sandbox.server import (
@@ -39,6 +39,7 @@ from talkqa.systems.settings import Settings
 from tests.sandbox_fixtures import both_in_process, sandbox_systems
 
 REPO = Path(__file__).resolve().parents[1]
+PROMISES = tuple(p.value for p in PromiseId)
 FIRST = load(REPO / "dataflows" / "chargebee-invoiced.rst")
 CONTACTS = load(REPO / "dataflows" / "chargebee-invoiced-contacts.rst")
 PERSON = binding_of(("invoiced", "Customers person"))

@@ -139,6 +139,6 @@ def test_a_syncer_ignoring_link_first_and_merge_rules_is_caught(tmp_path: Path) 
     merged = verify_merged(spec.sections[0], made, systems)
     assert [(f.kind, f.source_id) for f in merged] == [("duplicate", "c1"), ("duplicate", "c2")]
     report = check_spec(spec, systems, unlinked_sources=["c3"])
-    assert [(f.kind, f.source_id) for f in report.findings if f.check == "link-first"] == [
+    assert [(f.kind, f.source_id) for f in report.findings if f.check == "link_first"] == [
         ("created_unlinked", "c3")
     ]

@@ -95,7 +95,7 @@ def test_a_section_without_connector_runs_as_skipped_and_not_covered(tmp_path: P
     assert "no connector for 'Chargebee Address'" in done.stdout
     lines = [json.loads(line) for line in outcomes.read_text(encoding="utf-8").splitlines()]
     assert {line["promise"] for line in lines} == {"exists", "properties", "edits", "idempotence"}
-    assert all(line["outcome"] == "skipped" for line in lines)
+    assert all(line["status"] == "skipped" for line in lines)
     assert {line["reason"] for line in lines} == {
         "not covered: no connector for 'Chargebee Address'"
     }

@@ -117,10 +117,10 @@ def test_edit_scenarios_say_what_the_vendors_forbid() -> None:
     )
     assert "Then the edit stays in Chargebee and every link still holds" in survival
     blocked = _scenario(order, "An edit in Invoiced of currency on a linked Invoiced Invoices")
-    assert blocked.startswith("edits @vendor_limit @vcr")
+    assert blocked.startswith("vendor_limits @vcr")
     assert "is not carried over, as Chargebee forbids changing currency_code" in blocked
     assert "Then Chargebee keeps currency_code as it was and every link still holds" in blocked
-    assert "@conflict" not in order  # nothing mapped can be edited on both sides
+    assert "@conflicts" not in order  # nothing mapped can be edited on both sides
 
 
 def test_a_customer_edit_after_its_orders_exist_is_a_references_scenario() -> None:
@@ -150,7 +150,7 @@ def test_both_sides_edited_only_where_both_vendors_can_edit_a_mapped_property() 
     first = _scenario(feature, "email edited in Chargebee and then in Invoiced")
     second = _scenario(feature, "email edited in Invoiced and then in Chargebee")
     for block in (first, second):
-        assert block.startswith("edits @conflict @vcr")
+        assert block.startswith("conflicts @vcr")
         assert "Then both systems hold the newest edit of each pair, Chargebee's on a tie" in block
         assert "And the system under test reported each conflict" in block
     assert "the newest edit (Invoiced) wins" in first and "(Chargebee) wins" in second
@@ -162,7 +162,7 @@ def test_both_sides_edited_only_where_both_vendors_can_edit_a_mapped_property() 
         "chargebee-invoiced/01-chargebee-customer-to-invoiced-customers-person.feature"
     ]
     assert bare.count("(link survival only: the checklist maps no property)") == 2
-    assert "@conflict" not in bare
+    assert "@conflicts" not in bare
 
 
 def test_merge_rules_and_link_first_sections_make_their_links_first() -> None:

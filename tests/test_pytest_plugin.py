@@ -14,16 +14,20 @@ from talkqa.pytest_plugin import (
     Redactor,
     ScenarioRecord,
     append_outcome,
+    cassette_problem,
     check_mode,
     drop_admin_requests,
     origin_of,
-    outcome_line,
+    outcome_of,
+    refuse_recording_in_replay,
     run_id_for,
     skip_reason,
     strip_volatile_headers,
     vcr_config,
 )
 from talkqa.systems.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _settings() -> Settings:
@@ -86,31 +90,63 @@ def test_a_recorded_cassette_holds_no_key_and_no_port(tmp_path: Path) -> None:
     assert "date:" not in text
 
 
-def test_outcome_line_has_the_judge_contract_fields(tmp_path: Path) -> None:
+def test_each_scenario_ends_as_one_typed_outcome(tmp_path: Path) -> None:
     record = ScenarioRecord(
         dataflow="dataflows/x.rst",
         section_index=2,
         section="A to B",
         promise="exists",
         entities_checked=3,
-        scenario="An edit of x keeps its link (link survival only: not mapped)",
+        scenario="An edit of x keeps its link",
+        qualifier="link survival only: not mapped",
     )
     path = tmp_path / "reports" / "outcomes.jsonl"
-    append_outcome(path, outcome_line(record, "skipped", "not covered: no connector"))
-    append_outcome(path, outcome_line(record, "passed"))
-    first, second = (json.loads(line) for line in path.read_text().splitlines())
+    append_outcome(path, outcome_of(record, "skipped", "not covered: no connector"))
+    append_outcome(path, outcome_of(record, "passed", None))
+    append_outcome(path, outcome_of(record, "failed", "boom", "cassettes/x.yaml"))
+    record.broken = True
+    append_outcome(path, outcome_of(record, "failed", "mismatch: ..."))
+    first, second, third, fourth = (json.loads(line) for line in path.read_text().splitlines())
     assert first == {
         "dataflow": "dataflows/x.rst",
         "section_index": 2,
         "section": "A to B",
         "promise": "exists",
-        "outcome": "skipped",
+        "status": "skipped",
         "entities_checked": 3,
         "findings": [],
         "reason": "not covered: no connector",
-        "scenario": "An edit of x keeps its link (link survival only: not mapped)",
+        "scenario": "An edit of x keeps its link",
+        "where": None,
     }
-    assert second["outcome"] == "passed" and second["reason"] is None
+    # a passed scenario says what it proved less than its promise
+    assert second["status"] == "passed" and second["reason"] == "link survival only: not mapped"
+    # a failure no step called broken is talk-qa's: an error, never the syncer's NO-GO
+    assert third["status"] == "error" and third["where"] == "cassettes/x.yaml"
+    assert fourth["status"] == "failed"
+
+
+def test_recording_in_replay_mode_is_refused_before_anything_runs() -> None:
+    assert refuse_recording_in_replay("replay", None) is None
+    assert refuse_recording_in_replay("replay", "none") is None
+    assert refuse_recording_in_replay("sandbox", "rewrite") is None
+    refusal = refuse_recording_in_replay("replay", "rewrite")
+    assert refusal is not None and "--record-mode=rewrite" in refusal and "\n" not in refusal
+
+
+def test_a_cassette_that_cannot_be_replayed_is_named_in_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "gone.yaml"
+    assert "cassette missing" in (cassette_problem(missing) or "")
+    cut = tmp_path / "cut.yaml"
+    cut.write_text('interactions:\n- request:\n    body: "never closed\n', encoding="utf-8")
+    problem = cassette_problem(cut)
+    assert problem is not None and "cut.yaml" in problem and "not a readable cassette" in problem
+    assert "\n" not in problem
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("interactions: []\nversion: 1\n", encoding="utf-8")
+    assert "no interaction" in (cassette_problem(empty) or "")
+    good = sorted((REPO / "cassettes").rglob("*.yaml"))[0]
+    assert cassette_problem(good) is None
 
 
 def test_skip_reason_reads_pytest_longrepr() -> None:
@@ -142,18 +178,24 @@ def test_newest_edit_wins_and_ties_go_to_the_source() -> None:
     assert winner(None, 10) == "source"
 
 
-def test_unreported_conflicts_reads_the_reference_sync_summary() -> None:
+def test_unreported_conflicts_reads_the_run_report() -> None:
     from talkqa.pytest_plugin import unreported_conflicts
+    from talkqa.run_report import RunReport
 
-    details = {
-        "sections": [
-            {"index": 0, "conflicts": [{"source_id": "c1"}]},
-            {"index": 1, "conflicts": []},
-        ]
-    }
-    assert unreported_conflicts(details, 0, ["c1", "c2"]) == ["c2"]
-    assert unreported_conflicts(details, 0, ["c1"]) == []
-    assert unreported_conflicts({"exit_code": 0}, 0, ["c1"]) is None  # an opaque syncer
+    report = RunReport.model_validate(
+        {
+            "sections": [
+                {
+                    "index": 0,
+                    "conflicts": [{"source_id": "c1", "property": "a -> b", "winner": "target"}],
+                },
+                {"index": 1},
+            ]
+        }
+    )
+    assert unreported_conflicts(report, 0, ["c1", "c2"]) == ["c2"]
+    assert unreported_conflicts(report, 0, ["c1"]) == []
+    assert unreported_conflicts(report, 3, ["c1"]) == ["c1"]  # a section it does not mention
 
 
 def _pair_systems(source_email: str, target_email: str) -> Any:
@@ -206,8 +248,8 @@ def test_verify_conflict_wants_the_newest_edit_on_both_sides() -> None:
     )
     found = verify_conflict(section, tie, systems)
     assert [(f.kind, f.check, f.expected) for f in found] == [
-        ("mismatch", "edits", "chargebee@x.io"),
-        ("mismatch", "edits", "chargebee@x.io"),
+        ("mismatch", "conflicts", "chargebee@x.io"),
+        ("mismatch", "conflicts", "chargebee@x.io"),
     ]
     assert "the source's edit is the newest" in found[0].message
     # both sides right, but on a new person: the pair's link did not hold
@@ -252,7 +294,7 @@ def test_verify_kept_accepts_the_vendor_limit_and_names_a_forbidden_change() -> 
     orders.edit("o1", {"currency_code": "EUR"})  # something changed what Chargebee forbids
     found = verify_kept(section, state, systems)
     assert [(f.kind, f.check, f.expected, f.actual) for f in found] == [
-        ("mismatch", "edits", "USD", "EUR")
+        ("mismatch", "vendor_limits", "USD", "EUR")
     ]
     assert "forbids changing it" in found[0].message
 
@@ -313,9 +355,10 @@ def test_vacuity_refuses_sources_the_judge_never_read() -> None:
     from talkqa.pytest_plugin import vacuity
 
     reason = vacuity(_judged(entities_checked=0, source_ids=frozenset()), ["o1", "o2"], NAMES)
-    assert reason is not None and reason.startswith(
+    assert reason is not None and reason[0].startswith(
         "not judged: 2 of the 2 Chargebee Order entities this scenario created (o1, o2)"
     )
+    assert reason[1] is False  # the judge may have lost them: not the syncer's fault
     assert vacuity(_judged(), ["o1", "o9"], NAMES) is not None  # one lost is enough
 
 
@@ -327,11 +370,13 @@ def test_vacuity_refuses_zero_pairs_and_rows_empty_on_both_sides() -> None:
     reason = vacuity(none, ["o1"], NAMES, pairs=True)
     assert reason == (
         "missing: none of 3 Chargebee Order entities has a linked Invoiced Invoices, "
-        "so nothing could be compared"
+        "so nothing could be compared",
+        True,  # no target for any source: the syncer broke the promise
     )
     empty = _judged(uncompared=("currency_code -> currency", "memo -> notes"))
     reason = vacuity(empty, ["o1"], NAMES, pairs=True, rows={("currency_code", "currency")})
-    assert reason is not None and reason.startswith("not compared: currency_code -> currency ")
+    assert reason is not None and reason[0].startswith("not compared: currency_code -> currency ")
+    assert reason[1] is False
     # a row the scenario's table does not hold is another scenario's business
     assert vacuity(empty, ["o1"], NAMES, pairs=True, rows={("customer_id", "customer")}) is None
 

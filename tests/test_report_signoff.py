@@ -26,7 +26,12 @@ ADDRESS = "Chargebee Address to Invoiced Customers (organisation data)"
 
 SECTIONS = [
     SectionInfo(dataflow=DOC, index=0, heading=CUSTOMERS, existence_only=True),
-    SectionInfo(dataflow=DOC, index=1, heading=ORDERS),
+    SectionInfo(
+        dataflow=DOC,
+        index=1,
+        heading=ORDERS,
+        promises=["exists", "properties", "references", "edits", "idempotence"],
+    ),
     SectionInfo(
         dataflow=DOC,
         index=2,
@@ -128,11 +133,12 @@ def test_no_go_names_the_broken_promises_per_section(tmp_path: Path) -> None:
     assert "### failures without findings" in text
 
 
-def test_nothing_checked_is_no_go(tmp_path: Path) -> None:
+def test_nothing_judged_is_incomplete_not_go(tmp_path: Path) -> None:
     outcomes = [outcome(2, ADDRESS, "exists", "skipped", reason="not covered: no connector")]
     verdict = write_signoff(_input(outcomes), tmp_path)
     assert not verdict.go
-    assert "Nothing was checked" in verdict.markdown.read_text(encoding="utf-8")
+    assert verdict.label == "INCOMPLETE" and verdict.exit_code == 4
+    assert "Nothing was judged" in verdict.markdown.read_text(encoding="utf-8")
 
 
 def test_html_has_the_same_verdict_and_no_external_assets(tmp_path: Path) -> None:
@@ -176,7 +182,7 @@ def test_read_outcomes_reads_json_lines_and_names_a_bad_line(tmp_path: Path) -> 
     good = outcome(0, CUSTOMERS, "exists", "passed", entities_checked=1).model_dump_json()
     path.write_text(good + "\n\n" + good + "\n", encoding="utf-8")
     assert len(read_outcomes(path)) == 2
-    path.write_text(good + '\n{"outcome": "maybe"}\n', encoding="utf-8")
+    path.write_text(good + '\n{"status": "maybe"}\n', encoding="utf-8")
     with pytest.raises(UserError, match=r"outcomes.jsonl:2: not a scenario outcome"):
         read_outcomes(path)
     with pytest.raises(UserError, match="no such file"):
@@ -267,16 +273,17 @@ def test_a_selection_says_which_promises_ran(tmp_path: Path) -> None:
     assert "Only these promises were run: exists & linked." in verdict.headline
     orders = _row(text, 1)
     assert orders.count("not run") == 4  # properties, references, edits, idempotence
+    assert "Vendor limits" not in text  # no section makes it, no scenario tested it
     assert "| Promises run | exists |" in text
 
 
-def test_a_scenario_names_trailing_words_qualify_its_cell(tmp_path: Path) -> None:
+def test_what_a_passed_scenario_proves_less_qualifies_its_cell(tmp_path: Path) -> None:
     name = (
         "An edit in Chargebee of the unmapped status on a linked Chargebee Order keeps its "
         "link (link survival only: Chargebee forbids changing currency_code, customer_id)"
     )
     outcomes = [
-        *_with_orders_edit(scenario=name),
+        *_with_orders_edit(scenario=name, reason=name.rsplit("(", 1)[1].rstrip(")")),
         outcome(
             1,
             ORDERS,

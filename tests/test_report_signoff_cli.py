@@ -33,7 +33,7 @@ def test_an_unknown_promise_is_a_one_line_usage_error(
     assert exit_info.value.code == 2
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert lines == [
-        "talkqa: error: --promise 'speed' is not a promise: use one of exists, properties, "
-        "references, edits, idempotence, merge"
+        "talkqa: error: --promise 'speed' is not a promise: use one of exists, link_first, "
+        "merge, properties, references, edits, vendor_limits, conflicts, idempotence"
     ]
     assert not any(tmp_path.iterdir())  # nothing ran

@@ -208,7 +208,7 @@ def test_verify_edits_finds_an_edit_that_did_not_reach_the_other_side() -> None:
     _linked_pair(systems, "new@example.com", "old@example.com")
     found = verify_edits(section, state, systems)
     assert [(f.kind, f.check, f.expected, f.actual) for f in found] == [
-        ("mismatch", "edits", "new@example.com", "old@example.com")
+        ("not_propagated", "edits", "new@example.com", "old@example.com")
     ]
     _linked_pair(systems, "new@example.com", "new@example.com")
     assert verify_edits(section, state, systems) == []

@@ -1,4 +1,4 @@
-"""The pure helpers the feature steps lean on: step text checked against the checklist."""
+"""The pure helpers the feature steps lean on: names, plans, bindings, failure lines."""
 
 from __future__ import annotations
 
@@ -8,13 +8,10 @@ import pytest
 
 from talkqa.dataflow.rst import load
 from talkqa.dataflow.spec import DataflowSpec
-from talkqa.pytest_plugin import (
-    all_bindings,
-    last_line,
-    name_mismatch,
-    section_names,
-    table_rows,
-)
+from talkqa.promises import PromiseId, plans_of
+from talkqa.promises.base import section_names
+from talkqa.promises.plan import Side
+from talkqa.pytest_plugin import all_bindings, last_line
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,24 +25,23 @@ def test_section_names_are_the_step_text_names(spec: DataflowSpec) -> None:
     assert section_names(spec.sections[2]) == ("Chargebee Order", "Invoiced Invoices")
 
 
-def test_names_match_up_to_whitespace_and_a_drifted_name_says_where(spec: DataflowSpec) -> None:
-    section = spec.sections[0]
-    assert name_mismatch(section, source="Chargebee  Customer") is None
-    assert name_mismatch(section, source="Chargebee Customer", target=None) is None
-    stale = name_mismatch(section, target="Invoiced Customers company")
-    assert stale is not None
-    assert "'Invoiced Customers company'" in stale and "section 0" in stale
-    assert "'Invoiced Customers person'" in stale
+def test_every_plan_of_a_section_has_its_own_title(spec: DataflowSpec) -> None:
+    """The steps find a scenario's plan by its name: two plans of one section with one title
+    would make one of them unreachable."""
+    for section in spec.sections:
+        titles = [plan.title for plan in plans_of(spec, section)]
+        assert titles and len(titles) == len(set(titles)), titles
 
 
-def test_table_rows_are_the_pairs_and_stale_rows_are_named(spec: DataflowSpec) -> None:
-    section = spec.sections[2]
-    header = ["source_path", "target_path", "type"]
-    rows, stale = table_rows(section, [header, ["currency_code", "currency", "string"]])
-    assert rows == {("currency_code", "currency")} and stale is None
-    rows, stale = table_rows(section, [header, ["total", "amount", "number"]])
-    assert rows == {("total", "amount")}
-    assert stale is not None and "total -> amount" in stale and "section 2" in stale
+def test_plans_carry_the_decisions_the_steps_act_on(spec: DataflowSpec) -> None:
+    orders = spec.sections[2]
+    plans = {plan.promise: plan for plan in plans_of(spec, orders)}
+    assert [(p.source_path, p.target_path) for p in plans[PromiseId.PROPERTIES].rows] == [
+        ("currency_code", "currency")
+    ]
+    limit = plans[PromiseId.VENDOR_LIMITS].edit
+    assert limit is not None and limit.side is Side.TARGET and limit.path == "currency"
+    assert limit.blocked is not None and limit.blocked.source_path == "currency_code"
 
 
 def test_all_bindings_lists_each_collection_once_in_checklist_order(spec: DataflowSpec) -> None:

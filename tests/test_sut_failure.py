@@ -51,5 +51,5 @@ def test_a_failing_sut_command_is_one_clear_failure(tmp_path: Path) -> None:
     assert "During handling of the above exception" not in out, out
     assert "Traceback" not in out and "SutError" not in out, out
     lines = [json.loads(line) for line in outcomes.read_text(encoding="utf-8").splitlines()]
-    assert [line["outcome"] for line in lines] == ["failed"]
+    assert [line["status"] for line in lines] == ["failed"]  # the syncer's failure: NO-GO
     assert lines[0]["reason"].endswith("failed with exit code 3: no route to invoiced")

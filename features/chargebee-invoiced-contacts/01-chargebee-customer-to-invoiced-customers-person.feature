@@ -52,7 +52,7 @@ Feature: Chargebee Customer to Invoiced Customers person
     And the system under test runs again
     Then the edits reached Chargebee and every link still holds
 
-  @edits @conflict @vcr
+  @conflicts @vcr
   Scenario: email edited in Chargebee and then in Invoiced: the newest edit (Invoiced) wins on both sides
     Promise: Once a link between a Chargebee Customer and a Invoiced Customers person is established, it will keep in sync between the two systems, regardless of where it is edited.
 
@@ -63,7 +63,7 @@ Feature: Chargebee Customer to Invoiced Customers person
     Then both systems hold the newest edit of each pair, Chargebee's on a tie
     And the system under test reported each conflict
 
-  @edits @conflict @vcr
+  @conflicts @vcr
   Scenario: email edited in Invoiced and then in Chargebee: the newest edit (Chargebee) wins on both sides
     Promise: Once a link between a Chargebee Customer and a Invoiced Customers person is established, it will keep in sync between the two systems, regardless of where it is edited.
 

@@ -9,7 +9,7 @@ Feature: Chargebee Customer to Invoiced Customers person
   Background:
     Given the checklist "tests/fixtures/dataflows/merge-chargebee-invoiced.rst" section 0
 
-  @exists @vcr
+  @link_first @vcr
   Scenario: No Invoiced Customers person is created for a Chargebee Customer that was not linked first
     Promise: Before any synchronization can take place, a link between a Chargebee Customer and a Invoiced Customers person must be established.
 
@@ -60,7 +60,7 @@ Feature: Chargebee Customer to Invoiced Customers person
     And the system under test runs again
     Then the edits reached Chargebee and every link still holds
 
-  @edits @conflict @vcr
+  @conflicts @vcr
   Scenario: email edited in Chargebee and then in Invoiced: the newest edit (Invoiced) wins on both sides
     Promise: Once a link between a Chargebee Customer and a Invoiced Customers person is established, it will keep in sync between the two systems, regardless of where it is edited.
 
@@ -72,7 +72,7 @@ Feature: Chargebee Customer to Invoiced Customers person
     Then both systems hold the newest edit of each pair, Chargebee's on a tie
     And the system under test reported each conflict
 
-  @edits @conflict @vcr
+  @conflicts @vcr
   Scenario: email edited in Invoiced and then in Chargebee: the newest edit (Chargebee) wins on both sides
     Promise: Once a link between a Chargebee Customer and a Invoiced Customers person is established, it will keep in sync between the two systems, regardless of where it is edited.
 

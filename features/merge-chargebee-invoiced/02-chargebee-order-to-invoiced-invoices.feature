@@ -77,7 +77,7 @@ Feature: Chargebee Order to Invoiced Invoices
     And the system under test runs again
     Then the edit stays in Invoiced and every link still holds
 
-  @edits @vendor_limit @vcr
+  @vendor_limits @vcr
   Scenario: An edit in Invoiced of currency on a linked Invoiced Invoices is not carried over, as Chargebee forbids changing currency_code
     Promise: Once a link between a Chargebee Order and a Invoiced Invoices is established, it will keep in sync between the two systems, regardless of where it is edited.
 

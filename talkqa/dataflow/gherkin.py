@@ -14,49 +14,17 @@ the reader; the steps verify them against the spec rather than trusting them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from talkqa.dataflow.spec import DataflowSpec, DatatypeRef, PropertyMap, Section, SectionKind
-from talkqa.samples import (
-    conflict_property,
-    forbidden_here,
-    link_wording,
-    not_carried_edits,
-    plan_edit,
-    rename_edit,
-)
-from talkqa.systems.catalog import Binding, bind, binding_of
-
-# Every tag the generator writes; steps/conftest.py registers them as pytest markers.
-PROMISES: tuple[str, ...] = (
-    "exists",
-    "properties",
-    "references",
-    "edits",
-    "idempotence",
-    "merge",
-)
-TAGS: Mapping[str, str] = {
-    "dataflow": "a feature generated from a dataflow checklist",
-    "exists": "promise: every source has exactly one linked target",
-    "properties": "promise: mapped properties are equal under their declared types",
-    "references": "promise: reference fields point at the linked target of the referenced source",
-    "edits": "promise: an edit on either side reaches the other side",
-    "idempotence": "promise: a second run changes nothing",
-    "merge": "promise: a source whose merge property matches an existing target links to it",
-    "conflict": "both sides edited since the last sync: the newest edit wins (ties: the source)",
-    "vendor_limit": "an edit a vendor's API cannot carry over: expected not to propagate",
-    "existence_only": "the section's property table is empty: existence and linking only",
-    "unbound": "talk-qa has no connector for a datatype of this section",
-}
-
-SAMPLE_COUNT = 3  # entities per scenario: enough to see pairing mistakes, few enough to replay fast
-EDIT_SAMPLE_COUNT = 2
-
-_TABLE_HEADER = ("source_path", "target_path", "data_type")
-_REF_HEADER = (*_TABLE_HEADER, "references")
+from talkqa.dataflow.spec import DataflowSpec, Section, SectionKind
+from talkqa.promises import FeatureTag, PromiseId, ScenarioPlan, plans_of, promise
+from talkqa.promises.base import section_names, system_name
+from talkqa.promises.plan import Action, Side
+from talkqa.promises.values import TABLE_HEADER, type_text
+from talkqa.samples import forbidden_here, link_wording
+from talkqa.systems.catalog import bind
 
 
 @dataclass(frozen=True)
@@ -89,316 +57,84 @@ def feature_name(position: int, section: Section) -> str:
     return f"{position:02d}-{slug(section.heading)}.feature"
 
 
-def is_reference(binding: Binding | None, prop: PropertyMap) -> bool:
-    """Whether a property row maps a reference field (checked by the references promise)."""
-    return binding is not None and prop.source_path in binding.references
-
-
-def split_rows(section: Section) -> tuple[list[PropertyMap], list[PropertyMap]]:
-    """(plain property rows, reference rows) of a section, in checklist order."""
-    binding = bind(section.source)
-    plain = [p for p in section.properties if not is_reference(binding, p)]
-    refs = [p for p in section.properties if is_reference(binding, p)]
-    return plain, refs
-
-
-def sentence_for(section: Section, promise: str) -> str:
-    """The checklist sentence a promise tests (the Allure story), verbatim when present."""
-    prefixes = {
-        "exists": ("Every ", "Before any", "When "),
-        "properties": ("The following properties",),
-        "references": ("The following properties",),
-        "edits": ("Once a link",),
-        "idempotence": ("Once a link",),
-        "merge": ("If a matching",),
-    }[promise]
-    for sentence in section.sentences:
-        if sentence.startswith(prefixes) or (
-            promise == "merge" and " will merge with " in sentence
-        ):
-            return " ".join(sentence.split())
-    src, tgt = _names(section)
-    fallback = {
-        "exists": f"Every {src} will be synchronized with a {tgt}.",
-        "properties": f"The following properties are synchronized between a {src} and a {tgt}.",
-        "references": f"The following properties are synchronized between a {src} and a {tgt}.",
-        "edits": f"Once a link between a {src} and a {tgt} is established, it will keep in sync.",
-        "idempotence": f"Once a link between a {src} and a {tgt} is established, "
-        "it will keep in sync.",
-        "merge": f"A {src} will merge with a {tgt} if one of the following property "
-        "combinations match:",
-    }
-    return fallback[promise]
-
-
-def _names(section: Section) -> tuple[str, str]:
-    src = " ".join(f"{section.source.system} {section.source.datatype}".split())
-    tgt = " ".join(f"{section.target.system} {section.target.datatype}".split())
-    return src, tgt
-
-
-def _type_text(data_type: str | None) -> str:
-    return data_type if data_type is not None else "N/A"
-
-
-def _cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
-def _table(header: tuple[str, ...], rows: Iterable[tuple[str, ...]], indent: str) -> list[str]:
-    all_rows = [header, *rows]
-    widths = [max(len(_cell(r[i])) for r in all_rows) for i in range(len(header))]
-    return [
-        indent + "| " + " | ".join(_cell(c).ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
-        for r in all_rows
-    ]
-
-
-def _row(prop: PropertyMap) -> tuple[str, str, str]:
-    return (prop.source_path, prop.target_path, _type_text(prop.data_type))
-
-
-def _ref_row(spec: DataflowSpec, prop: PropertyMap, binding: Binding) -> tuple[str, str, str, str]:
-    key = binding.references[prop.source_path]
-    for section in spec.sections:
-        source = bind(section.source)
-        if source is not None and source.key == key:
-            return (
-                *_row(prop),
-                " ".join(f"{section.source.system} {section.source.datatype}".split()),
-            )
-    return (*_row(prop), f"{key[0]} {key[1]}")
-
-
-def _givens(
-    spec: DataflowSpec, section: Section, count: int, *, link_first: bool = True
-) -> list[str]:
-    """The Given steps of a scenario: its source entities, and the links made before the sync
-    when a link-first section needs them (the section's own, or a referenced section's)."""
-    src, _tgt = _names(section)
-    lines = [f"    Given {count} {src} entities created through {_api(_system(section.source))}"]
-    if section.kind is SectionKind.LINK_FIRST and link_first and bind(section.target) is not None:
-        lines.append(
-            f"    And each of them has an existing {_names(section)[1]} {link_wording(section)}"
-        )
-    source = bind(section.source)
-    for ref_key in dict.fromkeys(source.references.values() if source is not None else ()):
-        for other in spec.sections:
-            other_source = bind(other.source)
-            if (
-                other is not section
-                and other.kind is SectionKind.LINK_FIRST
-                and other_source is not None
-                and other_source.key == ref_key
-                and bind(other.target) is not None
-            ):
-                ref_src, ref_tgt = _names(other)
-                lines.append(
-                    f"    And each {ref_src} they reference has an existing {ref_tgt} "
-                    f"{link_wording(other)}"
-                )
-                break
-    return lines
-
-
-def _exists_scenario(spec: DataflowSpec, section: Section, fixed: str) -> list[str]:
-    """The opening sentence's promise, worded by the section's kind."""
-    src, tgt = _names(section)
-    promise = f"    Promise: {sentence_for(section, 'exists')}"
-    if section.kind is SectionKind.LINK_FIRST:
-        return [
-            f"  Scenario: No {tgt} is created for a {src} that was not linked first",
-            promise,
-            "",
-            *_givens(spec, section, SAMPLE_COUNT, link_first=False),
-            "    When the system under test runs",
-            f"    Then no {tgt} is created for an unlinked {src}",
-        ]
-    if section.kind is SectionKind.CONDITIONAL:
-        return [
-            f"  Scenario: A {src} has at most one linked {tgt}",
-            promise,
-            "",
-            *_givens(spec, section, SAMPLE_COUNT),
-            "    When the system under test runs",
-            f"    Then every {src} has at most one linked {tgt}{fixed}",
-        ]
-    return [
-        f"  Scenario: Every {src} has exactly one linked {tgt}",
-        promise,
-        "",
-        *_givens(spec, section, SAMPLE_COUNT),
-        "    When the system under test runs",
-        f"    Then every {src} has exactly one linked {tgt}{fixed}",
-    ]
-
-
-def _merge_scenario(spec: DataflowSpec, section: Section) -> list[str]:
-    """A source whose merge property equals an existing target's links to it: no duplicate."""
-    src, tgt = _names(section)
-    rule = section.merge_rules[0]
-    return [
-        "",
-        "  @merge @vcr",
-        f"  Scenario: A {src} whose {rule.source_path} matches an existing {tgt} is merged "
-        "with it, not duplicated",
-        f"    Promise: {sentence_for(section, 'merge')}",
-        "",
-        f"    Given {EDIT_SAMPLE_COUNT} {src} entities created through "
-        f"{_api(_system(section.source))}",
-        f"    And each of them has an existing {tgt} {link_wording(section)}",
-        *_givens(spec, section, EDIT_SAMPLE_COUNT)[1 + (section.kind is SectionKind.LINK_FIRST) :],
-        "    When the system under test runs",
-        f"    Then each {src} is linked to its existing {tgt} and to no other",
-    ]
-
-
-def _systems(section: Section) -> tuple[str, str]:
-    return _system(section.source), _system(section.target)
-
-
-def _system(side: DatatypeRef) -> str:
-    """A side's system as scenario text; a blank (unbound) name reads as the unnamed system of
-    its datatype, so titles do not end in "reaches " (such sections skip as not covered)."""
-    name = " ".join(side.system.split())
-    return name or " ".join(f"the unnamed {side.datatype} system".split())
-
-
 def _api(system: str) -> str:
     """ "the <system> API", also for an unnamed system (which already has its article)."""
     return f"{system}'s API" if system.startswith("the unnamed ") else f"the {system} API"
 
 
-def _edit_scenarios(spec: DataflowSpec, section: Section) -> list[str]:
-    """Either-side edits, stated as what the vendors allow: carried over, not carried over
-    (the other vendor forbids the change), or link survival only (nothing mapped can change)."""
-    src, tgt = _names(section)
-    src_system, tgt_system = _systems(section)
-    promise = f"    Promise: {sentence_for(section, 'edits')}"
-    bound = bind(section.source) is not None and bind(section.target) is not None
-    out: list[str] = []
-    for side, system, other in (
-        ("source", src_system, tgt_system),
-        ("target", tgt_system, src_system),
-    ):
-        entity = src if side == "source" else tgt
-        givens = [
-            *_givens(spec, section, EDIT_SAMPLE_COUNT),
-            "    And the system under test has run",
+def _givens(spec: DataflowSpec, section: Section, plan: ScenarioPlan) -> list[str]:
+    """A plan's Given lines: its source entities, and the links made before the sync."""
+    src, tgt = section_names(section)
+    lines = [
+        f"Given {plan.count} {src} entities created through {_api(system_name(section, True))}"
+    ]
+    if plan.link_first:
+        lines.append(f"And each of them has an existing {tgt} {link_wording(section)}")
+    by_index = {s.index: s for s in spec.sections}
+    for index in plan.referenced_links:
+        other = by_index[index]
+        ref_src, ref_tgt = section_names(other)
+        lines.append(
+            f"And each {ref_src} they reference has an existing {ref_tgt} {link_wording(other)}"
+        )
+    if plan.runs_before:
+        lines.append("And the system under test has run")
+    return lines
+
+
+def _whens(section: Section, plan: ScenarioPlan) -> list[str]:
+    """A plan's When lines: what changes, then the run of the system under test."""
+    again = "And the system under test runs again"
+    if plan.action is Action.RUN:
+        return ["When the system under test runs"]
+    if plan.action is Action.RERUN:
+        return ["When the system under test runs again"]
+    if plan.action is Action.EDIT:
+        assert plan.edit is not None
+        side = plan.edit.side
+        system = system_name(section, side is Side.SOURCE)
+        if plan.edit.path is None:
+            return [f"When each linked {side} entity is edited through {_api(system)}", again]
+        return [
+            f"When {plan.edit.path} of each linked {side} entity is edited through the "
+            f"{system} API",
+            again,
         ]
-        edit = plan_edit(section, side) if bound else None
-        if edit is None:
-            out += [
-                "",
-                "  @edits @vcr",
-                f"  Scenario: An edit in {system} of a linked {entity} reaches {other}",
-                promise,
-                "",
-                *givens,
-                f"    When each linked {side} entity is edited through {_api(system)}",
-                "    And the system under test runs again",
-                f"    Then the edits reached {other} and every link still holds",
-            ]
-            continue
-        if edit.mapped:
-            title = f"An edit in {system} of {edit.path} on a linked {entity} reaches {other}"
-            then = f"    Then the edits reached {other} and every link still holds"
-        else:
-            locked = forbidden_here(section, side)
-            if not section.properties:
-                why = "the checklist maps no property"
-            elif locked:
-                why = f"{system} forbids changing {', '.join(locked)}"
-            else:
-                why = f"talk-qa knows no mapped property {system} lets it edit"
-            title = (
-                f"An edit in {system} of the unmapped {edit.path} on a linked {entity} keeps its "
-                f"link (link survival only: {why})"
-            )
-            then = f"    Then the edit stays in {system} and every link still holds"
-        out += [
-            "",
-            "  @edits @vcr",
-            f"  Scenario: {title}",
-            promise,
-            "",
-            *givens,
-            f"    When {edit.path} of each linked {side} entity is edited through the {system} API",
-            "    And the system under test runs again",
-            then,
+    if plan.action is Action.CONFLICT:
+        assert plan.conflict is not None
+        first = plan.conflict.first
+        one = system_name(section, first is Side.SOURCE)
+        two = system_name(section, first is not Side.SOURCE)
+        return [
+            f"When {plan.conflict.prop.source_path} of each linked pair is edited in {one} "
+            f"and then in {two}",
+            again,
         ]
-        for prop, blocked in not_carried_edits(section, side):
-            there = prop.target_path if side == "source" else prop.source_path
-            out += [
-                "",
-                "  @edits @vendor_limit @vcr",
-                f"  Scenario: An edit in {system} of {blocked.path} on a linked {entity} is not "
-                f"carried over, as {other} forbids changing {there}",
-                promise,
-                "",
-                *givens,
-                f"    When {blocked.path} of each linked {side} entity is edited through the "
-                f"{system} API",
-                "    And the system under test runs again",
-                f"    Then {other} keeps {there} as it was and every link still holds",
-            ]
-    conflict = conflict_property(section) if bound else None
-    if conflict is not None:
-        for first, second in ((src_system, tgt_system), (tgt_system, src_system)):
-            out += [
-                "",
-                "  @edits @conflict @vcr",
-                f"  Scenario: {conflict.source_path} edited in {first} and then in {second}: the "
-                f"newest edit ({second}) wins on both sides",
-                promise,
-                "",
-                *_givens(spec, section, EDIT_SAMPLE_COUNT),
-                "    And the system under test has run",
-                f"    When {conflict.source_path} of each linked pair is edited in {first} "
-                f"and then in {second}",
-                "    And the system under test runs again",
-                f"    Then both systems hold the newest edit of each pair, {src_system}'s on a tie",
-                "    And the system under test reported each conflict",
-            ]
-    return out
+    edit = plan.referenced_edit
+    assert edit is not None
+    system = edit.system[:1].upper() + edit.system[1:]
+    return [
+        f"When {edit.path} of each referenced {system} {edit.datatype} is edited through the "
+        f"{system} API",
+        again,
+    ]
 
 
-def _reference_edit_scenario(
-    spec: DataflowSpec, section: Section, refs: list[PropertyMap], source_binding: Binding
-) -> list[str]:
-    """A referenced entity edited after its dependants exist: every reference still holds."""
-    _src, tgt = _names(section)
-    out: list[str] = []
-    for ref_key in dict.fromkeys(
-        source_binding.references[p.source_path]
-        for p in refs
-        if p.source_path in source_binding.references
-    ):
-        referenced = binding_of(ref_key)
-        edit = rename_edit(referenced)
-        if edit is None:
-            continue
-        name = f"{_display(referenced.system)} {referenced.datatype}"
-        out += [
-            "",
-            "  @references @vcr",
-            f"  Scenario: The references of each linked {tgt} still point at linked targets after "
-            f"each referenced {name} is edited",
-            f"    Promise: {sentence_for(section, 'edits')}",
-            "",
-            *_givens(spec, section, EDIT_SAMPLE_COUNT),
-            "    And the system under test has run",
-            f"    When {edit.path} of each referenced {name} is edited through the "
-            f"{_display(referenced.system)} API",
-            "    And the system under test runs again",
-            "    Then every reference points at the target linked to the referenced source:",
-            *_table(_REF_HEADER, (_ref_row(spec, p, source_binding) for p in refs), "      "),
-        ]
-    return out
-
-
-def _display(system: str) -> str:
-    return system[:1].upper() + system[1:]
+def render_plan(spec: DataflowSpec, section: Section, plan: ScenarioPlan) -> list[str]:
+    """One scenario, as Gherkin: every word comes from the plan (steps act on the plan)."""
+    body = [
+        *_givens(spec, section, plan),
+        *_whens(section, plan),
+        *promise(plan.promise).then_lines(spec, section, plan),
+    ]
+    return [
+        "",
+        f"  @{plan.promise} @vcr",
+        f"  Scenario: {plan.title}",
+        f"    Promise: {plan.sentence}",
+        "",
+        *("    " + line for line in body),
+    ]
 
 
 def _vendor_limits(section: Section) -> list[str]:
@@ -417,27 +153,21 @@ def _vendor_limits(section: Section) -> list[str]:
 
 
 def render_section(spec: DataflowSpec, section: Section, doc_path: str) -> str:
-    """One feature: every promise the section makes, as scenarios over the same Background."""
-    src, tgt = _names(section)
-    source_binding = bind(section.source)
-    target_binding = bind(section.target)
-    plain, refs = split_rows(section)
-    feature_tags = ["@dataflow"]
+    """One feature: the registry's plans of the section, as scenarios over one Background."""
+    feature_tags = [FeatureTag.DATAFLOW]
     if section.existence_only:
-        feature_tags.append("@existence_only")
-    if source_binding is None or target_binding is None:
-        feature_tags.append("@unbound")
-    src_system, tgt_system = _systems(section)
-    fixed = ""
-    if target_binding is not None and target_binding.fixed:
-        fixed = " with " + " and ".join(f"{k} {v}" for k, v in sorted(target_binding.fixed.items()))
-
+        feature_tags.append(FeatureTag.EXISTENCE_ONLY)
+    if bind(section.source) is None or bind(section.target) is None:
+        feature_tags.append(FeatureTag.UNBOUND)
+    opening = promise(
+        PromiseId.LINK_FIRST if section.kind is SectionKind.LINK_FIRST else PromiseId.EXISTS
+    )
     out: list[str] = [
         f"# Generated by talkqa from {doc_path}: do not edit, regenerate with",
         f"#   talkqa features generate {doc_path} --out features/",
-        " ".join(feature_tags),
+        " ".join(f"@{tag}" for tag in feature_tags),
         f"Feature: {' '.join(section.heading.split())}",
-        f"  Promise: {sentence_for(section, 'exists')}",
+        f"  Promise: {opening.sentence(section)}",
         "",
         f"  Checklist {doc_path}, section {section.index} (line {section.line}).",
     ]
@@ -450,50 +180,9 @@ def render_section(spec: DataflowSpec, section: Section, doc_path: str) -> str:
         "",
         "  Background:",
         f'    Given the checklist "{doc_path}" section {section.index}',
-        "",
-        "  @exists @vcr",
-        *_exists_scenario(spec, section, fixed),
     ]
-    if section.merge_rules:
-        out += _merge_scenario(spec, section)
-    if plain:
-        out += [
-            "",
-            "  @properties @vcr",
-            f"  Scenario: Each linked {tgt} has the mapped properties of its {src}",
-            f"    Promise: {sentence_for(section, 'properties')}",
-            "",
-            *_givens(spec, section, SAMPLE_COUNT),
-            "    When the system under test runs",
-            "    Then every linked pair has these properties equal under their declared types:",
-            *_table(_TABLE_HEADER, (_row(p) for p in plain), "      "),
-        ]
-    if refs and source_binding is not None:
-        out += [
-            "",
-            "  @references @vcr",
-            f"  Scenario: The references of each linked {tgt} point at linked targets",
-            f"    Promise: {sentence_for(section, 'references')}",
-            "",
-            *_givens(spec, section, SAMPLE_COUNT),
-            "    When the system under test runs",
-            "    Then every reference points at the target linked to the referenced source:",
-            *_table(_REF_HEADER, (_ref_row(spec, p, source_binding) for p in refs), "      "),
-        ]
-        if target_binding is not None:
-            out += _reference_edit_scenario(spec, section, refs, source_binding)
-    out += _edit_scenarios(spec, section)
-    out += [
-        "",
-        "  @idempotence @vcr",
-        f"  Scenario: A second run changes nothing in {src_system} or {tgt_system}",
-        f"    Promise: {sentence_for(section, 'idempotence')}",
-        "",
-        *_givens(spec, section, EDIT_SAMPLE_COUNT),
-        "    And the system under test has run",
-        "    When the system under test runs again",
-        f"    Then no entity changed in {src_system} or {tgt_system}",
-    ]
+    for plan in plans_of(spec, section):
+        out += render_plan(spec, section, plan)
     return "\n".join(out) + "\n"
 
 
@@ -542,7 +231,7 @@ def read_feature_rows(text: str) -> _FeatureRows:
         if header is None:
             header = cells
             continue
-        if header[:3] == list(_TABLE_HEADER) and len(cells) >= 3:
+        if header[:3] == list(TABLE_HEADER) and len(cells) >= 3:
             rows.add((cells[0], cells[1], cells[2]))
     return _FeatureRows(index, frozenset(rows))
 
@@ -606,7 +295,7 @@ def drift(spec: DataflowSpec, features_dir: Path | str, doc_path: str | None = N
         seen.add(disk_name)
         text = on_disk[disk_name]
         have = {(r[0], r[1]): r[2] for r in read_feature_rows(text).rows}
-        want = {(p.source_path, p.target_path): _type_text(p.data_type) for p in section.properties}
+        want = {(p.source_path, p.target_path): type_text(p.data_type) for p in section.properties}
         rows = _row_drifts(disk_name, section.index, want, have)
         found.extend(rows)
         if not rows and text != expected[name]:

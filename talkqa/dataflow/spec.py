@@ -80,6 +80,17 @@ class ParseIssue(_Frozen):
     kind: str  # e.g. "broken-row", "garbled-header", "unknown-type", "qualifier", "blank-system"
     message: str
 
+    @property
+    def may_change_promises(self) -> bool:
+        """Whether the checklist may promise something the spec does not hold (a row dropped or
+        altered, a sentence not understood): a sign-off cannot say GO over it. Only an
+        unreadable generation timestamp is harmless."""
+        return self.kind != "generated"
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
 
 class DataflowSpec(_Frozen):
     """A whole checklist: source and target system names, sections in document order."""

@@ -12,48 +12,35 @@ from __future__ import annotations
 
 import html
 import json
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from talkqa import __version__
-from talkqa.checks import Finding, NotCovered, bindings_of
+from talkqa.checks import NotCovered, bindings_of
 from talkqa.dataflow.spec import DataflowSpec
 from talkqa.errors import UserError
+from talkqa.outcome import ExitCode, ScenarioOutcome, Status, decide
+from talkqa.outcome import Verdict as VerdictKind
+from talkqa.promises import REGISTRY, PromiseId, plans_of
+from talkqa.promises import promise as registry_promise
 from talkqa.report.environment import git_revision
 
-PROMISES: tuple[str, ...] = ("exists", "properties", "references", "edits", "idempotence")
-PROMISE_TITLES: dict[str, str] = {
-    "exists": "Exists & linked",
-    "properties": "Properties",
-    "references": "References",
-    "edits": "Either-side edits",
-    "idempotence": "Idempotence",
-}
 FINDINGS_PER_KIND = 5
-Status = Literal["passed", "failed", "skipped"]
+Outcome = ScenarioOutcome  # the sign-off renders the one typed outcome of each scenario
 
 
-class Outcome(BaseModel):
-    """One scenario's result, as the pytest plugin writes it to reports/outcomes.jsonl."""
-
-    dataflow: str
-    section_index: int
-    section: str
-    promise: str
-    outcome: Status
-    entities_checked: int = 0
-    findings: list[Finding] = []
-    reason: str | None = None
-    # the scenario's name; a trailing "(label: detail)" qualifies what the scenario proves,
-    # e.g. "(link survival only: Chargebee forbids changing currency_code)"
-    scenario: str | None = None
+def _title(promise: str) -> str:
+    """A promise's sign-off column, from the registry."""
+    try:
+        return registry_promise(promise).title
+    except ValueError:
+        return promise
 
 
 class SectionInfo(BaseModel):
@@ -65,6 +52,7 @@ class SectionInfo(BaseModel):
     existence_only: bool = False
     covered: bool = True
     reason: str | None = None
+    promises: list[str] = []  # the promises the section makes (its registry plans)
 
 
 class SignoffInput(BaseModel):
@@ -80,6 +68,9 @@ class SignoffInput(BaseModel):
     revision: str | None = None  # git revision; looked up when None
     # promises the run was limited to (``talkqa signoff --promise``); empty: all of them
     selection: list[str] = []
+    # what talk-qa could not judge outside any scenario: checklist rows the parser could not
+    # read (file:line), a run that was interrupted or could not start
+    unjudged: list[str] = []
 
 
 class BrokenSection(BaseModel):
@@ -95,10 +86,11 @@ class Verdict(BaseModel):
     """The decision and where its page was written."""
 
     go: bool
-    label: Literal["GO", "NO-GO"]
+    label: VerdictKind
     headline: str = ""
     broken: list[str]
     broken_sections: list[BrokenSection] = []
+    unjudged: list[str] = []
     markdown: Path
     html: Path | None = None
     json_path: Path | None = None
@@ -106,6 +98,10 @@ class Verdict(BaseModel):
     def broken_promises(self) -> set[str]:
         """Every promise id broken in some section."""
         return {p for section in self.broken_sections for p in section.promises}
+
+    @property
+    def exit_code(self) -> int:
+        return int(ExitCode.of(self.label))
 
 
 def read_outcomes(path: Path) -> list[Outcome]:
@@ -147,6 +143,7 @@ def sections_from_spec(spec: DataflowSpec, dataflow: str | None = None) -> list[
                 existence_only=section.existence_only,
                 covered=reason is None,
                 reason=reason,
+                promises=list(dict.fromkeys(p.promise.value for p in plans_of(spec, section))),
             )
         )
     return rows
@@ -179,7 +176,7 @@ class Matrix:
 @dataclass
 class Page:
     title: str
-    go: bool
+    verdict: VerdictKind
     headline: str
     broken: list[str]
     coverage: str
@@ -190,9 +187,21 @@ class Page:
     metadata: list[tuple[str, str]]
     notes: list[str] = field(default_factory=list)  # note n is notes[n - 1]
     broken_sections: list[BrokenSection] = field(default_factory=list)
+    unjudged: list[str] = field(default_factory=list)  # what talk-qa could not judge, and why
+
+    @property
+    def go(self) -> bool:
+        return self.verdict is VerdictKind.GO
 
 
-_ICON = {"passed": "✅", "failed": "❌", "skipped": "⚪", "existence-only": "▫️", "none": ""}
+_ICON = {
+    "passed": "✅",
+    "failed": "❌",
+    "error": "⚠️",
+    "skipped": "⚪",
+    "existence-only": "▫️",
+    "none": "",
+}
 
 # An edit scenario of a section without mapped properties can only show that links hold.
 EXISTENCE_ONLY_EDITS = (
@@ -215,54 +224,49 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def _title(promise: str) -> str:
-    return PROMISE_TITLES.get(promise, promise).lower()
-
-
 def _cell(
     outcomes: Sequence[Outcome], info: SectionInfo | None, promise: str, selected: bool
 ) -> Cell:
+    values = (PromiseId.PROPERTIES, PromiseId.REFERENCES)
     if not outcomes:
-        if info is not None and info.existence_only and promise in ("properties", "references"):
+        if info is not None and info.existence_only and promise in values:
             return Cell("existence-only", "existence only")
         if info is not None and not info.covered:
             return Cell("skipped", "not covered")
-        return Cell("none", "—" if selected else "not run")
+        makes = info is None or not info.promises or promise in info.promises
+        return Cell("none", "not run" if makes and not selected else "—")
     checked = sum(o.entities_checked for o in outcomes)
-    states = {o.outcome for o in outcomes}
-    if "failed" in states:
+    states = {o.status for o in outcomes}
+    if Status.FAILED in states:
         found = sum(len(o.findings) for o in outcomes)
         extra = f", {found} finding{'s' if found != 1 else ''}" if found else ""
         return Cell("failed", f"failed ({checked} checked{extra})")
-    if "passed" in states:
+    if Status.ERROR in states:
+        errors = sum(1 for o in outcomes if o.status is Status.ERROR)
+        return Cell("error", f"not judged ({_plural(errors, 'error')})")
+    if Status.PASSED in states:
         return Cell("passed", f"passed ({checked} checked)")
-    if info is not None and info.existence_only and promise in ("properties", "references"):
+    if info is not None and info.existence_only and promise in values:
         return Cell("existence-only", "existence only")
     return Cell("skipped", "not covered")
 
 
-# "(label: detail)" at the end of a scenario name; "(organisation data)" is a datatype's name
-_TRAILING_QUALIFIER = re.compile(r"\(([^():]+:[^()]+)\)\s*$")
-
-
-def _said(outcome: Outcome) -> str | None:
-    """What a judged scenario says about itself: its reason, else its name's "(x: y)"."""
-    if outcome.reason:
-        return _first_line(outcome.reason)
-    found = _TRAILING_QUALIFIER.search(outcome.scenario or "")
-    return found.group(1).strip() if found else None
-
-
 def _qualifier(outcomes: Sequence[Outcome], info: SectionInfo | None, promise: str) -> str | None:
-    """Why a judged cell proves less than its promise says (the scenarios' own words)."""
+    """Why a judged cell proves less than its promise says (the plans' own words)."""
     reasons = [
-        said
+        _first_line(o.reason)
         for o in outcomes
-        if (o.outcome == "passed" or (o.outcome == "failed" and o.findings)) and (said := _said(o))
+        if o.reason and (o.status is Status.PASSED or (o.status is Status.FAILED and o.findings))
     ]
     reasons = [r for r in dict.fromkeys(reasons) if r]
-    judged = any(o.outcome in ("passed", "failed") for o in outcomes)
-    if not reasons and judged and promise == "edits" and info is not None and info.existence_only:
+    judged = any(o.status in (Status.PASSED, Status.FAILED) for o in outcomes)
+    if (
+        not reasons
+        and judged
+        and promise == PromiseId.EDITS
+        and info is not None
+        and info.existence_only
+    ):
         reasons = [EXISTENCE_ONLY_EDITS]
     return "; ".join(reasons) or None
 
@@ -275,19 +279,30 @@ def _broken_summary(heading: str, failed: dict[str, list[Outcome]]) -> str:
             detail = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
         else:
             detail = next((_first_line(o.reason) for o in outcomes if o.reason), "failed")
-        parts.append(f"{_title(promise)} ({detail})")
+        parts.append(f"{_title(promise).lower()} ({detail})")
     return f"{heading} — " + "; ".join(parts)
 
 
 def _no_go_headline(broken: Sequence[BrokenSection]) -> str:
     """'2 promises broken in 1 section: Orders (properties, either-side edits).'"""
     cells = sum(len(b.promises) for b in broken)
-    named = "; ".join(f"{b.section} ({', '.join(_title(p) for p in b.promises)})" for b in broken)
+    named = "; ".join(
+        f"{b.section} ({', '.join(_title(p).lower() for p in b.promises)})" for b in broken
+    )
     return f"{_plural(cells, 'promise')} broken in {_plural(len(broken), 'section')}: {named}."
 
 
+def _unjudged_line(outcome: Outcome) -> str:
+    where = f" [{outcome.where}]" if outcome.where else ""
+    return (
+        f"{' '.join(outcome.section.split()) or outcome.dataflow or 'a scenario'} — "
+        f"{_title(outcome.promise).lower() or 'scenario'}: {outcome.scenario}: "
+        f"{_first_line(outcome.reason) or 'error'}{where}"
+    )
+
+
 def build(results: SignoffInput, revision: str) -> Page:
-    """The sign-off page as data: the one place that decides GO / NO-GO."""
+    """The sign-off page as data: the one place that decides GO / NO-GO / INCOMPLETE."""
     # Outcomes name a checklist as the feature did ("dataflows/x.rst"), sections as the
     # parser did (maybe absolute): the file name is what they share.
     names: dict[str, str] = {}
@@ -303,10 +318,12 @@ def build(results: SignoffInput, revision: str) -> Page:
         infos[(key, known.index)] = known
         headings[(key, known.index)] = " ".join(known.heading.split())
     dataflows = list(dict.fromkeys(d for d, _ in list(infos) + list(headings)))
-    promises = list(PROMISES) + sorted(
-        {o.promise for o in results.outcomes if o.promise and o.promise not in PROMISES}
-    )
+    made = {o.promise for o in results.outcomes} | {
+        p for info in results.sections for p in info.promises
+    }
     selection = set(results.selection)
+    # the registry's columns: each promise the checklist makes or a scenario of this run tested
+    promises = [p.id.value for p in REGISTRY if p.id in made or p.id in selection]
 
     matrices: list[Matrix] = []
     broken: list[str] = []
@@ -324,12 +341,12 @@ def build(results: SignoffInput, revision: str) -> Page:
                 cell = _cell(outcomes, info, p, not selection or p in selection)
                 qualifier = _qualifier(outcomes, info, p)
                 if qualifier and cell.status in ("passed", "failed"):
-                    notes.append(f"{heading} — {_title(p)}: {qualifier}")
+                    notes.append(f"{heading} — {_title(p).lower()}: {qualifier}")
                     cell.note = len(notes)
                 cells.append(cell)
             rows.append(Row(index, heading, cells))
             failed = {
-                p: [o for o in by_cell.get((dataflow, index, p), []) if o.outcome == "failed"]
+                p: [o for o in by_cell.get((dataflow, index, p), []) if o.status is Status.FAILED]
                 for p in promises
             }
             failed = {p: os for p, os in failed.items() if os}
@@ -345,34 +362,45 @@ def build(results: SignoffInput, revision: str) -> Page:
             else:
                 for p in promises:
                     outcomes = by_cell.get((dataflow, index, p), [])
-                    if outcomes and all(o.outcome == "skipped" for o in outcomes):
+                    if outcomes and all(o.status is Status.SKIPPED for o in outcomes):
                         reason = next((o.reason for o in outcomes if o.reason), None)
                         not_covered.append(
-                            f"{heading} — {_title(p)}: {_first_line(reason) or 'skipped'}"
+                            f"{heading} — {_title(p).lower()}: {_first_line(reason) or 'skipped'}"
                         )
         matrices.append(Matrix(dataflow, promises, rows))
 
-    counts = Counter(o.outcome for o in results.outcomes)
+    counts = Counter(o.status for o in results.outcomes)
     statuses = [c.status for m in matrices for r in m.rows for c in r.cells]
     total_cells = sum(1 for s in statuses if s != "none")
     judged = sum(1 for s in statuses if s in ("passed", "failed"))
     skipped_cells = statuses.count("skipped")
-    go = bool(judged) and not broken
-    if broken:
+    unjudged = [*results.unjudged] + [
+        _unjudged_line(o) for o in results.outcomes if o.status is Status.ERROR
+    ]
+    verdict = decide(broken=bool(broken), judged=bool(judged), unjudged=bool(unjudged))
+    if verdict is VerdictKind.NO_GO:
         headline = _no_go_headline(broken_sections)
+        if unjudged:
+            headline += f" Also {_plural(len(unjudged), 'thing')} could not be judged: see below."
+    elif unjudged:
+        headline = (
+            f"{_plural(len(unjudged), 'thing')} could not be judged, none of them the system "
+            "under test's fault: see below."
+        )
     elif not judged:
-        headline = "Nothing was checked: no scenario passed or failed."
+        headline = "Nothing was judged: no scenario passed or failed."
     else:
         headline = f"Every checked promise holds ({_plural(judged, 'promise')} checked)."
         if skipped_cells:
             headline += f" {skipped_cells} not covered: see below."
     if selection:
-        chosen = ", ".join(_title(p) for p in promises if p in selection)
+        chosen = ", ".join(_title(p).lower() for p in promises if p in selection)
         headline += f" Only these promises were run: {chosen}."
     coverage = (
         f"{judged} of {total_cells} matrix cells checked, {skipped_cells} not covered; "
-        f"scenarios: {counts.get('passed', 0)} passed, {counts.get('failed', 0)} failed, "
-        f"{counts.get('skipped', 0)} skipped."
+        f"scenarios: {counts.get(Status.PASSED, 0)} passed, {counts.get(Status.FAILED, 0)} "
+        f"failed, {counts.get(Status.ERROR, 0)} not judged (error), "
+        f"{counts.get(Status.SKIPPED, 0)} skipped."
     )
 
     by_kind: dict[str, list[str]] = defaultdict(list)
@@ -380,9 +408,9 @@ def build(results: SignoffInput, revision: str) -> Page:
     for outcome in results.outcomes:
         for finding in outcome.findings:
             by_kind[finding.kind.value].append(finding.message)
-        if outcome.outcome == "failed" and not outcome.findings:
+        if outcome.status is Status.FAILED and not outcome.findings:
             other_failures.append(
-                f"{' '.join(outcome.section.split())} — {_title(outcome.promise)}: "
+                f"{' '.join(outcome.section.split())} — {_title(outcome.promise).lower()}: "
                 f"{_first_line(outcome.reason) or 'failed without findings'}"
             )
     findings = [
@@ -406,7 +434,7 @@ def build(results: SignoffInput, revision: str) -> Page:
     title = "Sign-off: " + (", ".join(Path(d).stem for d in dataflows) or "no checklist")
     return Page(
         title=title,
-        go=go,
+        verdict=verdict,
         headline=headline,
         broken=broken,
         coverage=coverage,
@@ -417,6 +445,7 @@ def build(results: SignoffInput, revision: str) -> Page:
         metadata=metadata,
         notes=notes,
         broken_sections=broken_sections,
+        unjudged=unjudged,
     )
 
 
@@ -433,16 +462,20 @@ def _cell_text(cell: Cell) -> str:
 
 
 def render_markdown(page: Page) -> str:
-    verdict = "GO" if page.go else "NO-GO"
-    out = [f"# {page.title}", "", f"## {'✅' if page.go else '❌'} {verdict}", "", page.headline]
+    verdict = page.verdict.value
+    icon = {VerdictKind.GO: "✅", VerdictKind.NO_GO: "❌", VerdictKind.INCOMPLETE: "⚠️"}
+    out = [f"# {page.title}", "", f"## {icon[page.verdict]} {verdict}", "", page.headline]
     if page.broken:
         out += ["", "Broken promises:"]
         out += [f"- {_md(line)}" for line in page.broken]
+    if page.unjudged:
+        out += ["", "Could not be judged (not the system under test's fault):"]
+        out += [f"- {_md(line)}" for line in page.unjudged]
     out += ["", page.coverage, "", "## Checklist matrix", ""]
     for matrix in page.matrices:
         if len(page.matrices) > 1:
             out += [f"### {matrix.dataflow}", ""]
-        titles = [PROMISE_TITLES.get(p, p) for p in matrix.promises]
+        titles = [_title(p) for p in matrix.promises]
         out.append("| # | Section | " + " | ".join(titles) + " |")
         out.append("|---:|---|" + "---|" * len(titles))
         for row in matrix.rows:
@@ -450,7 +483,8 @@ def render_markdown(page: Page) -> str:
             out.append(f"| {row.index} | {_md(row.heading)} | " + " | ".join(cells) + " |")
         out.append("")
     out.append(
-        "✅ passed · ❌ failed · ⚪ not covered · ▫️ existence only (empty property table) · "
+        "✅ passed · ❌ failed · ⚠️ not judged (error) · ⚪ not covered · "
+        "▫️ existence only (empty property table) · "
         "— no scenario; numbers are entities checked; [n]: see the note."
     )
     if page.notes:
@@ -482,6 +516,7 @@ padding:0 16px;color:#1f2328}
 h1{font-size:24px;margin-bottom:4px}h2{margin-top:28px;border-bottom:1px solid #ddd}
 .verdict{font-size:28px;font-weight:700;padding:12px 16px;border-radius:8px;margin:12px 0}
 .go{background:#e6f4ea;color:#137333}.nogo{background:#fce8e6;color:#a50e0e}
+.incomplete{background:#fef7e0;color:#8a5300}td.error{background:#fef7e0}
 .headline{font-size:17px;font-weight:600}
 table{border-collapse:collapse;width:100%;margin:8px 0}
 th,td{border:1px solid #d0d7de;padding:6px 8px;text-align:left;vertical-align:top}
@@ -504,23 +539,29 @@ def _html_cell(cell: Cell, promise: str) -> str:
 
 def render_html(page: Page) -> str:
     e = html.escape
-    verdict = "GO" if page.go else "NO-GO"
+    verdict = page.verdict.value
+    css = {VerdictKind.GO: "go", VerdictKind.NO_GO: "nogo", VerdictKind.INCOMPLETE: "incomplete"}
     out = [
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
         f"<title>{e(page.title)} — {verdict}</title><style>{_CSS}</style></head><body>",
         f"<h1>{e(page.title)}</h1>",
-        f'<div id="verdict" class="verdict {"go" if page.go else "nogo"}">{verdict}</div>',
+        f'<div id="verdict" class="verdict {css[page.verdict]}">{verdict}</div>',
         f'<p id="headline" class="headline">{e(page.headline)}</p>',
     ]
     if page.broken:
         out.append('<p>Broken promises:</p><ul id="broken">')
         out += [f"<li>{e(line)}</li>" for line in page.broken]
         out.append("</ul>")
+    if page.unjudged:
+        out.append("<p>Could not be judged (not the system under test's fault):</p>")
+        out.append('<ul id="unjudged">')
+        out += [f"<li>{e(line)}</li>" for line in page.unjudged]
+        out.append("</ul>")
     out += [f'<p class="muted">{e(page.coverage)}</p>', "<h2>Checklist matrix</h2>"]
     for matrix in page.matrices:
         if len(page.matrices) > 1:
             out.append(f"<h3>{e(matrix.dataflow)}</h3>")
-        head = "".join(f"<th>{e(PROMISE_TITLES.get(p, p))}</th>" for p in matrix.promises)
+        head = "".join(f"<th>{e(_title(p))}</th>" for p in matrix.promises)
         out.append(
             f'<table class="matrix" data-dataflow="{e(matrix.dataflow)}"><thead><tr>'
             f"<th>#</th><th>Section</th>{head}</tr></thead><tbody>"
@@ -565,8 +606,9 @@ def render_html(page: Page) -> str:
 def render_json(page: Page) -> str:
     """The same page for tools: verdict, broken promises by section, matrix, findings."""
     data: dict[str, Any] = {
-        "verdict": "GO" if page.go else "NO-GO",
+        "verdict": page.verdict.value,
         "go": page.go,
+        "unjudged": page.unjudged,
         "headline": page.headline,
         "broken": page.broken,
         "broken_sections": [b.model_dump() for b in page.broken_sections],
@@ -617,10 +659,11 @@ def write_signoff(results: SignoffInput, out_dir: Path) -> Verdict:
     page_json.write_text(render_json(page), encoding="utf-8")
     return Verdict(
         go=page.go,
-        label="GO" if page.go else "NO-GO",
+        label=page.verdict,
         headline=page.headline,
         broken=page.broken,
         broken_sections=page.broken_sections,
+        unjudged=page.unjudged,
         markdown=markdown,
         html=page_html,
         json_path=page_json,
@@ -628,5 +671,5 @@ def write_signoff(results: SignoffInput, out_dir: Path) -> Verdict:
 
 
 def summarise(outcomes: Iterable[Outcome]) -> dict[str, int]:
-    """Scenario counts by outcome (for a CLI's closing line)."""
-    return dict(Counter(o.outcome for o in outcomes))
+    """Scenario counts by status (for a CLI's closing line)."""
+    return dict(Counter(o.status.value for o in outcomes))

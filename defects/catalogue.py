@@ -41,6 +41,9 @@ class Injection:
     # sections whose linked targets every run after the first PATCHes once more with the
     # values they already hold, by target datatype: nothing visible changes but updated_at
     rewrite: frozenset[tuple[str, str]] = frozenset()
+    # after a correct run: the exit code, and whether the run report leaves out its conflicts
+    exit_code: int = 0
+    silent_conflicts: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ class Defect:
     """One catalogue entry."""
 
     name: str
-    promise: str | None  # exists | properties | references | edits | idempotence; None: control
+    promise: str | None  # a talkqa.promises.PromiseId value; None: the control
     sections: tuple[str, ...]  # source datatypes of the sections it hits: "Customer", "Order"
     description: str
     injection: Injection = field(default_factory=Injection)
@@ -59,6 +62,9 @@ class Defect:
     # other promises its sign-off on ``checklist`` fails as a mere consequence (an edits
     # scenario re-checks existence, properties and references after its second run)
     also: frozenset[str] = frozenset()
+    # what the sign-off says when the defect breaks a promise without a finding (a failed run,
+    # a run report that keeps quiet)
+    failure: str = ""
 
     @property
     def command(self) -> str:
@@ -239,7 +245,7 @@ CATALOGUE: tuple[Defect, ...] = (
         description="never carries Invoiced edits back to Chargebee (its Chargebee updates "
         "are dropped, while it believes they were made)",
         injection=Injection(taps=_taps("chargebee", ("customers", "items", "orders"), update=drop)),
-        findings=frozenset({"mismatch"}),
+        findings=frozenset({"mismatch", "not_propagated"}),
         checklist=CONTACTS,
     ),
     Defect(
@@ -251,7 +257,25 @@ CATALOGUE: tuple[Defect, ...] = (
             taps=_taps("chargebee", ("customers", "items", "orders"), update=drop)
             + _taps("invoiced", ("customers", "items", "invoices"), update=drop)
         ),
-        findings=frozenset({"mismatch"}),
+        findings=frozenset({"mismatch", "not_propagated"}),
+        checklist=CONTACTS,
+    ),
+    Defect(
+        name="exits-nonzero",
+        promise="exists",
+        sections=("Customer", "Item", "Order"),
+        description="does every write right, then exits 1: a failed run is a failed run",
+        injection=Injection(exit_code=1),
+        failure="failed with exit code 1",
+        also=frozenset({"properties", "references", "edits", "idempotence"}),
+    ),
+    Defect(
+        name="silent-conflicts",
+        promise="conflicts",
+        sections=("Customer",),
+        description="resolves conflicts right but leaves them out of its run report",
+        injection=Injection(silent_conflicts=True),
+        failure="conflict not reported",
         checklist=CONTACTS,
     ),
 )

@@ -228,4 +228,21 @@ def _run(defect: Defect, args: argparse.Namespace, environ: dict[str, str]) -> i
         systems = Systems.connect(settings, client)
         summary = run_defect(defect, spec, systems, state)
     print(_summary_line(defect, summary))
-    return 0
+    write_run_report(defect, summary, environ)
+    return defect.injection.exit_code
+
+
+def write_run_report(defect: Defect, summary: SyncSummary, environ: Mapping[str, str]) -> None:
+    """The run report talk-qa asks every syncer for (``$TALKQA_RUN_REPORT``), as the
+    reference sync gives it: a catalogue syncer is judged on what it says, too."""
+    from talkqa.run_report import ENV_VAR
+    from talkqa.sut import reference_run_report
+
+    path = environ.get(ENV_VAR)
+    if not path:
+        return
+    report = reference_run_report(summary).model_copy(update={"syncer": f"defects {defect.name}"})
+    if defect.injection.silent_conflicts:
+        quiet = [s.model_copy(update={"conflicts": []}) for s in report.sections]
+        report = report.model_copy(update={"sections": quiet})
+    Path(path).write_text(report.model_dump_json(indent=2), encoding="utf-8")

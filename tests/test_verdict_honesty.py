@@ -1,0 +1,143 @@
+"""The verdict never blames the system under test for what talk-qa could not judge.
+
+Each test builds a throwaway copy of the project's suite (steps, features, cassettes,
+checklists) and breaks one piece of evidence the way a user could: a cassette cut in half or
+deleted, a checklist row cut to two cells, a recording attempted in replay mode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CASSETTE = Path(
+    "cassettes/chargebee-invoiced/03-chargebee-order-to-invoiced-invoices/"
+    "each-linked-invoiced-invoices-has-the-mapped-properties-of-its-chargebee-order.yaml"
+)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the suite: what `talkqa signoff` reads from the working directory."""
+    root = tmp_path / "project"
+    root.mkdir()
+    for folder in ("steps", "features", "cassettes", "dataflows"):
+        shutil.copytree(REPO / folder, root / folder)
+    shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
+    return root
+
+
+def _talkqa(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHARGEBEE_", "INVOICED_"))}
+    return subprocess.run(
+        [sys.executable, "-c", "from talkqa.cli import main; main()", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def _signoff_json(root: Path) -> dict[str, object]:
+    data = json.loads((root / "reports" / "signoff.json").read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def _tree_digest(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        digest.update(str(path.relative_to(folder)).encode())
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "deleted"])
+def test_a_broken_cassette_is_incomplete_not_a_broken_promise(project: Path, damage: str) -> None:
+    cassette = project / CASSETTE
+    if damage == "truncated":
+        text = cassette.read_text(encoding="utf-8")
+        cassette.write_text(text[: len(text) // 2], encoding="utf-8")
+    else:
+        cassette.unlink()
+    # the exists and properties scenarios: enough to see the broken one among good ones
+    promises = ("--promise", "exists", "--promise", "properties")
+    done = _talkqa(project, "signoff", "dataflows/chargebee-invoiced.rst", *promises)
+    out = done.stdout + done.stderr
+    assert done.returncode == 4, out
+    assert "INCOMPLETE:" in done.stdout, out
+    lines = [line for line in out.splitlines() if str(CASSETTE) in line]
+    assert lines, out
+    assert "Traceback" not in out, out
+    data = _signoff_json(project)
+    assert data["verdict"] == "INCOMPLETE"
+    assert data["broken_sections"] == []  # nothing is blamed on the system under test
+    unjudged = data["unjudged"]
+    assert isinstance(unjudged, list) and len(unjudged) == 1
+    assert str(CASSETTE) in unjudged[0] and "properties" in unjudged[0]
+    outcomes = [
+        json.loads(line)
+        for line in (project / "reports" / "outcomes.jsonl").read_text().splitlines()
+    ]
+    assert len(outcomes) == 4  # every collected scenario has its outcome: none vanished
+    assert [o["status"] for o in outcomes].count("error") == 1
+    assert [o["status"] for o in outcomes].count("failed") == 0
+
+
+def test_recording_in_replay_mode_is_refused_and_touches_no_cassette(project: Path) -> None:
+    before = _tree_digest(project / "cassettes")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "steps",
+            "--record-mode=rewrite",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode != 0, out
+    refusals = [line for line in out.splitlines() if "--record-mode=rewrite cannot be used" in line]
+    assert len(refusals) == 1, out
+    assert _tree_digest(project / "cassettes") == before
+
+
+def test_a_checklist_row_cut_short_is_incomplete_naming_its_line(project: Path) -> None:
+    doc = project / "dataflows" / "chargebee-invoiced.rst"
+    lines = doc.read_text(encoding="utf-8").splitlines()
+    row = next(i for i, line in enumerate(lines) if "currency_code" in line and "*" in line)
+    # "* - a\n  - b\n  - c": drop the third cell of the row
+    third = next(i for i in range(row + 1, len(lines)) if lines[i].strip().startswith("- "))
+    third = next(i for i in range(third + 1, len(lines)) if lines[i].strip().startswith("- "))
+    del lines[third]
+    doc.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    generated = _talkqa(project, "features", "generate", "dataflows/chargebee-invoiced.rst")
+    assert generated.returncode == 0, generated.stderr
+    done = _talkqa(
+        project, "signoff", "dataflows/chargebee-invoiced.rst", "--mode", "sandbox", "--promise",
+        "properties",
+    )  # fmt: skip
+    out = done.stdout + done.stderr
+    assert done.returncode == 4, out
+    assert f"dataflows/chargebee-invoiced.rst:{row + 1}" in out, out
+    data = _signoff_json(project)
+    assert data["verdict"] == "INCOMPLETE"
+    assert any(f":{row + 1}:" in line for line in data["unjudged"]), data["unjudged"]  # type: ignore[union-attr]

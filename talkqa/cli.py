@@ -1,7 +1,8 @@
 """`talkqa`: the command line. Each package registers its own commands here.
 
-Exit codes: 0 pass, 1 findings, 2 usage or input error (one line on stderr, no traceback),
-3 a bug in talk-qa, 130 interrupted.
+Exit codes (``talkqa.outcome.ExitCode``): 0 pass, 1 findings, 2 usage or input error (one line
+on stderr, no traceback), 3 a bug in talk-qa, 4 INCOMPLETE (a sign-off that could not judge
+every promise), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def main() -> None:
     """Console entry point: every failure a user can meet is one line on stderr.
 
     0 pass, 1 findings, 2 usage or input error, 3 a bug in talk-qa (set TALKQA_DEBUG=1 for
-    the traceback), 130 interrupted.
+    the traceback), 4 INCOMPLETE, 130 interrupted.
     """
     import os
 

@@ -1,7 +1,8 @@
 """`talkqa sync`, `check`, `signoff` and `features`: the judge's commands.
 
-Exit codes (talkqa.cli): 0 pass, 1 findings (or a NO-GO), 2 usage or input error. Every
-bad input is one line that says what, where and what to do.
+Exit codes (talkqa.outcome.ExitCode): 0 pass, 1 findings (or a NO-GO), 2 usage or input
+error, 4 INCOMPLETE (something could not be judged). Every bad input is one line that says
+what, where and what to do.
 """
 
 from __future__ import annotations
@@ -560,9 +561,17 @@ def _write_signoff(
     return write_signoff(results, reports)
 
 
+def run_report_schema() -> None:
+    """Print the JSON Schema of the run report a syncer may write to $TALKQA_RUN_REPORT."""
+    from talkqa.run_report import schema_json
+
+    typer.echo(schema_json(), nl=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add sync, check, signoff and the features sub-app to the talkqa command."""
     app.command("sync")(sync)
     app.command("check")(check)
     app.command("signoff")(signoff)
+    app.command("run-report-schema")(run_report_schema)
     app.add_typer(features_app, name="features")

@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from talkqa.dataflow.spec import DataflowSpec, Section
+from talkqa.outcome import NotJudged
 from talkqa.promises import FeatureTag, PromiseId, marker_docs
 from talkqa.pytest_plugin import (
     CHARGEBEE_KEY_PLACEHOLDER,
@@ -116,7 +117,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         return
     problem = cassette_problem(_cassette_path(scenario))
     if problem:
-        pytest.fail(problem, pytrace=False)
+        raise NotJudged(problem)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -124,9 +125,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """Every scenario ends as exactly one outcome, written once: passed, failed (the system
     under test broke a promise), error (talk-qa could not judge) or skipped (not covered)."""
     report = yield
+    if call.excinfo is not None and isinstance(call.excinfo.value, NotJudged):
+        report.longrepr = str(call.excinfo.value)  # one line, not a traceback of the plugin
     outcomes = item.config.getoption("--talkqa-outcomes", default=None)
     scenario = _scenario_of_item(item)
-    if not outcomes or scenario is None:
+    if scenario is None:
         return report
     ended = report.when == "call" or (report.when == "setup" and report.outcome != "passed")
     if not ended:
@@ -141,8 +144,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         reason = reason or record.reason or last_line(report.longreprtext)
     elif report.failed:
         reason = record.reason if not record.findings else None
-    append_outcome(Path(outcomes), outcome_of(record, report.outcome, reason, where))
+    outcome = outcome_of(record, report.outcome, reason, where)
+    if outcomes:
+        append_outcome(Path(outcomes), outcome)
     item.config.stash[WRITTEN_KEY].add(item.nodeid)
+    if report.when == "setup":  # ended before pytest-bdd started it: Allure never saw it
+        from talkqa.report.allure_outcome import report_unstarted
+
+        feature = scenario.feature
+        report_unstarted(outcome, os.path.normpath(feature.rel_filename), feature.name)
     return report
 
 

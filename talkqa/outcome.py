@@ -44,6 +44,12 @@ class ScenarioOutcome(BaseModel):
     where: str | None = None  # the file (and line) an error concerns, e.g. a cassette
 
 
+class NotJudged(Exception):
+    """Raised when talk-qa cannot judge a scenario: not an AssertionError nor pytest's
+    ``Failed``, so Allure files the scenario as *broken* (a test defect), never as a failed
+    promise (a product defect); the plugin shows its message as the one-line report."""
+
+
 class Verdict(StrEnum):
     GO = "GO"
     NO_GO = "NO-GO"

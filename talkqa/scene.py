@@ -22,6 +22,7 @@ from typing import Any, NoReturn, cast
 import pytest
 
 from talkqa.dataflow.spec import DataflowSpec, PropertyMap, Section
+from talkqa.outcome import NotJudged
 from talkqa.promises import PromiseId, ScenarioPlan, plans_of, promise
 from talkqa.promises.base import section_names
 from talkqa.promises.edits import Conflicts
@@ -145,7 +146,7 @@ class Scene:
     def unjudged(self, reason: str) -> NoReturn:
         """talk-qa could not judge (its evidence or its features are wrong): an error."""
         self.record.reason = self.redactor(reason)
-        pytest.fail(self.record.reason, pytrace=False)
+        raise NotJudged(self.record.reason)
 
     def skip(self, reason: str) -> NoReturn:
         """Not covered, never passed: the sign-off counts a skipped promise as not covered."""

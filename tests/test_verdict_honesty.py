@@ -93,6 +93,14 @@ def test_a_broken_cassette_is_incomplete_not_a_broken_promise(project: Path, dam
     assert len(outcomes) == 4  # every collected scenario has its outcome: none vanished
     assert [o["status"] for o in outcomes].count("error") == 1
     assert [o["status"] for o in outcomes].count("failed") == 0
+    # Allure shows it too, as broken (a test defect), though it ended before its first step
+    results = [
+        json.loads(path.read_text(encoding="utf-8"))
+        for path in (project / "reports" / "allure-results").glob("*-result.json")
+    ]
+    assert len(results) == 4
+    broken = [r for r in results if r["status"] == "broken"]
+    assert len(broken) == 1 and str(CASSETTE) in broken[0]["statusDetails"]["message"]
 
 
 def test_recording_in_replay_mode_is_refused_and_touches_no_cassette(project: Path) -> None:

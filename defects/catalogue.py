@@ -16,6 +16,7 @@ from typing import Any
 
 from defects.inject import Here, Tap, masked
 from talkqa.links import claim
+from talkqa.promises.ids import PromiseId
 from talkqa.systems.base import Json
 from talkqa.systems.catalog import binding_of
 
@@ -51,7 +52,7 @@ class Defect:
     """One catalogue entry."""
 
     name: str
-    promise: str | None  # a talkqa.promises.PromiseId value; None: the control
+    promise: PromiseId | None  # None: the control
     sections: tuple[str, ...]  # source datatypes of the sections it hits: "Customer", "Order"
     description: str
     injection: Injection = field(default_factory=Injection)
@@ -61,7 +62,7 @@ class Defect:
     checklist: str = FIRST  # a shipped checklist whose scenarios can catch it
     # other promises its sign-off on ``checklist`` fails as a mere consequence (an edits
     # scenario re-checks existence, properties and references after its second run)
-    also: frozenset[str] = frozenset()
+    also: frozenset[PromiseId] = frozenset()
     # what the sign-off says when the defect breaks a promise without a finding (a failed run,
     # a run report that keeps quiet)
     failure: str = ""
@@ -169,17 +170,17 @@ CONTROL = Defect(
 CATALOGUE: tuple[Defect, ...] = (
     Defect(
         name="drops-customers",
-        promise="exists",
+        promise=PromiseId.EXISTS,
         sections=("Customer", "Order"),
         description="every third Chargebee customer (creation order) never reaches Invoiced, "
         "nor do that customer's orders",
         injection=Injection(taps=(Tap("chargebee", "customers", hide=every_third),)),
         findings=frozenset({"missing"}),
-        also=frozenset({"edits"}),
+        also=frozenset({PromiseId.EDITS}),
     ),
     Defect(
         name="duplicates-persons",
-        promise="idempotence",
+        promise=PromiseId.IDEMPOTENCE,
         sections=("Customer",),
         description="forgets its customer links and ignores existing persons: every run "
         "creates another person per customer (exists: duplicate after a second run)",
@@ -188,11 +189,11 @@ CATALOGUE: tuple[Defect, ...] = (
             forget=frozenset({PERSON}),
         ),
         findings=frozenset({"duplicate", "written_on_rerun"}),
-        also=frozenset({"edits"}),
+        also=frozenset({PromiseId.EDITS}),
     ),
     Defect(
         name="rewrites-unchanged",
-        promise="idempotence",
+        promise=PromiseId.IDEMPOTENCE,
         sections=("Customer", "Item", "Order"),
         description="rewrites unchanged values on every run: each run after the first PATCHes "
         "every linked Invoiced target with the values it already holds (only updated_at moves)",
@@ -201,46 +202,46 @@ CATALOGUE: tuple[Defect, ...] = (
     ),
     Defect(
         name="companies-not-persons",
-        promise="exists",
+        promise=PromiseId.EXISTS,
         sections=("Customer",),
         description="creates Invoiced customers with type=company instead of person",
         injection=Injection(
             taps=(Tap("invoiced", "customers", create=as_company, update=as_company_update),)
         ),
         findings=frozenset({"wrong_type"}),
-        also=frozenset({"references", "edits"}),
+        also=frozenset({PromiseId.REFERENCES, PromiseId.EDITS}),
     ),
     Defect(
         name="wrong-currency",
-        promise="properties",
+        promise=PromiseId.PROPERTIES,
         sections=("Order",),
         description="writes another ISO currency on invoices (usd<->eur, anything else usd)",
         injection=Injection(taps=(masked("invoiced", "invoices", "currency", other_currency),)),
         findings=frozenset({"mismatch"}),
-        also=frozenset({"edits"}),
+        also=frozenset({PromiseId.EDITS}),
     ),
     Defect(
         name="wrong-invoice-customer",
-        promise="references",
+        promise=PromiseId.REFERENCES,
         sections=("Order",),
         description="points each invoice at another linked person (the next by id), or at a "
         "stale unlinked copy when there is no other",
         injection=Injection(taps=(masked("invoiced", "invoices", "customer", other_person),)),
         findings=frozenset({"mismatch", "dangling_reference"}),
-        also=frozenset({"edits"}),
+        also=frozenset({PromiseId.EDITS}),
     ),
     Defect(
         name="skips-items",
-        promise="exists",
+        promise=PromiseId.EXISTS,
         sections=("Item",),
         description="never syncs the Item section",
         injection=Injection(skip=frozenset({ITEM})),
         findings=frozenset({"missing"}),
-        also=frozenset({"edits"}),
+        also=frozenset({PromiseId.EDITS}),
     ),
     Defect(
         name="one-way",
-        promise="edits",
+        promise=PromiseId.EDITS,
         sections=("Customer", "Item", "Order"),
         description="never carries Invoiced edits back to Chargebee (its Chargebee updates "
         "are dropped, while it believes they were made)",
@@ -250,7 +251,7 @@ CATALOGUE: tuple[Defect, ...] = (
     ),
     Defect(
         name="forgets-edits",
-        promise="edits",
+        promise=PromiseId.EDITS,
         sections=("Customer", "Item", "Order"),
         description="creates but never updates: edits made after the first run reach neither side",
         injection=Injection(
@@ -262,16 +263,18 @@ CATALOGUE: tuple[Defect, ...] = (
     ),
     Defect(
         name="exits-nonzero",
-        promise="exists",
+        promise=PromiseId.EXISTS,
         sections=("Customer", "Item", "Order"),
         description="does every write right, then exits 1: a failed run is a failed run",
         injection=Injection(exit_code=1),
         failure="failed with exit code 1",
-        also=frozenset({"properties", "references", "edits", "idempotence"}),
+        also=frozenset(
+            {PromiseId.PROPERTIES, PromiseId.REFERENCES, PromiseId.EDITS, PromiseId.IDEMPOTENCE}
+        ),
     ),
     Defect(
         name="silent-conflicts",
-        promise="conflicts",
+        promise=PromiseId.CONFLICTS,
         sections=("Customer",),
         description="resolves conflicts right but leaves them out of its run report",
         injection=Injection(silent_conflicts=True),

@@ -195,6 +195,24 @@ def _first(exc: BaseException) -> str:
     return " ".join(text.splitlines()[0].split()) if text else type(exc).__name__
 
 
+def evidence_failure(exc: BaseException) -> BaseException | None:
+    """The replay machinery's own failure behind ``exc``, if any: a request the cassette has
+    no answer for, or a connection replay mode blocked. Such a failure is talk-qa's evidence
+    failing, never the system under test's, wherever in the chain it was raised."""
+    from vcr.errors import CannotOverwriteExistingCassetteException
+
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, CannotOverwriteExistingCassetteException):
+            return error  # type: ignore[no-any-return]  # vcrpy is untyped
+        if isinstance(error, RuntimeError) and str(error).startswith("Network is disabled"):
+            return error  # pytest-recording's --block-network
+        error = error.__cause__ or error.__context__
+    return None
+
+
 def error_reason(excinfo: Any, cassette: Path) -> tuple[str | None, str | None]:
     """(reason, where) of a scenario that talk-qa could not judge, when the exception says
     more than the test's last line: a request the cassette has no answer for."""
@@ -202,14 +220,18 @@ def error_reason(excinfo: Any, cassette: Path) -> tuple[str | None, str | None]:
         return None, None
     from vcr.errors import CannotOverwriteExistingCassetteException
 
-    error = excinfo.value
-    while error is not None and not isinstance(error, CannotOverwriteExistingCassetteException):
-        error = error.__cause__ or error.__context__
+    error = evidence_failure(excinfo.value)
+    shown = _display_path(cassette)
     if error is None:
         return None, None
+    if not isinstance(error, CannotOverwriteExistingCassetteException):
+        return (
+            f"{shown}: replay needed the network ({_first(error)}): the cassette does not hold "
+            "this scenario's traffic; re-record with `make cassettes`",
+            shown,
+        )
     request = getattr(error, "failed_request", None)
     what = f"{request.method} {urlsplit(request.uri).path}" if request is not None else "a request"
-    shown = _display_path(cassette)
     return (
         f"{shown}: the cassette has no recorded answer for {what}: the code's traffic changed "
         "since it was recorded; re-record with `make cassettes`",

@@ -34,6 +34,7 @@ from talkqa.pytest_plugin import (
     ScenarioRecord,
     Shown,
     all_bindings,
+    evidence_failure,
     failure_text,
     judge_section,
     stamp,
@@ -196,6 +197,10 @@ class Scene:
             summary = self._get("sut").run(self.spec)
         except SutError as exc:
             failure = str(exc)
+        except Exception as exc:
+            if evidence_failure(exc) is not None:
+                raise  # the cassette failed, not the syncer: an error (see the plugin)
+            failure = f"the system under test crashed: {type(exc).__name__}: {exc}"
         if failure is not None:
             # Failed outside the except block, so the report holds one message, not the
             # SutError chained to pytest's own Failed ("During handling of ...").

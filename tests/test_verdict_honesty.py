@@ -149,3 +149,36 @@ def test_a_checklist_row_cut_short_is_incomplete_naming_its_line(project: Path) 
     data = _signoff_json(project)
     assert data["verdict"] == "INCOMPLETE"
     assert any(f":{row + 1}:" in line for line in data["unjudged"]), data["unjudged"]  # type: ignore[union-attr]
+
+
+def test_a_cassette_missing_a_request_is_an_error_naming_it(project: Path) -> None:
+    """The code now makes a request the cassette never recorded: the evidence is stale."""
+    import yaml
+
+    cassette = project / CASSETTE
+    data = yaml.safe_load(cassette.read_text(encoding="utf-8"))
+    data["interactions"] = data["interactions"][:-1]
+    cassette.write_text(yaml.safe_dump(data), encoding="utf-8")
+    done = _talkqa(
+        project, "signoff", "dataflows/chargebee-invoiced.rst", "--promise", "properties"
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 4, out
+    data = _signoff_json(project)
+    assert data["broken_sections"] == []
+    (line,) = data["unjudged"]  # type: ignore[misc]
+    assert str(CASSETTE) in line and "has no recorded answer for" in line, line
+
+
+def test_evidence_failures_are_found_anywhere_in_the_exception_chain() -> None:
+    from talkqa.pytest_plugin import evidence_failure
+
+    blocked = RuntimeError("Network is disabled for host '127.0.0.1'")
+    try:
+        try:
+            raise blocked
+        except RuntimeError as exc:
+            raise ValueError("the connector gave up") from exc
+    except ValueError as wrapped:
+        assert evidence_failure(wrapped) is blocked
+    assert evidence_failure(KeyError("customer")) is None  # a crash is the syncer's own

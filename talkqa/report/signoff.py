@@ -10,7 +10,7 @@ always say the same thing.
 
 from __future__ import annotations
 
-import html
+import functools
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -461,146 +461,36 @@ def _cell_text(cell: Cell) -> str:
     return f"{text} [{cell.note}]" if cell.note else text
 
 
-def render_markdown(page: Page) -> str:
-    verdict = page.verdict.value
-    icon = {VerdictKind.GO: "✅", VerdictKind.NO_GO: "❌", VerdictKind.INCOMPLETE: "⚠️"}
-    out = [f"# {page.title}", "", f"## {icon[page.verdict]} {verdict}", "", page.headline]
-    if page.broken:
-        out += ["", "Broken promises:"]
-        out += [f"- {_md(line)}" for line in page.broken]
-    if page.unjudged:
-        out += ["", "Could not be judged (not the system under test's fault):"]
-        out += [f"- {_md(line)}" for line in page.unjudged]
-    out += ["", page.coverage, "", "## Checklist matrix", ""]
-    for matrix in page.matrices:
-        if len(page.matrices) > 1:
-            out += [f"### {matrix.dataflow}", ""]
-        titles = [_title(p) for p in matrix.promises]
-        out.append("| # | Section | " + " | ".join(titles) + " |")
-        out.append("|---:|---|" + "---|" * len(titles))
-        for row in matrix.rows:
-            cells = [_md(_cell_text(c)) for c in row.cells]
-            out.append(f"| {row.index} | {_md(row.heading)} | " + " | ".join(cells) + " |")
-        out.append("")
-    out.append(
-        "✅ passed · ❌ failed · ⚠️ not judged (error) · ⚪ not covered · "
-        "▫️ existence only (empty property table) · "
-        "— no scenario; numbers are entities checked; [n]: see the note."
+@functools.cache
+def _templates() -> Any:
+    """The page's two templates (``talkqa/report/templates``): HTML escapes every value."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("talkqa.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html.j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
     )
-    if page.notes:
-        out += ["", "Notes:", ""]
-        out += [f"{n}. {_md(line)}" for n, line in enumerate(page.notes, start=1)]
-    out += ["", "## Findings", ""]
-    if not page.findings and not page.other_failures:
-        out.append("None.")
-    for kind, total, messages in page.findings:
-        shown = f" (first {len(messages)})" if total > len(messages) else ""
-        out += [f"### {kind} — {total}{shown}", ""]
-        out += [f"- `{m.replace('`', chr(39))}`" for m in messages]
-        out.append("")
-    if page.other_failures:
-        out += ["### failures without findings", ""]
-        out += [f"- {_md(line)}" for line in page.other_failures]
-        out.append("")
-    if page.not_covered:
-        out += ["", "## Not covered", ""]
-        out += [f"- {_md(line)}" for line in page.not_covered]
-    out += ["", "## Run", "", "| | |", "|---|---|"]
-    out += [f"| {k} | {_md(v)} |" for k, v in page.metadata]
-    return "\n".join(out).replace("\n\n\n", "\n\n") + "\n"
+    env.filters.update(md=_md, cell=_cell_text, title=_title)
+    return env
 
 
-_CSS = """
-body{font:15px/1.5 system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:24px auto;
-padding:0 16px;color:#1f2328}
-h1{font-size:24px;margin-bottom:4px}h2{margin-top:28px;border-bottom:1px solid #ddd}
-.verdict{font-size:28px;font-weight:700;padding:12px 16px;border-radius:8px;margin:12px 0}
-.go{background:#e6f4ea;color:#137333}.nogo{background:#fce8e6;color:#a50e0e}
-.incomplete{background:#fef7e0;color:#8a5300}td.error{background:#fef7e0}
-.headline{font-size:17px;font-weight:600}
-table{border-collapse:collapse;width:100%;margin:8px 0}
-th,td{border:1px solid #d0d7de;padding:6px 8px;text-align:left;vertical-align:top}
-th{background:#f6f8fa}td.passed{background:#e6f4ea}td.failed{background:#fce8e6}
-td.skipped{background:#f1f3f4;color:#5f6368}td.existence-only{color:#5f6368}
-sup a{text-decoration:none}ol.notes{color:#3c4043;font-size:14px}
-code{font:13px ui-monospace,SFMono-Regular,Menlo,monospace;white-space:pre-wrap;
-word-break:break-word}.muted{color:#5f6368}
-"""
-
-
-def _html_cell(cell: Cell, promise: str) -> str:
-    """A matrix cell: colour and words carry the status (emoji fonts are not everywhere)."""
-    e = html.escape
-    text = e(cell.text)
-    if cell.note:
-        text += f'<sup><a href="#note-{cell.note}">[{cell.note}]</a></sup>'
-    return f'<td class="{cell.status}" data-promise="{e(promise)}">{text}</td>'
+def render_markdown(page: Page) -> str:
+    icon = {VerdictKind.GO: "✅", VerdictKind.NO_GO: "❌", VerdictKind.INCOMPLETE: "⚠️"}
+    text = _templates().get_template("signoff.md.j2").render(page=page, icon=icon[page.verdict])
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    return str(text)
 
 
 def render_html(page: Page) -> str:
-    e = html.escape
-    verdict = page.verdict.value
     css = {VerdictKind.GO: "go", VerdictKind.NO_GO: "nogo", VerdictKind.INCOMPLETE: "incomplete"}
-    out = [
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
-        f"<title>{e(page.title)} — {verdict}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{e(page.title)}</h1>",
-        f'<div id="verdict" class="verdict {css[page.verdict]}">{verdict}</div>',
-        f'<p id="headline" class="headline">{e(page.headline)}</p>',
-    ]
-    if page.broken:
-        out.append('<p>Broken promises:</p><ul id="broken">')
-        out += [f"<li>{e(line)}</li>" for line in page.broken]
-        out.append("</ul>")
-    if page.unjudged:
-        out.append("<p>Could not be judged (not the system under test's fault):</p>")
-        out.append('<ul id="unjudged">')
-        out += [f"<li>{e(line)}</li>" for line in page.unjudged]
-        out.append("</ul>")
-    out += [f'<p class="muted">{e(page.coverage)}</p>', "<h2>Checklist matrix</h2>"]
-    for matrix in page.matrices:
-        if len(page.matrices) > 1:
-            out.append(f"<h3>{e(matrix.dataflow)}</h3>")
-        head = "".join(f"<th>{e(_title(p))}</th>" for p in matrix.promises)
-        out.append(
-            f'<table class="matrix" data-dataflow="{e(matrix.dataflow)}"><thead><tr>'
-            f"<th>#</th><th>Section</th>{head}</tr></thead><tbody>"
-        )
-        for row in matrix.rows:
-            cells = "".join(
-                _html_cell(c, p) for c, p in zip(row.cells, matrix.promises, strict=True)
-            )
-            out.append(f"<tr><td>{row.index}</td><td>{e(row.heading)}</td>{cells}</tr>")
-        out.append("</tbody></table>")
-    out.append(
-        '<p class="muted">Green: passed · red: failed · grey: not covered · existence only: '
-        "the section's property table is empty · —: no scenario; numbers are entities "
-        "checked; [n]: see the note.</p>"
+    return str(
+        _templates().get_template("signoff.html.j2").render(page=page, css=css[page.verdict])
     )
-    if page.notes:
-        out.append('<ol class="notes" id="notes">')
-        out += [f'<li id="note-{n}">{e(line)}</li>' for n, line in enumerate(page.notes, start=1)]
-        out.append("</ol>")
-    out.append("<h2>Findings</h2>")
-    if not page.findings and not page.other_failures:
-        out.append("<p>None.</p>")
-    for kind, total, messages in page.findings:
-        shown = f" (first {len(messages)})" if total > len(messages) else ""
-        out.append(f"<h3>{e(kind)} — {total}{e(shown)}</h3><ul>")
-        out += [f"<li><code>{e(m)}</code></li>" for m in messages]
-        out.append("</ul>")
-    if page.other_failures:
-        out.append("<h3>failures without findings</h3><ul>")
-        out += [f"<li>{e(line)}</li>" for line in page.other_failures]
-        out.append("</ul>")
-    if page.not_covered:
-        out.append("<h2>Not covered</h2><ul>")
-        out += [f"<li>{e(line)}</li>" for line in page.not_covered]
-        out.append("</ul>")
-    out.append('<h2>Run</h2><table id="run"><tbody>')
-    out += [f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in page.metadata]
-    out.append("</tbody></table></body></html>")
-    return "\n".join(out) + "\n"
 
 
 def render_json(page: Page) -> str:

@@ -1,0 +1,121 @@
+"""The redactor against every form in which a key leaves a process."""
+
+from __future__ import annotations
+
+import base64
+import json
+from urllib.parse import quote, quote_plus
+
+import pytest
+
+from talkqa.redact import REDACTED, Redactor, redactor_from_env, secret_forms
+
+KEY = "live_k3y/with+odd=chars"
+OTHER = "inv-0123456789abcdef"
+redact = Redactor({"<CB>": KEY, "<INV>": OTHER})
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "leak",
+    [
+        KEY,
+        quote(KEY, safe=""),
+        quote_plus(KEY),
+        b64(KEY + ":"),
+        b64(KEY + ":").rstrip("="),
+        base64.urlsafe_b64encode((KEY + ":").encode()).decode(),
+        b64(KEY),
+        b64(KEY + ":some-password"),
+        b64("user:" + KEY),
+    ],
+)
+def test_every_encoding_of_a_known_key_becomes_its_placeholder(leak: str) -> None:
+    out = redact(f"GET /customers failed with {leak} in it")
+    assert leak not in out
+    assert KEY not in out and b64(KEY + ":") not in out
+    assert "<CB>" in out
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        f"Authorization: Basic {b64(KEY + ':')}",
+        f"authorization: basic {b64(KEY + ':')}",
+        f"AUTHORIZATION=Basic {b64(KEY + ':')}",
+        f"{{'Authorization': 'Basic {b64(KEY + ':')}'}}",
+        json.dumps({"headers": {"authorization": f"Basic {b64(KEY + ':')}"}}),
+    ],
+)
+def test_an_authorization_header_of_a_known_key_shows_the_placeholder(line: str) -> None:
+    out = redact(line)
+    assert KEY not in out and b64(KEY + ":") not in out
+    assert "<CB>" in out
+
+
+@pytest.mark.parametrize(
+    ("line", "secret"),
+    [
+        ("Authorization: Bearer eyJhbGciOi.payload.sig", "eyJhbGciOi.payload.sig"),
+        ("authorization: token ghp_unknownvalue", "ghp_unknownvalue"),
+        ("Authorization: Basic " + b64("stranger:pw"), b64("stranger:pw")),
+        ("retrying with bearer abcdefgh12345678", "abcdefgh12345678"),
+        ("sent basic " + b64("someone:else"), b64("someone:else")),
+        ("my-syncer --api-key=unknown123 --once", "unknown123"),
+        ("my-syncer --token unknown456", "unknown456"),
+        ("https://x.test/v1?api_key=unknown789&page=2", "unknown789"),
+        ('{"password": "hunter2hunter2"}', "hunter2hunter2"),
+    ],
+)
+def test_credentials_talkqa_was_never_told_are_redacted_by_their_shape(
+    line: str, secret: str
+) -> None:
+    out = redact(line)
+    assert secret not in out
+    assert REDACTED in out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mismatch: currency_code 'USD' != currency 'EUR' (customer cb_42)",
+        "the basic information of customer ABCDEFGH is missing",
+        "Authorization failed for chargebee: check CHARGEBEE_API_KEY",
+        "missing: Chargebee Customer 16BjnOS6xX4pe2 has no Invoiced Customers person",
+    ],
+)
+def test_ordinary_report_text_is_left_alone(text: str) -> None:
+    assert redact(text) == text
+
+
+def test_a_sut_command_holding_a_key_shows_neither_the_key_nor_its_base64() -> None:
+    command = f"my-syncer --cb {KEY} --header 'Authorization: Basic {b64(OTHER + ':')}'"
+    out = redact(f"command: {command}")
+    for leak in (KEY, OTHER, b64(KEY + ":"), b64(OTHER + ":")):
+        assert leak not in out
+    assert out.startswith("command: my-syncer --cb <CB>")
+
+
+def test_short_values_are_not_secrets_and_the_repr_never_shows_a_key() -> None:
+    short = Redactor({"<K>": "supersecret", "<SHORT>": "ab"})
+    assert short("401 for supersecret, ab") == "401 for <K>, ab"
+    assert repr(short) == "Redactor(<K>)"
+
+
+def test_bytes_are_redacted_when_text_and_untouched_when_binary() -> None:
+    assert redact.bytes(f"key {KEY}".encode()) == b"key <CB>"
+    binary = b"\x89PNG\r\n\x1a\n" + KEY.encode() + b"\xff\xfe"
+    assert redact.bytes(binary) == binary
+
+
+def test_forms_include_the_padded_and_unpadded_basic_credential() -> None:
+    forms = set(secret_forms("abcd"))
+    assert {"abcd", b64("abcd:"), b64("abcd:").rstrip("=")} <= forms
+
+
+def test_the_environment_redactor_knows_both_vendor_keys() -> None:
+    env_redact = redactor_from_env({"CHARGEBEE_API_KEY": KEY, "INVOICED_API_KEY": OTHER})
+    assert env_redact(f"{KEY} {b64(OTHER + ':')}") == "<CHARGEBEE_API_KEY> <INVOICED_API_KEY>"

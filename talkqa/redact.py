@@ -17,7 +17,10 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterator, Mapping
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 REDACTED = "<REDACTED>"
@@ -26,16 +29,16 @@ MIN_SECRET = 4  # shorter values would redact ordinary words ("ab" is no key)
 _B64 = r"[A-Za-z0-9+/_-]"
 # `Authorization: Basic x`, `"authorization": "Bearer x"`, `Authorization=x`, any case.
 _AUTH_HEADER = re.compile(
-    r"(?i)(\bauthorization\b[\"']?\s*[:=]\s*[\"']?)((?:basic|bearer|token|digest)\s+)?"
-    r"([^\s\"',;}\]]+)"
+    r"(?i)(\bauthorization\b\\?[\"']?\s*[:=]\s*\\?[\"']?)((?:basic|bearer|token|digest)\s+)?"
+    r"([^\s\"'\\,;}\]]+)"
 )
 _BEARER = re.compile(r"(?i)(\bbearer\s+)([A-Za-z0-9._~+/=-]{8,})")
 _BASIC = re.compile(rf"(?i)(\bbasic\s+)({_B64}{{4,}}={{0,2}})")
 # `--api-key=x`, `--token x`, `api_key=x` in a query, `"password": "x"`: secret by name.
 _NAMED = re.compile(
     r"(?i)(--?[\w-]*(?:key|token|secret|password|passwd)[\w-]*(?:=|\s+)"
-    r"|\b[\w-]*(?:api[_-]?key|token|secret|password|passwd)[\"']?\s*[:=]\s*[\"']?)"
-    r"([^\s\"'&,;}\]]+)"
+    r"|\b[\w-]*(?:api[_-]?key|token|secret|password|passwd)\\?[\"']?\s*[:=]\s*\\?[\"']?)"
+    r"([^\s\"'\\&,;}\]]+)"
 )
 _B64_RUN = re.compile(rf"{_B64}{{8,}}={{0,2}}")
 
@@ -113,10 +116,16 @@ class Redactor:
         return match[1] + REDACTED if b":" in decoded else match[0]
 
     def bytes(self, data: bytes) -> bytes:
-        """The same redaction over bytes that are text; binary data is returned unchanged."""
+        """The same redaction over bytes that are text; in binary data, the known forms only.
+
+        A key inside binary data (say, a screenshot's metadata) is still a leak: losing that
+        file's checksum is the lesser harm.
+        """
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
+            for form, placeholder in self._forms:
+                data = data.replace(form.encode("utf-8"), placeholder.encode("utf-8"))
             return data
         redacted = self(text)
         return data if redacted == text else redacted.encode("utf-8")
@@ -130,3 +139,45 @@ def redactor_from_env(env: Mapping[str, str]) -> Redactor:
             "<INVOICED_API_KEY>": env.get("INVOICED_API_KEY", ""),
         }
     )
+
+
+def redact_files(paths: Iterable[Path], redact: Redactor) -> list[Path]:
+    """Rewrite each file (or every file below a folder) with its secrets redacted.
+
+    The last guard at the report edge: whatever a writer upstream forgot (a syncer's log in
+    an attachment, a command line in a label) is scrubbed before anyone opens the folder.
+    A file whose *name* holds a secret is renamed too. Returns the files that changed.
+    """
+    changed: list[Path] = []
+    for root in paths:
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for path in files:
+            if not path.is_file():
+                continue
+            data = path.read_bytes()
+            clean = redact.bytes(data)
+            if clean != data:
+                path.write_bytes(clean)
+            name = redact(path.name).replace("/", "_")
+            if name != path.name:
+                path = path.rename(path.with_name(name))
+            elif clean == data:
+                continue
+            changed.append(path)
+    return changed
+
+
+def run_redacted(args: Sequence[str], env: Mapping[str, str], redact: Redactor) -> int:
+    """Run a command, passing its output (stdout and stderr merged) on line by line, redacted.
+
+    The feature suite prints a failing syncer's output tail; the console and CI logs are
+    outputs too. Lines stream as they come so a long run still shows progress.
+    """
+    with subprocess.Popen(
+        list(args), env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    ) as child:
+        assert child.stdout is not None  # stdout=PIPE guarantees it
+        for raw in child.stdout:
+            sys.stdout.write(redact.bytes(raw).decode("utf-8", errors="replace"))
+            sys.stdout.flush()
+        return child.wait()

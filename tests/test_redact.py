@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
 
-from talkqa.redact import REDACTED, Redactor, redactor_from_env, secret_forms
+from talkqa.redact import REDACTED, Redactor, redact_files, redactor_from_env, secret_forms
 
 KEY = "live_k3y/with+odd=chars"
 OTHER = "inv-0123456789abcdef"
@@ -105,10 +106,12 @@ def test_short_values_are_not_secrets_and_the_repr_never_shows_a_key() -> None:
     assert repr(short) == "Redactor(<K>)"
 
 
-def test_bytes_are_redacted_when_text_and_untouched_when_binary() -> None:
+def test_bytes_are_redacted_as_text_or_as_known_forms_in_binary() -> None:
     assert redact.bytes(f"key {KEY}".encode()) == b"key <CB>"
-    binary = b"\x89PNG\r\n\x1a\n" + KEY.encode() + b"\xff\xfe"
-    assert redact.bytes(binary) == binary
+    binary = b"\x89PNG\r\n\x1a\n" + KEY.encode() + b"\xff\xfe basic abcdefgh"
+    assert redact.bytes(binary) == b"\x89PNG\r\n\x1a\n<CB>\xff\xfe basic abcdefgh"
+    untouched = b"\x89PNG\xff\xfe plain bytes"
+    assert redact.bytes(untouched) == untouched
 
 
 def test_forms_include_the_padded_and_unpadded_basic_credential() -> None:
@@ -119,3 +122,34 @@ def test_forms_include_the_padded_and_unpadded_basic_credential() -> None:
 def test_the_environment_redactor_knows_both_vendor_keys() -> None:
     env_redact = redactor_from_env({"CHARGEBEE_API_KEY": KEY, "INVOICED_API_KEY": OTHER})
     assert env_redact(f"{KEY} {b64(OTHER + ':')}") == "<CHARGEBEE_API_KEY> <INVOICED_API_KEY>"
+
+
+def test_redacting_json_text_keeps_it_valid_json() -> None:
+    record = {
+        "stdout": f'Authorization: Basic {b64(KEY + ":")}\n"token": "abc123456"\\',
+        "cmd": f"syncer --api-key={OTHER}",
+        "auth": f'{{"Authorization": "Bearer {b64("x:y")}"}}',
+    }
+    out = redact(json.dumps(record))
+    assert KEY not in out and OTHER not in out and b64(KEY + ":") not in out
+    loaded = json.loads(out)
+    assert loaded["cmd"] == "syncer --api-key=<INV>"
+
+
+def test_redact_files_rewrites_text_and_renames_files_named_by_a_secret(tmp_path: Path) -> None:
+    results = tmp_path / "allure-results"
+    results.mkdir()
+    leaky = results / "a-result.json"
+    leaky.write_text(json.dumps({"name": f"sut {KEY}"}), encoding="utf-8")
+    clean = results / "b-result.json"
+    clean.write_text('{"name": "fine"}', encoding="utf-8")
+    named = results / f"log-{OTHER}.txt"
+    named.write_text("nothing secret", encoding="utf-8")
+    binary = results / "shot.png"
+    binary.write_bytes(b"\x89PNG\xff" + KEY.encode())
+    changed = redact_files([results], redact)
+    assert sorted(p.name for p in changed) == ["a-result.json", "log-<INV>.txt", "shot.png"]
+    assert json.loads(leaky.read_text("utf-8")) == {"name": "sut <CB>"}
+    assert clean.read_text("utf-8") == '{"name": "fine"}'
+    assert not named.exists() and (results / "log-<INV>.txt").is_file()
+    assert binary.read_bytes() == b"\x89PNG\xff<CB>"

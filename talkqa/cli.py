@@ -27,7 +27,12 @@ def _register() -> None:
     """Each package owns the commands over its own work; this only assembles them."""
     import importlib
 
-    for module in ("talkqa.dataflow.cli", "talkqa.sandbox.cli", "talkqa.judge_cli"):
+    for module in (
+        "talkqa.dataflow.cli",
+        "talkqa.sandbox.cli",
+        "talkqa.judge_cli",
+        "talkqa.report.cli",
+    ):
         importlib.import_module(module).register(app)
 
 

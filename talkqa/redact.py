@@ -115,7 +115,7 @@ class Redactor:
             return match[0]
         return match[1] + REDACTED if b":" in decoded else match[0]
 
-    def bytes(self, data: bytes) -> bytes:
+    def redact_bytes(self, data: bytes) -> bytes:
         """The same redaction over bytes that are text; in binary data, the known forms only.
 
         A key inside binary data (say, a screenshot's metadata) is still a leak: losing that
@@ -124,11 +124,18 @@ class Redactor:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            for form, placeholder in self._forms:
-                data = data.replace(form.encode("utf-8"), placeholder.encode("utf-8"))
-            return data
+            return self.known_forms(data)
         redacted = self(text)
         return data if redacted == text else redacted.encode("utf-8")
+
+    def known_forms(self, data: bytes) -> bytes:
+        """Only the known secrets' forms replaced: for data the shape rules could break.
+
+        A generated page's scripts hold ``token: x`` as code, not as a credential.
+        """
+        for form, placeholder in self._forms:
+            data = data.replace(form.encode("utf-8"), placeholder.encode("utf-8"))
+        return data
 
 
 def redactor_from_env(env: Mapping[str, str]) -> Redactor:
@@ -141,12 +148,15 @@ def redactor_from_env(env: Mapping[str, str]) -> Redactor:
     )
 
 
-def redact_files(paths: Iterable[Path], redact: Redactor) -> list[Path]:
+def redact_files(
+    paths: Iterable[Path], redact: Redactor, *, known_only: bool = False
+) -> list[Path]:
     """Rewrite each file (or every file below a folder) with its secrets redacted.
 
     The last guard at the report edge: whatever a writer upstream forgot (a syncer's log in
     an attachment, a command line in a label) is scrubbed before anyone opens the folder.
-    A file whose *name* holds a secret is renamed too. Returns the files that changed.
+    A file whose *name* holds a secret is renamed too. ``known_only`` replaces the known
+    keys' forms and nothing else (generated code). Returns the files that changed.
     """
     changed: list[Path] = []
     for root in paths:
@@ -155,7 +165,7 @@ def redact_files(paths: Iterable[Path], redact: Redactor) -> list[Path]:
             if not path.is_file():
                 continue
             data = path.read_bytes()
-            clean = redact.bytes(data)
+            clean = redact.known_forms(data) if known_only else redact.redact_bytes(data)
             if clean != data:
                 path.write_bytes(clean)
             name = redact(path.name).replace("/", "_")
@@ -178,6 +188,6 @@ def run_redacted(args: Sequence[str], env: Mapping[str, str], redact: Redactor) 
     ) as child:
         assert child.stdout is not None  # stdout=PIPE guarantees it
         for raw in child.stdout:
-            sys.stdout.write(redact.bytes(raw).decode("utf-8", errors="replace"))
+            sys.stdout.write(redact.redact_bytes(raw).decode("utf-8", errors="replace"))
             sys.stdout.flush()
         return child.wait()

@@ -107,11 +107,11 @@ def test_short_values_are_not_secrets_and_the_repr_never_shows_a_key() -> None:
 
 
 def test_bytes_are_redacted_as_text_or_as_known_forms_in_binary() -> None:
-    assert redact.bytes(f"key {KEY}".encode()) == b"key <CB>"
+    assert redact.redact_bytes(f"key {KEY}".encode()) == b"key <CB>"
     binary = b"\x89PNG\r\n\x1a\n" + KEY.encode() + b"\xff\xfe basic abcdefgh"
-    assert redact.bytes(binary) == b"\x89PNG\r\n\x1a\n<CB>\xff\xfe basic abcdefgh"
+    assert redact.redact_bytes(binary) == b"\x89PNG\r\n\x1a\n<CB>\xff\xfe basic abcdefgh"
     untouched = b"\x89PNG\xff\xfe plain bytes"
-    assert redact.bytes(untouched) == untouched
+    assert redact.redact_bytes(untouched) == untouched
 
 
 def test_forms_include_the_padded_and_unpadded_basic_credential() -> None:

@@ -35,10 +35,10 @@ signoff: install
 	$(BIN)/talkqa signoff $(DOC) --mode sandbox
 
 ## Re-record every cassette against freshly reset sandboxes (deterministic: no diff expected).
-## The folder is emptied first so cassettes of renamed or removed scenarios do not linger.
+## Recorded in a scratch copy; each re-recorded checklist's folder is replaced whole (so cassettes
+## of renamed or removed scenarios do not linger) only once the whole recording passed.
 cassettes: install
-	rm -rf cassettes/*/
-	$(BIN)/pytest steps --talkqa-mode=sandbox --record-mode=rewrite
+	$(BIN)/python -m talkqa.record
 
 ## The Allure 3 HTML report of the last run, one file that opens from disk:
 ## reports/allure-report/index.html. Needs Node.js 20+ (npx fetches the pinned Allure); exit 2 without.

@@ -76,10 +76,12 @@ def main() -> None:
     import os
 
     from talkqa.errors import UserError
+    from talkqa.redact import redactor_from_env
     from talkqa.systems.base import ApiError
 
     def fail(message: str, code: int) -> NoReturn:
-        print(f"talkqa: {message}", file=sys.stderr)
+        """One line on stderr; an error may quote a setting, never a key in it."""
+        print(f"talkqa: {redactor_from_env(os.environ)(message)}", file=sys.stderr)
         raise SystemExit(code)
 
     try:

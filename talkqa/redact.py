@@ -41,6 +41,7 @@ _NAMED = re.compile(
     r"([^\s\"'\\&,;}\]]+)"
 )
 _B64_RUN = re.compile(rf"{_B64}{{8,}}={{0,2}}")
+_URL_USERINFO = re.compile(r"(?i)\b(https?://)([^/\s@<>\"']+@)")  # https://key:pw@host
 
 
 def _b64(raw: str) -> tuple[str, str]:
@@ -96,7 +97,16 @@ class Redactor:
         text = _AUTH_HEADER.sub(lambda m: f"{m[1]}{m[2] or ''}{self._keep(m[3])}", text)
         text = _BEARER.sub(lambda m: m[1] + self._keep(m[2]), text)
         text = _BASIC.sub(self._basic, text)
+        text = _URL_USERINFO.sub(lambda m: f"{m[1]}{REDACTED}@", text)
         return _NAMED.sub(lambda m: m[1] + self._keep(m[2]), text)
+
+    def sensitive_data(self) -> list[tuple[str, str]]:
+        """vcrpy's ``filter_sensitive_data``: (placeholder, form) for every known form.
+
+        Longest forms first, so a base64 credential is replaced before the plain key inside
+        a longer text could split it.
+        """
+        return [(placeholder, form) for form, placeholder in self._forms]
 
     def _keep(self, value: str) -> str:
         """A value already replaced by a placeholder stays readable; anything else goes."""

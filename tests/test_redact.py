@@ -69,6 +69,7 @@ def test_an_authorization_header_of_a_known_key_shows_the_placeholder(line: str)
         ("my-syncer --token unknown456", "unknown456"),
         ("https://x.test/v1?api_key=unknown789&page=2", "unknown789"),
         ('{"password": "hunter2hunter2"}', "hunter2hunter2"),
+        ("CHARGEBEE_BASE_URL=https://ukey:upw@acme.chargebee.com/api/v2", "ukey:upw"),
     ],
 )
 def test_credentials_talkqa_was_never_told_are_redacted_by_their_shape(
@@ -153,3 +154,26 @@ def test_redact_files_rewrites_text_and_renames_files_named_by_a_secret(tmp_path
     assert clean.read_text("utf-8") == '{"name": "fine"}'
     assert not named.exists() and (results / "log-<INV>.txt").is_file()
     assert binary.read_bytes() == b"\x89PNG\xff<CB>"
+
+
+def test_vcr_gets_every_known_form_longest_first() -> None:
+    pairs = redact.sensitive_data()
+    assert ("<CB>", KEY) in pairs and ("<CB>", b64(KEY + ":")) in pairs
+    assert ("<INV>", OTHER) in pairs
+    assert [len(form) for _, form in pairs] == sorted((len(f) for _, f in pairs), reverse=True)
+
+
+def test_a_one_line_error_never_quotes_a_key(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.cli_runner import run_cli
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    url = f"https://{KEY}@acme.chargebee.com/api/v2"
+    monkeypatch.setenv("CHARGEBEE_API_KEY", KEY)
+    monkeypatch.setenv("INVOICED_API_KEY", OTHER)
+    monkeypatch.setenv("CHARGEBEE_BASE_URL", url.replace("https", "ftp"))
+    assert run_cli(["check", "dataflows/chargebee-invoiced.rst"], monkeypatch) == 2
+    err = capsys.readouterr().err
+    assert "is not an http(s) URL" in err and "<CHARGEBEE_API_KEY>" in err
+    assert KEY not in err and quote(KEY, safe="") not in err

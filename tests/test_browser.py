@@ -329,7 +329,9 @@ def test_signoff_paints_the_verdict_band_and_cell_colours(
 
 @pytest.fixture(scope="module")
 def allure_report() -> Path:
+    # .ci/browser passes a path relative to the project; file:// needs it absolute
     report = Path(os.environ.get("TALKQA_ALLURE_REPORT", REPO / "reports" / "allure-report"))
+    report = report.resolve()
     if not (report / "index.html").is_file():
         pytest.skip(
             f"no Allure report at {report}: build one with `make signoff report` "

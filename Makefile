@@ -35,15 +35,15 @@ signoff: install
 	$(BIN)/talkqa signoff $(DOC) --mode sandbox
 
 ## Re-record every cassette against freshly reset sandboxes (deterministic: no diff expected).
-## The folder is emptied first so cassettes of renamed or removed scenarios do not linger.
+## Recorded in a scratch copy; each re-recorded checklist's folder is replaced whole (so cassettes
+## of renamed or removed scenarios do not linger) only once the whole recording passed.
 cassettes: install
-	rm -rf cassettes/*/
-	$(BIN)/pytest steps --talkqa-mode=sandbox --record-mode=rewrite
+	$(BIN)/python -m talkqa.record
 
-## The Allure 3 HTML report of the last run: reports/allure-report/index.html.
-## Needs Node.js 20+ (npx fetches the pinned Allure, talkqa/report/allure_html.py); exit 2 without.
+## The Allure 3 HTML report of the last run, one file that opens from disk:
+## reports/allure-report/index.html. Needs Node.js 20+ (npx fetches the pinned Allure); exit 2 without.
 report: install
-	$(BIN)/python -m talkqa.report.allure_html reports/allure-results --out reports/allure-report
+	$(BIN)/talkqa report reports/allure-results --out reports/allure-report
 
 clean:
 	rm -rf reports .pytest_cache

@@ -28,7 +28,6 @@ from talkqa.promises import FeatureTag, PromiseId, marker_docs
 from talkqa.pytest_plugin import (
     CHARGEBEE_KEY_PLACEHOLDER,
     INVOICED_KEY_PLACEHOLDER,
-    Redactor,
     ScenarioRecord,
     append_outcome,
     cassette_problem,
@@ -43,6 +42,7 @@ from talkqa.pytest_plugin import (
     skip_reason,
 )
 from talkqa.pytest_plugin import vcr_config as build_vcr_config
+from talkqa.redact import Redactor
 from talkqa.scene import SPECS, scene_of
 from talkqa.systems.catalog import Binding, bind
 from talkqa.systems.settings import Settings
@@ -51,6 +51,7 @@ REPO = Path(__file__).resolve().parents[1]
 CASSETTES = REPO / "cassettes"
 RECORD_KEY = pytest.StashKey[ScenarioRecord]()
 WRITTEN_KEY = pytest.StashKey[set[str]]()  # node ids whose outcome is written
+REDACTOR_KEY = pytest.StashKey[Redactor]()  # the session's redactor, for the hooks
 
 
 # --- options and markers ----------------------------------------------------------------------
@@ -146,7 +147,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         reason = record.reason if not record.findings else None
     outcome = outcome_of(record, report.outcome, reason, where)
     if outcomes:
-        append_outcome(Path(outcomes), outcome)
+        append_outcome(Path(outcomes), outcome, _redactor(item.config))
     item.config.stash[WRITTEN_KEY].add(item.nodeid)
     if report.when == "setup":  # ended before pytest-bdd started it: Allure never saw it
         from talkqa.report.allure_outcome import report_unstarted
@@ -168,7 +169,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             continue
         record = item.stash.get(RECORD_KEY, None) or _record_from_feature(item, scenario)
         reason = "did not run: the run was interrupted before this scenario ended"
-        append_outcome(Path(outcomes), outcome_of(record, "error", reason))
+        append_outcome(
+            Path(outcomes), outcome_of(record, "error", reason), _redactor(session.config)
+        )
+
+
+def _redactor(config: pytest.Config) -> Redactor:
+    """The session's redactor; before any scenario asked for it, the keys in the environment."""
+    from talkqa.redact import redactor_from_env
+
+    return config.stash.get(REDACTOR_KEY, None) or redactor_from_env(os.environ)
 
 
 def _record_from_feature(item: pytest.Item, scenario: Any) -> ScenarioRecord:
@@ -238,14 +248,16 @@ def talkqa_settings(talkqa_mode: str, sandboxes: Any) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def redactor(talkqa_settings: Settings) -> Redactor:
+def redactor(pytestconfig: pytest.Config, talkqa_settings: Settings) -> Redactor:
     """Hides the keys in error text (steps see this object, never the keys themselves)."""
-    return Redactor(
+    redact = Redactor(
         {
             CHARGEBEE_KEY_PLACEHOLDER: talkqa_settings.chargebee_api_key.get_secret_value(),
             INVOICED_KEY_PLACEHOLDER: talkqa_settings.invoiced_api_key.get_secret_value(),
         }
     )
+    pytestconfig.stash[REDACTOR_KEY] = redact
+    return redact
 
 
 # --- pytest-recording: one cassette per scenario ----------------------------------------------

@@ -28,7 +28,12 @@ def _register() -> None:
     """Each package owns the commands over its own work; this only assembles them."""
     import importlib
 
-    for module in ("talkqa.dataflow.cli", "talkqa.sandbox.cli", "talkqa.judge_cli"):
+    for module in (
+        "talkqa.dataflow.cli",
+        "talkqa.sandbox.cli",
+        "talkqa.judge_cli",
+        "talkqa.report.cli",
+    ):
         importlib.import_module(module).register(app)
 
 
@@ -72,10 +77,12 @@ def main() -> None:
     import os
 
     from talkqa.errors import UserError
+    from talkqa.redact import redactor_from_env
     from talkqa.systems.base import ApiError
 
     def fail(message: str, code: int) -> NoReturn:
-        print(f"talkqa: {message}", file=sys.stderr)
+        """One line on stderr; an error may quote a setting, never a key in it."""
+        print(f"talkqa: {redactor_from_env(os.environ)(message)}", file=sys.stderr)
         raise SystemExit(code)
 
     try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ import typer
 from talkqa.dataflow.spec import DataflowSpec
 from talkqa.errors import UserError
 from talkqa.promises.ids import PromiseId
+from talkqa.redact import redact_files, redactor_from_env, run_redacted
 
 features_app = typer.Typer(
     name="features",
@@ -377,7 +377,8 @@ def signoff(
         args += ["-m", " or ".join(selection)]
     started = datetime.now(UTC)
     with _suite_environment(mode) as (env, base_urls):
-        code = subprocess.run(args, env=env, check=False).returncode
+        redact = redactor_from_env(env)  # every output below, console included
+        code = run_redacted(args, env, redact)
     finished = datetime.now(UTC)
     if code == 5 and selection:  # pytest: no test collected
         raise UserError(
@@ -400,16 +401,19 @@ def signoff(
             f"the feature suite of {label} could not run (pytest exit code {code}): "
             "see its output above"
         )
+    shown_command = redact(sut_command) if sut_command else None
     verdict = _write_signoff(
-        spec, outcomes, reports, mode, sut_command, started, finished, selection, unjudged
+        spec, outcomes, reports, mode, shown_command, started, finished, selection, unjudged
     )
     from talkqa.report.environment import write_environment
 
-    sut_name = f"command: {sut_command}" if sut_command else "reference-sync"
+    sut_name = f"command: {shown_command}" if shown_command else "reference-sync"
     write_environment(results, mode=mode, sut=sut_name, base_urls=base_urls)
+    written = (outcomes, results, verdict.markdown, verdict.html, verdict.json_path)
+    redact_files([path for path in written if path is not None], redact)
     typer.echo(f"{verdict.label.value}: {verdict.headline}")
     for line in verdict.unjudged:
-        typer.echo(f"not judged: {line}", err=True)
+        typer.echo(f"not judged: {redact(line)}", err=True)
     also = ", ".join(path.name for path in (verdict.html, verdict.json_path) if path is not None)
     typer.echo(f"sign-off: {verdict.markdown}" + (f" (also {also})" if also else ""))
     if verdict.exit_code:

@@ -12,7 +12,7 @@ import contextlib
 import re
 import secrets
 import time
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from talkqa.errors import UserError
 from talkqa.outcome import ScenarioOutcome, Status
 from talkqa.promises.base import section_names
 from talkqa.promises.ids import PromiseId
+from talkqa.redact import Redactor
 from talkqa.run_report import RunReport
 from talkqa.samples import Change, Created, Edit
 from talkqa.systems.catalog import Binding
@@ -123,9 +124,14 @@ def strip_volatile_headers(response: dict[str, Any]) -> dict[str, Any]:
 
 def vcr_config(settings: Settings) -> dict[str, Any]:
     """One vcrpy configuration for every scenario (see DESIGN.md, Conventions: Cassettes)."""
+    keys = Redactor(
+        {
+            CHARGEBEE_KEY_PLACEHOLDER: settings.chargebee_api_key.get_secret_value(),
+            INVOICED_KEY_PLACEHOLDER: settings.invoiced_api_key.get_secret_value(),
+        }
+    )
     sensitive = [
-        (CHARGEBEE_KEY_PLACEHOLDER, settings.chargebee_api_key.get_secret_value()),
-        (INVOICED_KEY_PLACEHOLDER, settings.invoiced_api_key.get_secret_value()),
+        *keys.sensitive_data(),  # every form of each key: plain, URL-encoded, base64 Basic
         # Origins too: sandbox ports change every run, and Link headers repeat them.
         (RECORDED_CHARGEBEE_ORIGIN, origin_of(settings.chargebee_base_url)),
         (RECORDED_INVOICED_ORIGIN, origin_of(settings.invoiced_base_url)),
@@ -788,10 +794,14 @@ def skip_reason(longrepr: Any) -> str | None:
     return None
 
 
-def append_outcome(path: Path, outcome: ScenarioOutcome) -> None:
+def append_outcome(
+    path: Path, outcome: ScenarioOutcome, redact: Callable[[str], str] = str
+) -> None:
+    """One JSON line per outcome; ``redact`` hides every form of a key (a syncer's output
+    quoted in a reason may hold its Authorization header)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as handle:
-        handle.write(outcome.model_dump_json() + "\n")
+        handle.write(redact(outcome.model_dump_json()) + "\n")
 
 
 class Shown:
@@ -802,25 +812,6 @@ class Shown:
 
     def __repr__(self) -> str:
         return self.text
-
-
-class Redactor:
-    """Replaces secret values by placeholders; its repr never shows them.
-
-    allure-pytest-bdd records every step argument's repr as a step parameter, so a step
-    must never receive a plain mapping or string that holds a key.
-    """
-
-    def __init__(self, secrets: Mapping[str, str]) -> None:
-        self._secrets = {p: v for p, v in secrets.items() if v and len(v) >= 4}
-
-    def __repr__(self) -> str:
-        return f"Redactor({', '.join(sorted(self._secrets))})"
-
-    def __call__(self, text: str) -> str:
-        for placeholder, value in self._secrets.items():
-            text = text.replace(value, placeholder)
-        return text
 
 
 def all_bindings(spec: DataflowSpec) -> list[Binding]:

@@ -30,7 +30,6 @@ from talkqa.promises.plan import Action, Side
 from talkqa.pytest_plugin import (
     ConflictState,
     EditState,
-    Redactor,
     ScenarioRecord,
     Shown,
     all_bindings,
@@ -40,6 +39,7 @@ from talkqa.pytest_plugin import (
     stamp,
     vacuity,
 )
+from talkqa.redact import Redactor
 from talkqa.run_report import RunReport
 from talkqa.systems.catalog import Binding, bind, binding_of
 
@@ -134,7 +134,7 @@ class Scene:
         return section_names(self.section)
 
     def attach_text(self, text: str, name: str) -> None:
-        attach_text(self.redactor(text), name)
+        attach_text(self.redactor(text), self.redactor(name))
 
     # --- the two ways a scenario fails, and the third way it ends ---------------------------
 

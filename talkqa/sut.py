@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from talkqa.dataflow.spec import DataflowSpec
 from talkqa.errors import UserError
+from talkqa.redact import redactor_from_env
 from talkqa.run_report import (
     ENV_VAR,
     ReportedConflict,
@@ -191,7 +192,8 @@ class CommandDriver:
         self.cwd = cwd
         self.sleep = sleep
         self.clock = clock
-        self.name = f"command: {command}"
+        self.redact = redactor_from_env(self.env)
+        self.name = self.redact(f"command: {command}")
 
     def environment(self) -> dict[str, str]:
         """The command's environment: ours, with the vendor settings on top."""
@@ -208,7 +210,7 @@ class CommandDriver:
             try:
                 summary.report = read_run_report(report_path)
             except RunReportError as exc:
-                raise SutError(f"system under test '{self.command}': {exc}") from None
+                raise SutError(f"system under test '{self.redact(self.command)}': {exc}") from None
         return summary
 
     def _run(self, spec: DataflowSpec, report_path: Path) -> RunSummary:
@@ -226,20 +228,24 @@ class CommandDriver:
             )
         except subprocess.TimeoutExpired as exc:
             raise SutError(
-                f"system under test '{self.command}' ran longer than {self.command_timeout:.0f}s: "
-                "make it finish, or raise the timeout"
+                f"system under test '{self.redact(self.command)}' ran longer than "
+                f"{self.command_timeout:.0f}s: make it finish, or raise the timeout"
             ) from exc
         if done.returncode != 0:
-            tail = _tail(done.stderr) or _tail(done.stdout) or "(no output)"
+            tail = self.redact(_tail(done.stderr) or _tail(done.stdout) or "(no output)")
             raise SutError(
-                f"system under test '{self.command}' failed with exit code "
+                f"system under test '{self.redact(self.command)}' failed with exit code "
                 f"{done.returncode}: {tail}"
             )
         polls = self._settle(spec)
         return RunSummary(
             self.name,
             self.clock() - started,
-            {"exit_code": done.returncode, "stdout_tail": _tail(done.stdout, 5), "polls": polls},
+            {
+                "exit_code": done.returncode,
+                "stdout_tail": self.redact(_tail(done.stdout, 5)),
+                "polls": polls,
+            },
         )
 
     def _settle(self, spec: DataflowSpec) -> int:

@@ -4,24 +4,20 @@ The sign-off page is built from sign-off inputs (a NO-GO with a failed cell, not
 not-covered section; and a GO), then Chromium parses it (``--dump-dom``: the DOM after the
 browser's own HTML parser, so markup mistakes show) and paints it (``--screenshot``: the
 verdict band and the matrix cells must come out in their colours). The Allure 3 report is
-opened the same way when one was built (``make signoff report``), served over 127.0.0.1.
+opened the same way when one was built (``make signoff report``): one file, from disk.
 
 Needs /usr/bin/chromium (Debian package ``chromium``; ``.ci/browser`` installs it).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import struct
 import subprocess
-import threading
 import zlib
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from html.parser import HTMLParser
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -336,7 +332,9 @@ def test_signoff_paints_the_verdict_band_and_cell_colours(
 
 @pytest.fixture(scope="module")
 def allure_report() -> Path:
+    # .ci/browser passes a path relative to the project; file:// needs it absolute
     report = Path(os.environ.get("TALKQA_ALLURE_REPORT", REPO / "reports" / "allure-report"))
+    report = report.resolve()
     if not (report / "index.html").is_file():
         pytest.skip(
             f"no Allure report at {report}: build one with `make signoff report` "
@@ -346,57 +344,85 @@ def allure_report() -> Path:
 
 
 @pytest.fixture(scope="module")
-def served(allure_report: Path) -> Iterator[str]:
-    """The report over http://127.0.0.1 (it loads its data with fetch, which file:// blocks)."""
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(allure_report))
-
-    class Quiet(ThreadingHTTPServer):
-        def handle_error(self, request: Any, client_address: Any) -> None:
-            return None  # the browser hanging up early is not a failure
-
-    SimpleHTTPRequestHandler.log_message = lambda *_args, **_kw: None  # type: ignore[method-assign]
-    server = Quiet(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
-    finally:
-        server.shutdown()
-        server.server_close()
+def allure_tests(allure_report: Path) -> dict[str, dict[str, Any]]:
+    """The report's test results by id (Allure writes this index next to index.html)."""
+    index = json.loads((allure_report / "test-results.json").read_text(encoding="utf-8"))
+    by_id: dict[str, dict[str, Any]] = index["byId"]
+    assert by_id, "the Allure report holds no test results"
+    return by_id
 
 
-def test_allure_report_renders_results_and_environment(
-    chromium: Path, allure_report: Path, served: str, tmp_path: Path
+class Visible(HTMLParser):
+    """The text a reader sees: no script or style bodies, whitespace collapsed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._hidden = 0
+        self._parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._hidden += tag in ("script", "style")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._hidden -= tag in ("script", "style")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self._parts.append(data)
+
+    @classmethod
+    def text(cls, dom: str) -> str:
+        parser = cls()
+        parser.feed(dom)
+        return " ".join(" ".join(parser._parts).split())
+
+
+ALLURE_BUDGET = "--virtual-time-budget=15000"  # the report is a script: let it draw
+
+
+def test_allure_report_is_one_file_that_renders_from_disk(
+    chromium: Path, allure_report: Path, tmp_path: Path
 ) -> None:
-    budget = "--virtual-time-budget=15000"  # the report is a script: let it fetch and draw
-    dom = browse(chromium, served, tmp_path, budget, "--dump-dom")
-    text = " ".join(
-        " ".join(
-            part.split(">", 1)[-1] for part in dom.split("<") if not part.startswith("script")
-        ).split()
-    )
+    index = allure_report / "index.html"
+    page = index.read_text(encoding="utf-8")
+    assert not (allure_report / "data").exists(), "not a single-file report"
+    assert "googletagmanager" not in page, "the report would phone home"
+    external = [src for src in page.split('src="')[1:] if not src.startswith("data:")]
+    assert external == [], f"the page loads {external[0][:60]}"
+    text = Visible.text(browse(chromium, index.as_uri(), tmp_path, ALLURE_BUDGET, "--dump-dom"))
     assert "Results" in text and "Total" in text, "the Allure report did not render"
-    environment = (allure_report / "widgets" / "allure_environment.json").read_text("utf-8")
     for name in ("mode", "system.under.test", "talkqa.version", "git.revision"):
-        assert name in environment and name in text, f"environment row {name} not shown"
-    assert "Dataflow" in text or "Chargebee" in text  # epics / features of the checklist
-    _, _, rows = read_png(screenshot(chromium, served, tmp_path, "allure", budget))
+        assert name in text, f"environment row {name} not shown"
+    assert "Dataflow" in text or "Chargebee" in text  # the checklists name the report
+    shot = screenshot(chromium, index.as_uri(), tmp_path, "allure", ALLURE_BUDGET)
+    _, _, rows = read_png(shot)
     colours = {row[x : x + 3] for row in rows[::40] for x in range(0, len(row), 120)}
     assert len(colours) > 5, "the Allure report painted a blank page"
 
 
-def test_allure_failed_scenario_shows_its_findings_table(
-    chromium: Path, allure_report: Path, served: str, tmp_path: Path
+def test_allure_report_shows_its_scenarios_from_disk(
+    chromium: Path, allure_report: Path, allure_tests: dict[str, dict[str, Any]], tmp_path: Path
 ) -> None:
-    failed = []
-    for path in sorted((allure_report / "data" / "test-results").glob("*.json")):
-        result = json.loads(path.read_text(encoding="utf-8"))
-        if result.get("status") == "failed":
-            failed.append(path.stem)
+    index = allure_report / "index.html"
+    picked = sorted(allure_tests.values(), key=lambda t: str(t["name"]))[:3]
+    for test in picked:
+        dom = browse(chromium, f"{index.as_uri()}#{test['id']}", tmp_path, ALLURE_BUDGET,
+                     "--dump-dom")  # fmt: skip
+        text = Visible.text(dom)
+        assert test["name"] in text, f"scenario {test['name']!r} not shown"
+        for label in ("epic", "feature", "story"):
+            assert label in text, f"{label} not shown for {test['name']!r}"
+
+
+def test_allure_failed_scenario_shows_its_findings_table(
+    chromium: Path, allure_report: Path, allure_tests: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    failed = [t for t in allure_tests.values() if t.get("status") == "failed"]
     if not failed:
         pytest.skip("every scenario of this Allure report passed: no findings to show")
-    budget = "--virtual-time-budget=15000"
-    dom = browse(chromium, f"{served}#{failed[0]}", tmp_path, budget, "--dump-dom")
+    index = allure_report / "index.html"
+    dom = browse(chromium, f"{index.as_uri()}#{failed[0]['id']}", tmp_path, ALLURE_BUDGET,
+                 "--dump-dom")  # fmt: skip
     assert "findings: " in dom and "(table)" in dom and "(json)" in dom, "no findings attachments"
     ours = [c["name"] for c in categories()]
     assert any(f"Category: {name}" in dom for name in ours), "not sorted into a talk-qa category"

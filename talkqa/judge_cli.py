@@ -335,10 +335,28 @@ def signoff(
             help="Run only this promise's scenarios (repeatable): " + ", ".join(PromiseId) + ".",
         ),
     ] = None,
+    reset: Annotated[
+        bool,
+        typer.Option(
+            "--reset",
+            help="Sandbox mode with CHARGEBEE_BASE_URL and INVOICED_BASE_URL set: let talk-qa "
+            "reset those sandboxes before every scenario (without it, signoff refuses to "
+            "touch sandboxes you started).",
+        ),
+    ] = False,
+    pytest_args: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[-- PYTEST_ARGS...]",
+            help="Passed on to pytest after `--`, e.g. `-- -k currency --maxfail 1`.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the checklist's feature suite and write the sign-off (exit 0 GO, 1 NO-GO, 4
     INCOMPLETE: something could not be judged)."""
     selection = _selection(promise or [])
+    extra = list(pytest_args or [])
     if reports.exists() and not reports.is_dir():
         raise UserError(f"--reports {reports}: is a file: give the folder to write reports to")
     if mode not in MODES:
@@ -375,8 +393,9 @@ def signoff(
         args += [f"--sut-command={sut_command}"]
     if selection:
         args += ["-m", " or ".join(selection)]
+    args += extra
     started = datetime.now(UTC)
-    with _suite_environment(mode) as (env, base_urls):
+    with _suite_environment(mode, reset=reset) as (env, base_urls):
         redact = redactor_from_env(env)  # every output below, console included
         code = run_redacted(args, env, redact)
     finished = datetime.now(UTC)
@@ -403,8 +422,9 @@ def signoff(
         )
     shown_command = redact(sut_command) if sut_command else None
     verdict = _write_signoff(
-        spec, outcomes, reports, mode, shown_command, started, finished, selection, unjudged
-    )
+        spec, outcomes, reports, mode, shown_command, started, finished, selection, unjudged,
+        [redact(arg) for arg in extra],
+    )  # fmt: skip
     from talkqa.report.environment import write_environment
 
     sut_name = f"command: {shown_command}" if shown_command else "reference-sync"
@@ -455,8 +475,15 @@ def _refuse_drift(spec: DataflowSpec, label: str) -> None:
 
 
 @contextmanager
-def _suite_environment(mode: str) -> Iterator[tuple[dict[str, str], dict[str, str]]]:
-    """The suite's environment and the base URLs the report may show (never keys)."""
+def _suite_environment(
+    mode: str, *, reset: bool = False
+) -> Iterator[tuple[dict[str, str], dict[str, str]]]:
+    """The suite's environment and the base URLs the report may show (never keys).
+
+    Sandbox mode resets its sandboxes before every scenario. Sandboxes the user started (both
+    base URLs in the environment) may hold their own data, so they are used only with
+    ``--reset``, and signoff always says which sandboxes it uses.
+    """
     env = dict(os.environ)
     if mode == "replay":
         from talkqa.pytest_plugin import REPLAY_CHARGEBEE_URL, REPLAY_INVOICED_URL
@@ -464,9 +491,21 @@ def _suite_environment(mode: str) -> Iterator[tuple[dict[str, str], dict[str, st
         yield env, {"chargebee": REPLAY_CHARGEBEE_URL, "invoiced": REPLAY_INVOICED_URL}
         return
     if mode == "sandbox" and env.get("CHARGEBEE_BASE_URL") and env.get("INVOICED_BASE_URL"):
+        urls = f"{env['CHARGEBEE_BASE_URL']} and {env['INVOICED_BASE_URL']}"
+        if not reset:
+            raise UserError(
+                f"--mode sandbox resets its sandboxes before every scenario, and the ones at "
+                f"{urls} (CHARGEBEE_BASE_URL, INVOICED_BASE_URL) are yours: pass --reset to "
+                "let it, or unset both variables to let signoff start its own"
+            )
         _reach_running_sandboxes(env)
+        typer.echo(
+            f"signoff: using your sandboxes at {urls}, reset before every scenario", err=True
+        )
     elif mode == "sandbox":
         from talkqa.sandbox.server import running_sandboxes
+
+        typer.echo("signoff: starting the bundled sandboxes on 127.0.0.1", err=True)
 
         with running_sandboxes(seed=0) as sandboxes:
             env.update(sandboxes.env)
@@ -542,6 +581,7 @@ def _write_signoff(
     finished: datetime,
     selection: list[str],
     unjudged: list[str],
+    pytest_args: list[str],
 ) -> Any:
     from talkqa.report.signoff import (
         SignoffInput,
@@ -561,6 +601,7 @@ def _write_signoff(
         started=started,
         finished=finished,
         selection=selection,
+        pytest_args=pytest_args,
     )
     return write_signoff(results, reports)
 

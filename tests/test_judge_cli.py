@@ -219,10 +219,38 @@ def test_sandbox_mode_with_a_stale_sandbox_env_is_one_line_not_a_no_go(
     monkeypatch.setenv("INVOICED_API_KEY", "k")
     reports = tmp_path / "reports"
     args = ["signoff", str(CHECKLIST), "--mode", "sandbox", "--reports", str(reports)]
-    assert run_cli(args, monkeypatch) == 2
+    assert run_cli([*args, "--reset"], monkeypatch) == 2
     line = _one_line_error(capsys.readouterr().err)
     assert f"CHARGEBEE_BASE_URL=http://127.0.0.1:{port}/api/v2 does not answer" in line
     assert "talkqa sandbox serve" in line and not reports.exists()
+
+
+def test_sandboxes_the_user_started_are_never_reset_without_saying_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("CHARGEBEE_BASE_URL", "http://127.0.0.1:9/api/v2")
+    monkeypatch.setenv("INVOICED_BASE_URL", "http://127.0.0.1:9")
+    reports = tmp_path / "reports"
+    args = ["signoff", str(CHECKLIST), "--mode", "sandbox", "--reports", str(reports)]
+    assert run_cli(args, monkeypatch) == 2  # refused before any request: nothing is reset
+    line = _one_line_error(capsys.readouterr().err)
+    assert "are yours: pass --reset" in line and "http://127.0.0.1:9/api/v2" in line
+    assert not reports.exists()
+
+
+def test_pytest_arguments_after_a_double_dash_reach_pytest_and_the_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    reports = tmp_path / "reports"
+    args = ["signoff", str(CHECKLIST), "--reports", str(reports), "--", "-k", "currency"]
+    assert run_cli(args, monkeypatch) == 0
+    outcomes = (reports / "outcomes.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(outcomes) == 2  # the two scenarios whose names say "currency"
+    page = (reports / "signoff.md").read_text(encoding="utf-8")
+    assert "The run was given pytest arguments: -k currency." in page
+    assert "| pytest arguments | -k currency |" in page
 
 
 def test_wrong_keys_or_an_unreachable_vendor_stop_a_signoff_in_one_line(

@@ -71,6 +71,8 @@ class SignoffInput(BaseModel):
     # what talk-qa could not judge outside any scenario: checklist rows the parser could not
     # read (file:line), a run that was interrupted or could not start
     unjudged: list[str] = []
+    # what the run passed on to pytest (``talkqa signoff -- ARGS``): it may narrow the run
+    pytest_args: list[str] = []
 
 
 class BrokenSection(BaseModel):
@@ -396,6 +398,8 @@ def build(results: SignoffInput, revision: str) -> Page:
     if selection:
         chosen = ", ".join(_title(p).lower() for p in promises if p in selection)
         headline += f" Only these promises were run: {chosen}."
+    if results.pytest_args:
+        headline += f" The run was given pytest arguments: {' '.join(results.pytest_args)}."
     coverage = (
         f"{judged} of {total_cells} matrix cells checked, {skipped_cells} not covered; "
         f"scenarios: {counts.get(Status.PASSED, 0)} passed, {counts.get(Status.FAILED, 0)} "
@@ -430,6 +434,7 @@ def build(results: SignoffInput, revision: str) -> Page:
         ("Git revision", revision),
         ("Checklists", ", ".join(dataflows) or "—"),
         ("Promises run", ", ".join(p for p in promises if p in selection) or "all"),
+        ("pytest arguments", " ".join(results.pytest_args) or "—"),
     ]
     title = "Sign-off: " + (", ".join(Path(d).stem for d in dataflows) or "no checklist")
     return Page(

@@ -8,13 +8,16 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from talkqa.sandbox.clock import EPOCH
 from talkqa.sandbox.server import CHARGEBEE_API_KEY, create_sandbox
 from tests.sandbox_fixtures import in_process
+
+T0 = EPOCH - 1  # one write per second here: the n-th write is stamped T0 + n
 
 
 @pytest.fixture
 def cb() -> Iterator[httpx.Client]:
-    app = create_sandbox(seed=0).chargebee_app
+    app = create_sandbox(seed=0, writes_per_second=1).chargebee_app
     client = in_process(app, "http://127.0.0.1/api/v2", CHARGEBEE_API_KEY)
     yield client
     client.close()
@@ -45,8 +48,8 @@ def test_create_customer_parses_brackets_and_repr_metadata_with_vendor_defaults(
     assert (made["auto_collection"], made["net_term_days"], made["allow_direct_debit"]) == (
         "on", 0, False)
     assert made["object"] == "customer" and made["deleted"] is False
-    assert made["created_at"] == made["updated_at"] == 1767225601
-    assert made["resource_version"] == 1767225601000
+    assert made["created_at"] == made["updated_at"] == T0 + 1
+    assert made["resource_version"] == (T0 + 1) * 1000 + 1
     assert "last_name" not in made  # absent optional fields are omitted, as the vendor does
 
 
@@ -60,7 +63,7 @@ def test_update_changes_fields_ticks_clock_and_refuses_billing_address(cb: httpx
     customer(cb, id="c1", first_name="Ada")
     updated = cb.post("/customers/c1", data={"last_name": "Lovelace"}).json()["customer"]
     assert updated["first_name"] == "Ada" and updated["last_name"] == "Lovelace"
-    assert updated["updated_at"] == 1767225602 and updated["created_at"] == 1767225601
+    assert updated["updated_at"] == T0 + 2 and updated["created_at"] == T0 + 1
     refused = cb.post("/customers/c1", data={"billing_address[city]": "Oslo"})
     assert refused.status_code == 400
     assert refused.json()["api_error_code"] == "param_wrong_value"
@@ -167,10 +170,10 @@ def test_sort_by_updated_at_desc_and_include_deleted(cb: httpx.Client) -> None:
         ({"net_term_days[gte]": "30"}, ["b", "c"]),
         ({"net_term_days[between]": "[10, 30]"}, ["b"]),
         ({"net_term_days[between]": "['10', '45']"}, ["b", "c"]),
-        ({"created_at[after]": "1767225601"}, ["b", "c"]),
-        ({"created_at[before]": "1767225603"}, ["a", "b"]),
-        ({"created_at[between]": "[1767225602,1767225603]"}, ["b", "c"]),
-        ({"created_at[on]": "1767225600"}, ["a", "b", "c"]),
+        ({"created_at[after]": str(T0 + 1)}, ["b", "c"]),
+        ({"created_at[before]": str(T0 + 3)}, ["a", "b"]),
+        ({"created_at[between]": f"[{T0 + 2},{T0 + 3}]"}, ["b", "c"]),
+        ({"created_at[on]": str(T0 + 0)}, ["a", "b", "c"]),
         ({"created_at[on]": "1767312000"}, []),
         ({"created_at[is_present]": "true"}, ["a", "b", "c"]),
         ({"allow_direct_debit[is]": "true"}, ["c"]),

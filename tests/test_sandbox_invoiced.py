@@ -8,13 +8,16 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from talkqa.sandbox.clock import EPOCH
 from talkqa.sandbox.server import INVOICED_API_KEY, create_sandbox
 from tests.sandbox_fixtures import in_process
+
+T0 = EPOCH - 1  # one write per second here: the n-th write is stamped T0 + n
 
 
 @pytest.fixture
 def inv() -> Iterator[httpx.Client]:
-    client = in_process(create_sandbox(seed=0).invoiced_app, "http://127.0.0.1", INVOICED_API_KEY)
+    client = in_process(create_sandbox(seed=0, writes_per_second=1).invoiced_app, "http://127.0.0.1", INVOICED_API_KEY)
     yield client
     client.close()
 
@@ -32,7 +35,7 @@ def test_customer_create_defaults_and_required_name(inv: httpx.Client) -> None:
     assert body["id"] == 1 and body["object"] == "customer" and body["number"] == "CUST-00001"
     assert body["currency"] == "nok"  # Invoiced stores currency codes in lower case
     assert body["metadata"] == {"chargebee_id": "c1"} and body["address1"] is None
-    assert body["created_at"] == body["updated_at"] == 1767225601
+    assert body["created_at"] == body["updated_at"] == T0 + 1
     missing = inv.post("/customers", json={"email": "a@example.com"})
     assert missing.status_code == 400
     assert missing.json() == {"type": "invalid_request", "message": "Name missing", "param": "name"}
@@ -55,7 +58,7 @@ def test_patch_changes_only_the_fields_sent(inv: httpx.Client) -> None:
     assert patched.status_code == 200
     body = patched.json()
     assert (body["name"], body["email"], body["city"]) == ("Ada", "ada@example.com", "Bergen")
-    assert body["updated_at"] == 1767225602 and body["created_at"] == 1767225601
+    assert body["updated_at"] == T0 + 2 and body["created_at"] == T0 + 1
     assert inv.patch("/customers/1", json={"nonsense": 1}).status_code == 400
     assert inv.get("/customers/1").json()["city"] == "Bergen"
 
@@ -104,7 +107,7 @@ def test_metadata_filter_updated_after_and_sort(inv: httpx.Client) -> None:
     inv.patch("/customers/1", json={"email": "a@example.com"})
     found = inv.get("/customers", params={"metadata[chargebee_id]": "c2"}).json()
     assert [c["name"] for c in found] == ["B"]
-    after = inv.get("/customers", params={"updated_after": "1767225602"}).json()
+    after = inv.get("/customers", params={"updated_after": str(T0 + 2)}).json()
     assert [c["name"] for c in after] == ["A", "C"]  # strictly greater: B (...602) excluded
     ordered = inv.get("/customers", params={"sort": "updated_at asc"}).json()
     assert [c["name"] for c in ordered] == ["B", "C", "A"]

@@ -145,7 +145,7 @@ def _stamp(state: SandboxState, record: JsonDict, created: bool = False) -> None
     if created and "created_at" in record:
         record["created_at"] = now
     record["updated_at"] = now
-    record["resource_version"] = now * 1000
+    record["resource_version"] = state.clock.version()
 
 
 def _commit(state: SandboxState, record: JsonDict, draft: JsonDict) -> None:
@@ -553,7 +553,7 @@ def new_invoice(state: SandboxState, params: dict[str, Any]) -> JsonDict:
     charges = params.get("charges")
     if not isinstance(charges, list) or not charges:
         raise _bad("charges[amount][0]", "at least one charge is required")
-    now = state.clock.now() + 1
+    now = state.clock.peek()
     ident = str(state.next_number("chargebee.invoice"))
     lines: list[JsonDict] = []
     for index, charge in enumerate(charges):
@@ -608,7 +608,7 @@ def new_order(state: SandboxState, params: dict[str, Any]) -> JsonDict:
     if table.get(ident) is not None:
         raise Problem(400, f"id : The value {ident} is already present.", "duplicate_entry", "id")
     number = state.next_number("chargebee.order_document")
-    now = state.clock.now() + 1
+    now = state.clock.peek()
     lines = [
         {
             "id": f"oli_{ident}_{index + 1}", "invoice_id": invoice_id,

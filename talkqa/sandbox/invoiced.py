@@ -475,7 +475,7 @@ def new_invoice(state: SandboxState, body: dict[str, Any]) -> JsonDict:
     if number and any(row["number"] == number for row in table.live()):
         raise _bad("number", "The given number has already been taken")
     ident = state.next_number("invoiced.invoice")
-    now = state.clock.now() + 1
+    now = state.clock.peek()
     record: JsonDict = {
         "id": ident, "object": "invoice", "customer": customer_id,
         "name": fields.get("name") or "Invoice", "number": number or f"INV-{ident:04d}",

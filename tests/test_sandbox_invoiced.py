@@ -17,7 +17,8 @@ T0 = EPOCH - 1  # one write per second here: the n-th write is stamped T0 + n
 
 @pytest.fixture
 def inv() -> Iterator[httpx.Client]:
-    client = in_process(create_sandbox(seed=0, writes_per_second=1).invoiced_app, "http://127.0.0.1", INVOICED_API_KEY)
+    app = create_sandbox(seed=0, writes_per_second=1).invoiced_app
+    client = in_process(app, "http://127.0.0.1", INVOICED_API_KEY)
     yield client
     client.close()
 

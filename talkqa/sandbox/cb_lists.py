@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from bisect import bisect_right
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ def bad(param: str, message: str) -> Problem:
 def parse_limit(raw: Any) -> int:
     if raw is None:
         return 10
-    if not isinstance(raw, str) or not raw.isdigit() or not 1 <= int(raw) <= 100:
+    if not isinstance(raw, str) or not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= 100:
         raise bad("limit", "must be an integer between 1 and 100")
     return int(raw)
 
@@ -177,7 +178,7 @@ def paginate(
         return _by_position(rows, keep, descending, limit, after)
     attr, descending = sort
     keyed = sorted(
-        ((float(row.get(attr) or 0), seq) for seq, row in enumerate(rows) if keep(row)),
+        ((_sort_key(row.get(attr)), seq) for seq, row in enumerate(rows) if keep(row)),
         reverse=descending,
     )
     if after is not None:
@@ -193,8 +194,22 @@ def paginate(
     return chosen, next_offset
 
 
+SortKey = tuple[int, float | str]
+
+
+def _sort_key(value: Any) -> SortKey:
+    """Absent values first, then numbers, then text: never two types compared (a float() of
+    a name was a 500), so any sortable attribute of either type sorts."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (1, float(value))
+    if isinstance(value, str):
+        return (2, value)
+    return (0, 0.0)
+
+
 def _by_position(
-    rows: list[Row], keep: Predicate, descending: bool, limit: int, after: tuple[float, int] | None
+    rows: list[Row], keep: Predicate, descending: bool, limit: int,
+    after: tuple[SortKey, int] | None,
 ) -> tuple[list[Row], str | None]:
     found: list[tuple[int, Row]] = []
     if descending:
@@ -210,23 +225,24 @@ def _by_position(
                 break
     more = len(found) > limit
     found = found[:limit]
-    next_offset = _encode_offset((0.0, found[-1][0])) if more and found else None
+    next_offset = _encode_offset(((0, 0.0), found[-1][0])) if more and found else None
     return [row for _, row in found], next_offset
 
 
-def _encode_offset(key: tuple[float, int]) -> str:
-    value = int(key[0]) if key[0] == int(key[0]) else key[0]
-    return json.dumps([str(value), str(key[1])], separators=(",", ":"))
+def _encode_offset(key: tuple[SortKey, int]) -> str:
+    (rank, value), seq = key
+    shown: Any = int(value) if isinstance(value, float) and value == int(value) else value
+    return json.dumps([rank, shown, seq], separators=(",", ":"), ensure_ascii=False)
 
 
-def _decode_offset(offset: str | None) -> tuple[float, int] | None:
+def _decode_offset(offset: str | None) -> tuple[SortKey, int] | None:
     if offset is None:
         return None
     try:
-        first, second = json.loads(offset)
-        key = float(first), int(second)
-    except (ValueError, TypeError):
+        rank, value, seq = json.loads(offset)
+        key: tuple[SortKey, int] = ((int(rank), value if rank == 2 else float(value)), int(seq))
+    except (ValueError, TypeError, OverflowError):
         raise bad("offset", "use the next_offset of the previous page") from None
-    if key[1] < 0:
+    if key[1] < 0 or not isinstance(key[0][1], str if key[0][0] == 2 else float):
         raise bad("offset", "use the next_offset of the previous page")
     return key

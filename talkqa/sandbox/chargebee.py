@@ -15,7 +15,7 @@ from typing import Any
 from talkqa.sandbox import cb_lists
 from talkqa.sandbox.dispatch import Call, Handler, Problem, Reply, Route, Vendor
 from talkqa.sandbox.state import JsonDict, SandboxState
-from talkqa.sandbox.wire import parse_bracketed, parse_literal
+from talkqa.sandbox.wire import MAX_INT_DIGITS, parse_bracketed, parse_literal
 
 API_KEY = "test_sandbox_chargebee_key"
 SITE = "talkqa-sandbox"
@@ -116,7 +116,7 @@ def _int(params: dict[str, Any], key: str) -> int | None:
     value = _text(params, key)
     if value is None:
         return None
-    if not re.fullmatch(r"-?\d+", value):
+    if not re.fullmatch(rf"-?[0-9]{{1,{MAX_INT_DIGITS}}}", value):
         raise _bad(key, "must be an integer")
     return int(value)
 

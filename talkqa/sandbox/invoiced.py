@@ -142,8 +142,8 @@ def _normalise_common(fields: dict[str, Any]) -> None:
 
 def _int_id(call: Call, resource: str) -> int:
     raw = call.path_params["id"]
-    if not raw.isdigit():
-        raise Problem(404, f"{resource} was not found: {raw}", "not_found", None)
+    if not re.fullmatch(r"[0-9]{1,18}", raw):
+        raise Problem(404, f"{resource} was not found: {raw[:60]}", "not_found", None)
     return int(raw)
 
 
@@ -226,7 +226,7 @@ def _positive(raw: Any, name: str, default: int) -> int:
 
 
 def _integer(raw: Any, name: str) -> int:
-    if not isinstance(raw, str) or not re.fullmatch(r"-?\d+", raw):
+    if not isinstance(raw, str) or not re.fullmatch(r"-?[0-9]{1,18}", raw):
         raise _bad(name, f"{name} must be an integer")
     return int(raw)
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from talkqa.sandbox import cb_lists
+from talkqa.sandbox import cb_lists, vendor_defs
 from talkqa.sandbox.dispatch import Call, Handler, Problem, Reply, Route, Vendor
 from talkqa.sandbox.state import JsonDict, SandboxState
 from talkqa.sandbox.wire import MAX_INT_DIGITS, parse_bracketed, parse_literal
@@ -46,29 +46,6 @@ ORDER_UPDATABLE = (
     "status", "reference_id", "fulfillment_status", "note", "tracking_id", "tracking_url",
     "batch_id", "shipment_carrier", "shipped_at", "delivered_at", "cancelled_at",
 )
-CUSTOMER_FILTERS = {
-    "id": "string", "first_name": "string", "last_name": "string", "email": "string",
-    "company": "string", "phone": "string", "auto_collection": "enum", "taxability": "enum",
-    "created_at": "timestamp", "updated_at": "timestamp", "net_term_days": "number",
-    "allow_direct_debit": "boolean", "preferred_currency_code": "string",
-}
-ITEM_FILTERS = {
-    "id": "string", "name": "string", "item_family_id": "string", "type": "enum",
-    "status": "enum", "updated_at": "timestamp", "is_giftable": "boolean", "metered": "boolean",
-    "channel": "enum",
-}
-ORDER_FILTERS = {
-    "id": "string", "invoice_id": "string", "subscription_id": "string", "status": "enum",
-    "created_at": "timestamp", "updated_at": "timestamp", "order_date": "timestamp",
-    "total": "number", "amount_paid": "number", "currency_code": "string",
-}
-ITEM_FAMILY_FILTERS = {"id": "string", "name": "string", "updated_at": "timestamp"}
-INVOICE_FILTERS = {
-    "id": "string", "customer_id": "string", "status": "enum", "date": "timestamp",
-    "updated_at": "timestamp", "total": "number", "currency_code": "string",
-}
-
-
 # ---------------------------------------------------------------- request helpers
 def _params(call: Call) -> dict[str, Any]:
     """Form body (every Chargebee write), falling back to the query string on GETs."""
@@ -162,10 +139,17 @@ def _list_reply(rows: list[JsonDict], key: str, next_offset: str | None) -> Repl
     return Reply(200, payload)
 
 
-def _list(call: Call, table: list[JsonDict], key: str, filters: dict[str, str],
-          sortable: tuple[str, ...], deletable: bool) -> Reply:
+def _list(call: Call, table: list[JsonDict], key: str, resource: str, deletable: bool) -> Reply:
+    """A Chargebee list, its filters, operators, sort_by attributes and parameters all as
+    the vendor defines them (`vendor_defs`)."""
     query = _params(call)
-    predicate = cb_lists.build_predicate(query, filters)
+    spec = vendor_defs.operation("chargebee", resource, "list")
+    predicate = cb_lists.build_predicate(
+        query, vendor_defs.chargebee_filters(resource), spec["params"]
+    )
+    sortable = vendor_defs.sort_by("chargebee", resource)
+    if "include_deleted" in query and "include_deleted" not in spec["params"]:
+        raise _bad("include_deleted", "is not a parameter of this list")
     include_deleted = query.get("include_deleted") == "true"
     if deletable and not include_deleted:
         keep = lambda row: not row.get("deleted") and predicate(row)  # noqa: E731
@@ -213,11 +197,10 @@ def _creator(kind: _Kind, event: str, new: Maker) -> Handler:
     return create
 
 
-def _lister(kind: _Kind, filters: dict[str, str], sortable: tuple[str, ...],
-            deletable: bool) -> Handler:
+def _lister(kind: _Kind, deletable: bool) -> Handler:
     def list_(state: SandboxState, call: Call) -> Reply:
         rows = state.table(kind.table).rows
-        return _list(call, rows, kind.key, filters, sortable, deletable)
+        return _list(call, rows, kind.key, kind.key, deletable)
     return list_
 
 
@@ -351,7 +334,7 @@ def new_customer(state: SandboxState, params: dict[str, Any]) -> JsonDict:
 
 
 create_customer = _creator(CUSTOMER, "customer_created", new_customer)
-list_customers = _lister(CUSTOMER, CUSTOMER_FILTERS, ("created_at", "updated_at"), True)
+list_customers = _lister(CUSTOMER, True)
 get_customer = _getter(CUSTOMER)
 
 
@@ -455,7 +438,7 @@ def _item_fields(state: SandboxState, params: dict[str, Any], record: JsonDict) 
 
 
 create_item = _creator(ITEM, "item_created", new_item)
-list_items = _lister(ITEM, ITEM_FILTERS, ("name", "id", "updated_at"), False)
+list_items = _lister(ITEM, False)
 get_item = _getter(ITEM)
 
 
@@ -514,7 +497,7 @@ def _require_family(state: SandboxState, ident: str) -> None:
 
 
 create_item_family = _creator(ITEM_FAMILY, "item_family_created", new_item_family)
-list_item_families = _lister(ITEM_FAMILY, ITEM_FAMILY_FILTERS, ("updated_at",), False)
+list_item_families = _lister(ITEM_FAMILY, False)
 get_item_family = _getter(ITEM_FAMILY)
 
 
@@ -590,7 +573,7 @@ def new_invoice(state: SandboxState, params: dict[str, Any]) -> JsonDict:
 
 create_invoice = _creator(INVOICE, "invoice_generated", new_invoice)
 get_invoice = _getter(INVOICE)
-list_invoices = _lister(INVOICE, INVOICE_FILTERS, ("date", "updated_at"), True)
+list_invoices = _lister(INVOICE, True)
 
 
 # ---------------------------------------------------------------- orders
@@ -659,7 +642,7 @@ def _order_fields(params: dict[str, Any], record: JsonDict) -> None:
 
 
 create_order = _creator(ORDER, "order_created", new_order)
-list_orders = _lister(ORDER, ORDER_FILTERS, ("created_at", "updated_at"), True)
+list_orders = _lister(ORDER, True)
 get_order = _getter(ORDER)
 
 
@@ -698,11 +681,6 @@ delete_order = _deleter(ORDER, "order_deleted", _flag_deleted)
 
 
 # ---------------------------------------------------------------- events
-EVENT_FILTERS = {
-    "id": "string", "event_type": "enum", "source": "enum", "occurred_at": "timestamp",
-}
-
-
 def _emit(state: SandboxState, event_type: str, key: str, record: JsonDict) -> Reply:
     """Record what an API write did, as Chargebee's events feed shows it (content = a copy
     of the resource at that moment), and answer the write itself."""
@@ -724,7 +702,7 @@ def list_events(state: SandboxState, call: Call) -> Reply:
                     [*call.query, ("sort_by[desc]", "occurred_at")], call.body,
                     call.content_type, call.url)
     rows = state.table("chargebee.events").rows
-    return _list(call, rows, "event", EVENT_FILTERS, ("occurred_at",), False)
+    return _list(call, rows, "event", "event", False)
 
 
 get_event = _getter(EVENT)

@@ -325,3 +325,32 @@ def test_events_record_every_api_write(cb: httpx.Client) -> None:
     assert [e["event"]["content"]["customer"]["first_name"]
             for e in changed.json()["list"]] == ["Eve"]
     assert cb.get(f"/events/{created['id']}").json()["event"]["id"] == created["id"]
+
+
+def test_write_parameters_and_max_lengths_are_the_vendors(cb: httpx.Client) -> None:
+    customer(cb, id="a")
+
+    def refused(path: str, **data: str) -> str:
+        answer = cb.post(path, data=data)
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["api_error_code"] == "param_wrong_value"
+        return str(answer.json()["param"])
+
+    assert refused("/customers/a", vat_number="NO1") == "vat_number"  # update_billing_info's
+    assert refused("/customers", phone="1" * 51) == "phone"
+    assert refused("/customers/a", company="x" * 251) == "company"
+    assert refused("/customers", vat_number="x" * 21, id="v") == "vat_number"
+    assert refused("/customers", auto_collection="sometimes") == "auto_collection"
+    assert refused("/customers", **{"billing_address[planet]": "Mars"}) == (
+        "billing_address[planet]")
+    # the vendor's own lengths, not lower ones
+    updated = cb.post("/customers/a", data={"company": "x" * 250, "invoice_notes": "n" * 2000})
+    assert updated.status_code == 200, updated.text
+    assert len(updated.json()["customer"]["company"]) == 250
+    # documented but not modelled: accepted, not stored
+    ignored = cb.post("/customers/a", data={"consolidated_invoicing": "true"})
+    assert ignored.status_code == 200 and "consolidated_invoicing" not in ignored.json()["customer"]
+    cb.post("/invoices", data={"customer_id": "a", "charges[amount][0]": "100",
+                               "charges[description][0]": "x"})
+    assert refused("/orders", invoice_id="1", shipped_at="1793606400") == "shipped_at"
+    assert refused("/orders", invoice_id="1", status="shipped") == "status"  # create: 5 only

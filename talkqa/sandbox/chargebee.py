@@ -32,20 +32,6 @@ ADDRESS_FIELDS = (
     "first_name", "last_name", "email", "company", "phone", "line1", "line2", "line3", "city",
     "state_code", "state", "country", "zip", "validation_status",
 )
-CUSTOMER_FIELDS = (
-    "first_name", "last_name", "email", "phone", "company", "preferred_currency_code",
-    "auto_collection", "net_term_days", "allow_direct_debit", "meta_data", "locale",
-    "taxability", "vat_number", "invoice_notes",
-)
-ITEM_UPDATABLE = (
-    "name", "external_name", "description", "status", "item_family_id", "is_shippable",
-    "is_giftable", "enabled_for_checkout", "enabled_in_portal", "metered", "metadata", "unit",
-    "redirect_url",
-)
-ORDER_UPDATABLE = (
-    "status", "reference_id", "fulfillment_status", "note", "tracking_id", "tracking_url",
-    "batch_id", "shipment_carrier", "shipped_at", "delivered_at", "cancelled_at",
-)
 # ---------------------------------------------------------------- request helpers
 def _params(call: Call) -> dict[str, Any]:
     """Form body (every Chargebee write), falling back to the query string on GETs."""
@@ -72,10 +58,15 @@ def _not_found(resource: str, ident: str) -> Problem:
     return Problem(404, f"{resource} not found for id {ident}", "resource_not_found", "id")
 
 
-def _only(params: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
-    for key in params:
-        if key not in allowed:
-            raise _bad(key, f"is not a parameter of {where}")
+def _only(params: dict[str, Any], resource: str, op: str, where: str) -> None:
+    """The vendor's definition of the operation decides what is a parameter, how long a
+    string may be and which values an enum takes; handlers read only what they model and
+    accept the rest (documented, so a client may send it) without storing it."""
+    try:
+        vendor_defs.check_params("chargebee", resource, op, params, where)
+    except vendor_defs.ParamError as exc:
+        message = str(exc).split(" : ", 1)[-1]
+        raise _bad(exc.param, message) from None
 
 
 def _text(params: dict[str, Any], key: str, max_len: int | None = None) -> str | None:
@@ -272,9 +263,9 @@ def _customer_fields(params: dict[str, Any], record: JsonDict) -> None:
     for key in ("first_name", "last_name", "company", "phone", "locale", "vat_number",
                 "invoice_notes"):
         if key in params:
-            _set(record, key, _text(params, key, 150))
+            _set(record, key, _text(params, key))
     if "email" in params:
-        email = _text(params, "email", 70)
+        email = _text(params, "email")
         if email is not None and not _EMAIL.match(email):
             raise _bad("email", "invalid email format")
         _set(record, "email", email)
@@ -310,9 +301,9 @@ def _set(record: JsonDict, key: str, value: Any) -> None:
 
 def new_customer(state: SandboxState, params: dict[str, Any]) -> JsonDict:
     """Build and store a customer (shared by the API handler and the bulk seeder)."""
-    _only(params, ("id", "billing_address", *CUSTOMER_FIELDS), "create a customer")
+    _only(params, "customer", "create", "create a customer")
     table = state.table("chargebee.customers")
-    ident = _text(params, "id", 50) or state.random_id()
+    ident = _text(params, "id") or state.random_id()
     if table.get(ident) is not None:
         raise Problem(400, f"id : The value {ident} is already present.", "duplicate_entry", "id")
     record: JsonDict = {"id": ident}
@@ -344,7 +335,7 @@ def update_customer(state: SandboxState, call: Call) -> Reply:
     if "billing_address" in params:
         raise _bad("billing_address",
                    "cannot be changed here; use POST /customers/{id}/update_billing_info")
-    _only(params, CUSTOMER_FIELDS, "update a customer")
+    _only(params, "customer", "update", "update a customer")
     draft = copy.deepcopy(record)
     _customer_fields(params, draft)
     _commit(state, record, draft)
@@ -354,14 +345,14 @@ def update_customer(state: SandboxState, call: Call) -> Reply:
 def update_billing_info(state: SandboxState, call: Call) -> Reply:
     record = _found(state, CUSTOMER, call.path_params["id"])
     params = _params(call)
-    _only(params, ("billing_address", "vat_number"), "update billing info")
+    _only(params, "customer", "update_billing_info", "update billing info")
     draft = copy.deepcopy(record)
     if "billing_address" in params:
         draft["billing_address"] = _address(
             params["billing_address"], "billing_address", record.get("billing_address")
         )
     if "vat_number" in params:
-        _set(draft, "vat_number", _text(params, "vat_number", 20))
+        _set(draft, "vat_number", _text(params, "vat_number"))
     _commit(state, record, draft)
     return _emit(state, "customer_changed", "customer", record)
 
@@ -371,12 +362,12 @@ delete_customer = _deleter(CUSTOMER, "customer_deleted", _flag_deleted)
 
 # ---------------------------------------------------------------- items
 def new_item(state: SandboxState, params: dict[str, Any]) -> JsonDict:
-    _only(params, ("id", "type", *ITEM_UPDATABLE), "create an item")
+    _only(params, "item", "create", "create an item")
     for key in ("id", "name", "type", "item_family_id"):
         if _text(params, key) is None:
             raise _bad(key, "cannot be blank")
-    ident = str(_text(params, "id", 100))
-    name = str(_text(params, "name", 100))
+    ident = str(_text(params, "id"))
+    name = str(_text(params, "name"))
     kind = _text(params, "type")
     if kind not in ("plan", "addon", "charge"):
         raise _bad("type", "must be plan, addon or charge")
@@ -388,7 +379,7 @@ def new_item(state: SandboxState, params: dict[str, Any]) -> JsonDict:
     record: JsonDict = {"id": ident, "name": name, "external_name": name}
     record["status"] = "active"
     record.update({"resource_version": 0, "updated_at": 0})
-    record["item_family_id"] = _text(params, "item_family_id", 100)
+    record["item_family_id"] = _text(params, "item_family_id")
     record["type"] = kind
     record.update({"is_shippable": False, "is_giftable": False, "enabled_for_checkout": True,
                    "enabled_in_portal": True, "metered": False, "channel": "web"})
@@ -413,7 +404,7 @@ def _unique_name(state: SandboxState, name: str, ident: str | None) -> None:
 def _item_fields(state: SandboxState, params: dict[str, Any], record: JsonDict) -> None:
     for key in ("name", "external_name", "item_family_id"):
         if key in params:
-            value = _text(params, key, 100)
+            value = _text(params, key)
             if value is None:
                 raise _bad(key, "cannot be blank")
             if key == "name":
@@ -423,7 +414,7 @@ def _item_fields(state: SandboxState, params: dict[str, Any], record: JsonDict) 
             record[key] = value
     for key in ("description", "unit", "redirect_url"):
         if key in params:
-            _set(record, key, _text(params, key, 2000))
+            _set(record, key, _text(params, key))
     if "status" in params:
         status = _text(params, "status")
         if status not in ("active", "archived"):
@@ -447,7 +438,7 @@ def update_item(state: SandboxState, call: Call) -> Reply:
     params = _params(call)
     if "type" in params:
         raise _bad("type", "cannot be changed once the item exists")
-    _only(params, ITEM_UPDATABLE, "update an item")
+    _only(params, "item", "update", "update an item")
     if record["status"] == "deleted":
         raise Problem(400, "The item is deleted and cannot be updated.", "invalid_request", None)
     draft = copy.deepcopy(record)
@@ -471,18 +462,18 @@ def delete_item(state: SandboxState, call: Call) -> Reply:
 
 # ---------------------------------------------------------------- item families
 def new_item_family(state: SandboxState, params: dict[str, Any]) -> JsonDict:
-    _only(params, ("id", "name", "description"), "create an item family")
+    _only(params, "item_family", "create", "create an item family")
     for key in ("id", "name"):
         if _text(params, key) is None:
             raise _bad(key, "cannot be blank")
-    ident = str(_text(params, "id", 50))
+    ident = str(_text(params, "id"))
     table = state.table("chargebee.item_families")
     if table.get(ident) is not None:
         raise Problem(400, f"id : The value {ident} is already present.", "duplicate_entry", "id")
-    record: JsonDict = {"id": ident, "name": _text(params, "name", 50), "status": "active",
+    record: JsonDict = {"id": ident, "name": _text(params, "name"), "status": "active",
                         "resource_version": 0, "updated_at": 0, "channel": "web",
                         "object": "item_family"}
-    _set(record, "description", _text(params, "description", 500))
+    _set(record, "description", _text(params, "description"))
     _stamp(state, record)
     table.add(ident, record)
     return record
@@ -504,15 +495,15 @@ get_item_family = _getter(ITEM_FAMILY)
 def update_item_family(state: SandboxState, call: Call) -> Reply:
     record = _found(state, ITEM_FAMILY, call.path_params["id"])
     params = _params(call)
-    _only(params, ("name", "description"), "update an item family")
+    _only(params, "item_family", "update", "update an item family")
     draft = copy.deepcopy(record)
     if "name" in params:
-        name = _text(params, "name", 50)
+        name = _text(params, "name")
         if name is None:
             raise _bad("name", "cannot be blank")
         draft["name"] = name
     if "description" in params:
-        _set(draft, "description", _text(params, "description", 500))
+        _set(draft, "description", _text(params, "description"))
     _commit(state, record, draft)
     return _emit(state, "item_family_updated", "item_family", record)
 
@@ -522,7 +513,7 @@ delete_item_family = _deleter(ITEM_FAMILY, "item_family_deleted", _status_delete
 
 # ---------------------------------------------------------------- invoices
 def new_invoice(state: SandboxState, params: dict[str, Any]) -> JsonDict:
-    _only(params, ("customer_id", "currency_code", "charges"), "create an invoice")
+    _only(params, "invoice", "create", "create an invoice")
     customer_id = _text(params, "customer_id")
     if customer_id is None:
         raise _bad("customer_id", "cannot be blank")
@@ -578,7 +569,7 @@ list_invoices = _lister(INVOICE, True)
 
 # ---------------------------------------------------------------- orders
 def new_order(state: SandboxState, params: dict[str, Any]) -> JsonDict:
-    _only(params, ("id", "invoice_id", *ORDER_UPDATABLE), "create an order")
+    _only(params, "order", "create", "create an order")
     invoice_id = _text(params, "invoice_id")
     if invoice_id is None:
         raise _bad("invoice_id", "cannot be blank")
@@ -587,7 +578,7 @@ def new_order(state: SandboxState, params: dict[str, Any]) -> JsonDict:
         raise Problem(404, f"invoice_id : Invoice not found for id {invoice_id}",
                       "resource_not_found", "invoice_id")
     table = state.table("chargebee.orders")
-    ident = _text(params, "id", 40) or state.random_id()
+    ident = _text(params, "id") or state.random_id()
     if table.get(ident) is not None:
         raise Problem(400, f"id : The value {ident} is already present.", "duplicate_entry", "id")
     number = state.next_number("chargebee.order_document")
@@ -635,7 +626,7 @@ def _order_fields(params: dict[str, Any], record: JsonDict) -> None:
     for key in ("reference_id", "fulfillment_status", "note", "tracking_id", "tracking_url",
                 "batch_id", "shipment_carrier"):
         if key in params:
-            _set(record, key, _text(params, key, 250))
+            _set(record, key, _text(params, key))
     for key in ("shipped_at", "delivered_at", "cancelled_at"):
         if key in params:
             _set(record, key, _int(params, key))
@@ -652,7 +643,7 @@ def update_order(state: SandboxState, call: Call) -> Reply:
     for frozen in ("currency_code", "customer_id", "invoice_id"):
         if frozen in params:
             raise _bad(frozen, "cannot be changed on an order")
-    _only(params, (*ORDER_UPDATABLE, "order_line_items", "shipping_address"), "update an order")
+    _only(params, "order", "update", "update an order")
     live, record = record, copy.deepcopy(record)
     _order_fields(params, record)
     if "shipping_address" in params:

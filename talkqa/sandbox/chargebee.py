@@ -216,7 +216,9 @@ def _flag_deleted(record: JsonDict) -> None:
 
 
 def _status_deleted(record: JsonDict) -> None:
+    """Item families: `status: deleted` and the `deleted` flag Chargebee always returns."""
     record["status"] = "deleted"
+    record["deleted"] = True
 
 
 def _is_flagged(record: JsonDict) -> bool:
@@ -318,7 +320,7 @@ def new_customer(state: SandboxState, params: dict[str, Any]) -> JsonDict:
     if "billing_address" in params:
         record["billing_address"] = _address(params["billing_address"], "billing_address")
     record.update({"card_status": "no_card", "promotional_credits": 0, "refundable_credits": 0,
-                   "excess_payments": 0, "unbilled_charges": 0, "mrr": 0})
+                   "excess_payments": 0, "unbilled_charges": 0})
     _stamp(state, record, created=True)
     table.add(ident, record)
     return record
@@ -472,7 +474,7 @@ def new_item_family(state: SandboxState, params: dict[str, Any]) -> JsonDict:
         raise Problem(400, f"id : The value {ident} is already present.", "duplicate_entry", "id")
     record: JsonDict = {"id": ident, "name": _text(params, "name"), "status": "active",
                         "resource_version": 0, "updated_at": 0, "channel": "web",
-                        "object": "item_family"}
+                        "deleted": False, "object": "item_family"}
     _set(record, "description", _text(params, "description"))
     _stamp(state, record)
     table.add(ident, record)
@@ -554,8 +556,8 @@ def new_invoice(state: SandboxState, params: dict[str, Any]) -> JsonDict:
         "write_off_amount": 0, "credits_applied": 0, "amount_due": total, "updated_at": 0,
         "resource_version": 0, "deleted": False, "object": "invoice", "first_invoice": False,
         "amount_to_collect": total, "round_off_amount": 0, "has_advance_charges": False,
-        "currency_code": currency, "base_currency_code": currency, "generated_at": now,
-        "channel": "web", "sub_total": total, "tax": 0, "line_items": lines,
+        "currency_code": currency, "generated_at": now, "channel": "web", "sub_total": total,
+        "tax": 0, "term_finalized": True, "is_gifted": False, "line_items": lines,
     }
     _stamp(state, record)
     state.table("chargebee.invoices").add(ident, record)

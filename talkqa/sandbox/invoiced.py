@@ -482,7 +482,7 @@ def new_invoice(state: SandboxState, body: dict[str, Any]) -> JsonDict:
         "autopay": False, "currency": fields.get("currency") or customer["currency"] or "usd",
         "draft": bool(fields.get("draft")), "closed": bool(fields.get("closed")),
         "paid": False, "status": "not_sent", "attempt_count": 0, "next_payment_attempt": None,
-        "subscription": None, "date": fields.get("date") or now,
+        "subscription": None, "payment_plan": None, "date": fields.get("date") or now,
         "due_date": fields.get("due_date"), "payment_terms": fields.get("payment_terms"),
         "purchase_order": fields.get("purchase_order"),
         "items": _line_items(state, fields.get("items") or [], []),

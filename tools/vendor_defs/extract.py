@@ -73,6 +73,9 @@ CURATED: Json = {
     "chargebee": {
         # API reference, "Pagination": lists without sort_by come newest first.
         "default_order": "newest_first",
+        # API reference, every resource: `object` names the resource type in each answer
+        # (the d.ts leave it to their `[key: string]: unknown` index signature).
+        "always": {"object": {"type": "string", "required": True}},
         # API reference, "Error handling": the JSON error envelope.
         "error_fields": ["message", "type", "api_error_code", "param", "error_code",
                          "error_msg", "error_param", "http_status_code"],
@@ -118,7 +121,8 @@ def chargebee(version: str) -> Json:
         for name, (module, dts, operations) in CHARGEBEE.items():
             text = (package / "types" / "resources" / f"{dts}.d.ts").read_text()
             resources[name] = {
-                "attributes": ts_attributes(text, dts, enums),
+                "attributes": {**ts_attributes(text, dts, enums),
+                               **CURATED["chargebee"]["always"]},
                 "operations": {
                     op: cb_operation(op, schemas[module][schema])
                     for op, schema in operations.items()
@@ -128,7 +132,7 @@ def chargebee(version: str) -> Json:
             "vendor": "chargebee",
             "source": {"npm": f"chargebee@{meta['version']}", "zod": zod,
                        "files": ["cjs/schema/*.schema.js", "types/resources/*.d.ts"]},
-            **CURATED["chargebee"],
+            **{k: v for k, v in CURATED["chargebee"].items() if k != "always"},
             "resources": resources,
         }
 

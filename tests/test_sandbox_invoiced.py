@@ -181,3 +181,46 @@ def test_idempotency_key_replays_the_first_answer(inv: httpx.Client) -> None:
     assert inv.get("/customers").headers["x-total-count"] == "1"
     other = inv.post("/customers", json={"name": "Eve"}, headers={"idempotency-key": "k"})
     assert other.status_code == 400
+
+
+def test_documented_list_parameters_act_and_unknown_ones_are_refused(inv: httpx.Client) -> None:
+    owing = inv.post("/customers", json={"name": "Owing"}).json()["id"]
+    settled = inv.post("/customers", json={"name": "Settled"}).json()["id"]
+    early = inv.post("/invoices", json={"customer": owing, "date": 1793600000, "items": [
+        {"name": "x", "unit_cost": 10}]}).json()
+    inv.post("/invoices", json={"customer": settled, "date": 1793700000, "draft": True,
+                                "items": [{"name": "y", "unit_cost": 5}]})
+
+    def names(path: str, **query: str) -> list[object]:
+        answer = inv.get(path, params=query)
+        assert answer.status_code == 200, answer.text
+        return [row.get("name") if path == "/customers" else row["id"] for row in answer.json()]
+
+    assert names("/customers", open_balance="true") == ["Owing"]
+    assert names("/customers", open_balance="false") == ["Settled"]
+    assert names("/customers", payment_source="true") == []
+    assert names("/customers", payment_source="false") == ["Owing", "Settled"]
+    assert names("/invoices", end_date="1793650000") == [early["id"]]
+    assert names("/invoices", start_date="1793650000") == [early["id"] + 1]
+    for path, query in (("/customers", {"colour": "red"}), ("/items", {"open_balance": "1"}),
+                        ("/invoices", {"created_after": "1"})):
+        refused = inv.get(path, params=query)
+        assert refused.status_code == 400 and refused.json()["param"] == next(iter(query))
+
+
+def test_void_is_its_own_call_and_closed_means_bad_debt(inv: httpx.Client) -> None:
+    person = inv.post("/customers", json={"name": "A"}).json()["id"]
+    made = [inv.post("/invoices", json={"customer": person, "items": [
+        {"name": "x", "unit_cost": 10}]}).json() for _ in range(2)]
+    closed = inv.patch(f"/invoices/{made[0]['id']}", json={"closed": True}).json()
+    assert (closed["status"], closed["closed"]) == ("bad_debt", True)
+    voided = inv.post(f"/invoices/{made[1]['id']}/void")
+    assert voided.status_code == 200, voided.text
+    body = voided.json()
+    assert (body["status"], body["closed"], body["balance"]) == ("voided", False, 10)
+    assert inv.get(f"/invoices/{made[1]['id']}").json()["status"] == "voided"
+    again = inv.post(f"/invoices/{made[1]['id']}/void")
+    assert again.status_code == 400
+    edit = inv.patch(f"/invoices/{made[1]['id']}", json={"notes": "late"})
+    assert edit.status_code == 400
+    assert inv.get(f"/invoices/{made[1]['id']}").json()["notes"] is None

@@ -13,6 +13,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from talkqa.sandbox import vendor_defs
 from talkqa.sandbox.dispatch import Call, Problem, Reply, Route, Vendor
 from talkqa.sandbox.state import JsonDict, SandboxState, Table
 from talkqa.sandbox.wire import WireError, money, parse_bracketed, parse_json_body
@@ -162,8 +163,27 @@ def _touch(state: SandboxState, record: JsonDict, created: bool = False) -> None
 
 
 # ---------------------------------------------------------------- lists
-def _list(state: SandboxState, call: Call, table: Table, filterable: tuple[str, ...]) -> Reply:
+PAGING = ("page", "per_page")
+
+
+def _flag(raw: Any, name: str) -> bool:
+    if raw not in ("true", "false", "1", "0"):
+        raise _bad(name, f"{name} must be a boolean")
+    return raw in ("true", "1")  # API reference, "Pagination": on every list
+
+
+def _list(
+    state: SandboxState, call: Call, table: Table, filterable: tuple[str, ...], resource: str,
+    extra: tuple[str, ...] = (),
+) -> Reply:
+    """An Invoiced list. Its parameters are the vendor's (`vendor_defs`) plus paging and the
+    ``extra`` this sandbox serves (`expand`): anything else is a 400 naming it, and every
+    documented parameter acts on the result, none is silently ignored."""
     query = parse_bracketed(call.query)
+    documented = vendor_defs.operation("invoiced", resource, "list")["params"]
+    for key in query:
+        if key not in documented and key not in PAGING and key not in extra:
+            raise _bad(key, f"Invalid request parameter: {key}")
     page = _positive(query.get("page"), "page", 1)
     per_page = min(_positive(query.get("per_page"), "per_page", 25), 100)
     rows = table.live()
@@ -179,11 +199,24 @@ def _list(state: SandboxState, call: Call, table: Table, filterable: tuple[str, 
         raise _bad("metadata", "metadata filters are written metadata[key]=value")
     for key, value in metadata.items():
         rows = [row for row in rows if _same((row.get("metadata") or {}).get(key), value)]
-    for bound in ("updated_after", "created_after"):
-        if bound in query:
-            limit = _integer(query[bound], bound)
-            field = bound.replace("_after", "_at")
-            rows = [row for row in rows if int(row.get(field, 0)) > limit]
+    if "updated_after" in query:
+        limit = _integer(query["updated_after"], "updated_after")
+        rows = [row for row in rows if int(row.get("updated_at", 0)) > limit]
+    if "start_date" in query:
+        start = _integer(query["start_date"], "start_date")
+        rows = [row for row in rows if int(row.get("date") or 0) >= start]
+    if "end_date" in query:
+        end = _integer(query["end_date"], "end_date")
+        rows = [row for row in rows if int(row.get("date") or 0) <= end]
+    if "payment_source" in query:
+        has = _flag(query["payment_source"], "payment_source")
+        rows = [row for row in rows if (row.get("payment_source") is not None) == has]
+    if "open_balance" in query:
+        has = _flag(query["open_balance"], "open_balance")
+        owing = {row["customer"] for row in state.table("invoiced.invoices").live()
+                 if row["status"] not in ("draft", "voided", "bad_debt", "paid")
+                 and float(row["balance"]) > 0}
+        rows = [row for row in rows if (row["id"] in owing) == has]
     if "sort" in query:
         field, _, direction = str(query["sort"]).strip().partition(" ")
         direction = direction.strip().lower() or "asc"
@@ -304,7 +337,7 @@ def list_customers(state: SandboxState, call: Call) -> Reply:
     filterable = ("id", "name", "number", "email", "type", "country", "currency", "city",
                   "state", "postal_code", "autopay", "chase", "credit_hold", "taxable",
                   "parent_customer", "payment_terms")
-    return _list(state, call, state.table("invoiced.customers"), filterable)
+    return _list(state, call, state.table("invoiced.customers"), filterable, "customer")
 
 
 def get_customer(state: SandboxState, call: Call) -> Reply:
@@ -375,7 +408,7 @@ def create_item(state: SandboxState, call: Call) -> Reply:
 
 def list_items(state: SandboxState, call: Call) -> Reply:
     filterable = ("id", "name", "currency", "type", "taxable", "discountable", "unit_cost")
-    return _list(state, call, state.table("invoiced.items"), filterable)
+    return _list(state, call, state.table("invoiced.items"), filterable, "item")
 
 
 def get_item(state: SandboxState, call: Call) -> Reply:
@@ -451,12 +484,14 @@ def _totals(record: JsonDict) -> None:
     paid = not record["draft"] and not record["closed"] and float(subtotal) == 0.0
     record["paid"] = paid
     record["balance"] = 0 if paid else subtotal
+    if record.get("status") == "voided":  # only POST /invoices/:id/void sets it; final
+        return
     if record["draft"]:
         record["status"] = "draft"
     elif paid:
         record["status"] = "paid"
-    elif record["closed"]:
-        record["status"] = "voided"
+    elif record["closed"]:  # closed with a balance is written off, not voided
+        record["status"] = "bad_debt"
     else:
         record["status"] = "not_sent"
 
@@ -506,7 +541,8 @@ def create_invoice(state: SandboxState, call: Call) -> Reply:
 def list_invoices(state: SandboxState, call: Call) -> Reply:
     filterable = ("id", "customer", "number", "currency", "status", "draft", "closed", "paid",
                   "name", "date")
-    reply = _list(state, call, state.table("invoiced.invoices"), filterable)
+    reply = _list(state, call, state.table("invoiced.invoices"), filterable, "invoice",
+                  ("expand",))
     reply.payload = [_expanded(state, call, row) for row in reply.payload]
     return reply
 
@@ -533,6 +569,8 @@ def update_invoice(state: SandboxState, call: Call) -> Reply:
     body = _body(call)
     if "customer" in body:
         raise _bad("customer", "The customer of an invoice cannot be changed")
+    if record["status"] == "voided":
+        raise _bad(None, "This invoice has been voided and can no longer be modified")
     fields = _fields(body, INVOICE_FIELDS, "an invoice")
     _normalise_common(fields)
     number = fields.get("number")
@@ -556,6 +594,22 @@ def update_invoice(state: SandboxState, call: Call) -> Reply:
     live.clear()
     live.update(record)
     return Reply(200, live)
+
+
+def void_invoice(state: SandboxState, call: Call) -> Reply:
+    """`POST /invoices/:id/void`: status `voided`, balance kept, `closed` untouched (the
+    vendor's example `voided.json`); a voided invoice is final."""
+    ident = _int_id(call, "Invoice")
+    record = _find(state, "invoiced.invoices", str(ident), "Invoice")
+    if _body(call):
+        raise _bad(None, "Voiding an invoice takes no parameters")
+    if record["status"] == "voided":
+        raise _bad(None, "This invoice has already been voided")
+    if record["paid"]:
+        raise _bad(None, "Paid invoices cannot be voided")
+    record["status"] = "voided"
+    _touch(state, record)
+    return Reply(200, record)
 
 
 def delete_invoice(state: SandboxState, call: Call) -> Reply:
@@ -610,6 +664,7 @@ ROUTES: tuple[Route, ...] = tuple(
         ("POST", "/invoices", create_invoice),
         ("GET", "/invoices/{id}", get_invoice),
         ("PATCH", "/invoices/{id}", update_invoice),
+        ("POST", "/invoices/{id}/void", void_invoice),
         ("DELETE", "/invoices/{id}", delete_invoice),
     )
 )

@@ -224,3 +224,17 @@ def test_void_is_its_own_call_and_closed_means_bad_debt(inv: httpx.Client) -> No
     edit = inv.patch(f"/invoices/{made[1]['id']}", json={"notes": "late"})
     assert edit.status_code == 400
     assert inv.get(f"/invoices/{made[1]['id']}").json()["notes"] is None
+
+
+def test_write_fields_are_the_vendors(inv: httpx.Client) -> None:
+    made = inv.post("/customers", json={"name": "A", "sign_up_page": 7})  # documented
+    assert made.status_code == 201, made.text
+    ident = made.json()["id"]
+    for path, body, param in (
+        ("/customers", {"name": "B", "colour": "red"}, "colour"),
+        (f"/customers/{ident}", {"autopay_delay_days": 3}, "autopay_delay_days"),  # create only
+        ("/items", {"id": "x", "name": "X", "taxes": []}, "taxes"),
+    ):
+        refused = inv.request("PATCH" if path.count("/") == 2 else "POST", path, json=body)
+        assert refused.status_code == 400, (path, refused.text)
+        assert refused.json()["param"] == param

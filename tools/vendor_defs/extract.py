@@ -81,7 +81,7 @@ CURATED: Json = {
                          "error_msg", "error_param", "http_status_code"],
     },
     "invoiced": {
-        # API reference, "Pagination": per_page at most 100, default 100; oldest first.
+        # API reference, "Pagination": per_page at most 100; lists come oldest first.
         "per_page_max": 100,
         "default_order": "oldest_first",
         # API reference, "Errors": {"type", "message", "param"}.

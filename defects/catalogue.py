@@ -154,6 +154,17 @@ def drop(_here: Here, _entity_id: str, _fields: Json) -> None:
     return None
 
 
+def strictly_after(updated_after: int | None) -> int | None:
+    """Read changes strictly after the cursor second instead of from it again.
+
+    The reference sync asks for ``updated_after = cursor - 1`` (the boundary second is read
+    again); this asks for ``updated_after = cursor``, the classic incremental-sync bug: an edit
+    stamped in the same second as the newest change already read is never seen. It needs a
+    clock on which writes share seconds, as on the vendors (``talkqa.sandbox.clock``).
+    """
+    return None if updated_after is None else updated_after + 1
+
+
 def _taps(system: str, resources: Iterable[str], **hooks: Any) -> tuple[Tap, ...]:
     return tuple(Tap(system, resource, **hooks) for resource in resources)
 
@@ -279,6 +290,19 @@ CATALOGUE: tuple[Defect, ...] = (
         description="resolves conflicts right but leaves them out of its run report",
         injection=Injection(silent_conflicts=True),
         failure="conflict not reported",
+        checklist=CONTACTS,
+    ),
+    Defect(
+        name="strict-cursor",
+        promise=PromiseId.EDITS,
+        sections=("Customer", "Item", "Order"),
+        description="reads changes strictly after the last updated_at it saw, so an edit "
+        "made in the same second as the newest change already read never travels",
+        injection=Injection(
+            taps=_taps("chargebee", ("customers", "items", "orders"), since=strictly_after)
+            + _taps("invoiced", ("customers", "items", "invoices"), since=strictly_after)
+        ),
+        findings=frozenset({"mismatch", "not_propagated"}),
         checklist=CONTACTS,
     ),
 )

@@ -2,9 +2,10 @@
 
 A defect is the real reference sync with one small fault, so that a harness which misses
 it cannot blame a second, accidental difference. The fault sits between the sync and the
-vendors: a ``Tap`` on one vendor collection hides entities from the sync's reads or
-rewrites (or drops) its writes. The vendors themselves, and the judge reading them, see
-the result as any broken syncer would leave it.
+vendors: a ``Tap`` on one vendor collection hides entities from the sync's reads, shifts
+the ``updated_after`` of its incremental reads, or rewrites (or drops) its writes. The
+vendors themselves, and the judge reading them, see the result as any broken syncer would
+leave it.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ Hide = Callable[[Here, list[Json]], list[Json]]  # the entities the sync may see
 Read = Callable[[Here, Json], Json]  # how the sync sees one entity it reads or wrote
 RewriteCreate = Callable[[Here, Json], Json]  # the fields actually sent
 RewriteUpdate = Callable[[Here, str, Json], Json | None]  # None: the write is dropped
+Since = Callable[[int | None], int | None]  # the `updated_after` actually asked for
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class Tap:
     read: Read | None = None
     create: RewriteCreate | None = None
     update: RewriteUpdate | None = None
+    since: Since | None = None
 
     def matches(self, resource: Resource) -> bool:
         return (resource.system, resource.name) == (self.system, self.resource)
@@ -61,6 +64,9 @@ class TappedResource:
     def list(
         self, updated_after: int | None = None, *, filters: Mapping[str, str] | None = None
     ) -> Iterator[Json]:
+        for tap in self.taps:
+            if tap.since is not None:
+                updated_after = tap.since(updated_after)
         if filters and "filters" in inspect.signature(self.inner.list).parameters:
             found = list(self.inner.list(updated_after, filters=filters))  # type: ignore[call-arg]
         else:

@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 
-from defects.catalogue import CATALOGUE, CONTROL, EVERYTHING, find, other_currency
+from defects.catalogue import (
+    CATALOGUE,
+    CONTROL,
+    EVERYTHING,
+    find,
+    other_currency,
+    strictly_after,
+)
 from defects.run import (
     default_state,
     main,
@@ -294,6 +301,35 @@ def test_edits_after_the_first_run(
     assert len(report.findings) == len(created["Customer"])
 
 
+@pytest.mark.parametrize(("name", "caught"), [("reference", False), ("strict-cursor", True)])
+@pytest.mark.parametrize("side", ["target", "source"])
+def test_edits_in_the_second_of_the_last_sync_write(
+    tmp_path: Path, name: str, caught: bool, side: str
+) -> None:
+    """A burst: every write shares one second (the seeded quota of a 10**6-per-second clock),
+    so the edits land in the second the first run's cursor stopped at."""
+    sandbox = create_sandbox(seed=0, writes_per_second=10**6)
+    with both_in_process(sandbox) as client:
+        bench = Bench(sandbox, client, sandbox_systems(client, sleep=lambda _s: None))
+        created = bench.seed()
+        state = tmp_path / "s.sqlite"
+        run(name, bench, state)
+        _edit_emails(bench, side)
+        run(name, bench, state)
+        report = judged(CONTACTS, bench)
+        assert len({c["updated_at"] for c in bench.systems.resource(CUSTOMER).list()}) == 1
+    if not caught:
+        assert report.findings == []
+        return
+    assert kinds(report) == {"mismatch"}
+    assert len(report.findings) == len(created["Customer"])
+
+
+def test_strictly_after_moves_only_a_given_cursor() -> None:
+    assert strictly_after(None) is None
+    assert strictly_after(1793606400) == 1793606401
+
+
 # --- state between runs -------------------------------------------------------------------------
 
 
@@ -331,7 +367,7 @@ def test_default_state_is_keyed_by_defect_and_systems() -> None:
 
 def test_catalogue_entries_name_a_known_promise_and_a_command() -> None:
     names = [d.name for d in EVERYTHING]
-    assert len(names) == len(set(names)) == 12
+    assert len(names) == len(set(names)) == 13
     assert CONTROL.promise is None and CONTROL not in CATALOGUE
     for defect in CATALOGUE:
         assert defect.promise in PROMISES

@@ -189,3 +189,43 @@ def test_admin_faults_json_rules_and_delete(sb: RunningSandboxes) -> None:
         assert httpx.post(url, json={"rules": [{"kind": "boom"}]}).status_code == 400
         assert httpx.delete(url).json() == {"rules": []}
         assert cb.get("/items").status_code == 200
+
+
+def test_probability_and_seed_parse_and_are_checked() -> None:
+    rule = parse_spec("*=503,p=0.1,seed=7,retry_after=2")[0]
+    assert (rule.kind, rule.p, rule.seed, rule.retry_after) == ("503", 0.1, 7, 2)
+    for bad in ("*=503,p=0", "*=503,p=1.5", "*=503,p=often", "*=503,seed=-1"):
+        with pytest.raises(UserError):
+            parse_spec(bad)
+
+
+def _pattern(spec: str, requests: int) -> list[bool]:
+    rule = parse_spec(spec)[0]
+    return [rule.draw() for _ in range(requests)]
+
+
+def test_seeded_random_faults_repeat_and_differ_by_seed() -> None:
+    first = _pattern("*=500,p=0.3,seed=7", 200)
+    assert first == _pattern("*=500,p=0.3,seed=7", 200)
+    assert first != _pattern("*=500,p=0.3,seed=8", 200)
+    assert 30 <= sum(first) <= 90  # about 60 of 200: random, not every nth
+    assert all(_pattern("*=500", 20))  # no p: every matching request
+
+
+def test_random_503_with_retry_after_repeats_after_a_reset(sb: RunningSandboxes) -> None:
+    spec = "invoiced.GET=503,p=0.5,seed=7,retry_after=4"
+    base = f"{sb.invoiced_base_url}/__admin"
+
+    def statuses() -> list[int]:
+        with invoiced(sb) as inv:
+            answers = [inv.get("/items") for _ in range(12)]
+        failed = [a for a in answers if a.status_code == 503]
+        assert all(a.headers["retry-after"] == "4" for a in failed)
+        return [a.status_code for a in answers]
+
+    faults(sb, spec)
+    first = statuses()
+    assert set(first) == {200, 503}
+    httpx.post(f"{base}/reset", json={})
+    faults(sb, spec)
+    assert statuses() == first

@@ -8,13 +8,17 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from talkqa.sandbox.clock import EPOCH
 from talkqa.sandbox.server import INVOICED_API_KEY, create_sandbox
 from tests.sandbox_fixtures import in_process
+
+T0 = EPOCH - 1  # one write per second here: the n-th write is stamped T0 + n
 
 
 @pytest.fixture
 def inv() -> Iterator[httpx.Client]:
-    client = in_process(create_sandbox(seed=0).invoiced_app, "http://127.0.0.1", INVOICED_API_KEY)
+    app = create_sandbox(seed=0, writes_per_second=1).invoiced_app
+    client = in_process(app, "http://127.0.0.1", INVOICED_API_KEY)
     yield client
     client.close()
 
@@ -32,7 +36,7 @@ def test_customer_create_defaults_and_required_name(inv: httpx.Client) -> None:
     assert body["id"] == 1 and body["object"] == "customer" and body["number"] == "CUST-00001"
     assert body["currency"] == "nok"  # Invoiced stores currency codes in lower case
     assert body["metadata"] == {"chargebee_id": "c1"} and body["address1"] is None
-    assert body["created_at"] == body["updated_at"] == 1767225601
+    assert body["created_at"] == body["updated_at"] == T0 + 1
     missing = inv.post("/customers", json={"email": "a@example.com"})
     assert missing.status_code == 400
     assert missing.json() == {"type": "invalid_request", "message": "Name missing", "param": "name"}
@@ -55,7 +59,7 @@ def test_patch_changes_only_the_fields_sent(inv: httpx.Client) -> None:
     assert patched.status_code == 200
     body = patched.json()
     assert (body["name"], body["email"], body["city"]) == ("Ada", "ada@example.com", "Bergen")
-    assert body["updated_at"] == 1767225602 and body["created_at"] == 1767225601
+    assert body["updated_at"] == T0 + 2 and body["created_at"] == T0 + 1
     assert inv.patch("/customers/1", json={"nonsense": 1}).status_code == 400
     assert inv.get("/customers/1").json()["city"] == "Bergen"
 
@@ -104,7 +108,7 @@ def test_metadata_filter_updated_after_and_sort(inv: httpx.Client) -> None:
     inv.patch("/customers/1", json={"email": "a@example.com"})
     found = inv.get("/customers", params={"metadata[chargebee_id]": "c2"}).json()
     assert [c["name"] for c in found] == ["B"]
-    after = inv.get("/customers", params={"updated_after": "1767225602"}).json()
+    after = inv.get("/customers", params={"updated_after": str(T0 + 2)}).json()
     assert [c["name"] for c in after] == ["A", "C"]  # strictly greater: B (...602) excluded
     ordered = inv.get("/customers", params={"sort": "updated_at asc"}).json()
     assert [c["name"] for c in ordered] == ["B", "C", "A"]
@@ -177,3 +181,60 @@ def test_idempotency_key_replays_the_first_answer(inv: httpx.Client) -> None:
     assert inv.get("/customers").headers["x-total-count"] == "1"
     other = inv.post("/customers", json={"name": "Eve"}, headers={"idempotency-key": "k"})
     assert other.status_code == 400
+
+
+def test_documented_list_parameters_act_and_unknown_ones_are_refused(inv: httpx.Client) -> None:
+    owing = inv.post("/customers", json={"name": "Owing"}).json()["id"]
+    settled = inv.post("/customers", json={"name": "Settled"}).json()["id"]
+    early = inv.post("/invoices", json={"customer": owing, "date": 1793600000, "items": [
+        {"name": "x", "unit_cost": 10}]}).json()
+    inv.post("/invoices", json={"customer": settled, "date": 1793700000, "draft": True,
+                                "items": [{"name": "y", "unit_cost": 5}]})
+
+    def names(path: str, **query: str) -> list[object]:
+        answer = inv.get(path, params=query)
+        assert answer.status_code == 200, answer.text
+        return [row.get("name") if path == "/customers" else row["id"] for row in answer.json()]
+
+    assert names("/customers", open_balance="true") == ["Owing"]
+    assert names("/customers", open_balance="false") == ["Settled"]
+    assert names("/customers", payment_source="true") == []
+    assert names("/customers", payment_source="false") == ["Owing", "Settled"]
+    assert names("/invoices", end_date="1793650000") == [early["id"]]
+    assert names("/invoices", start_date="1793650000") == [early["id"] + 1]
+    for path, query in (("/customers", {"colour": "red"}), ("/items", {"open_balance": "1"}),
+                        ("/invoices", {"created_after": "1"})):
+        refused = inv.get(path, params=query)
+        assert refused.status_code == 400 and refused.json()["param"] == next(iter(query))
+
+
+def test_void_is_its_own_call_and_closed_means_bad_debt(inv: httpx.Client) -> None:
+    person = inv.post("/customers", json={"name": "A"}).json()["id"]
+    made = [inv.post("/invoices", json={"customer": person, "items": [
+        {"name": "x", "unit_cost": 10}]}).json() for _ in range(2)]
+    closed = inv.patch(f"/invoices/{made[0]['id']}", json={"closed": True}).json()
+    assert (closed["status"], closed["closed"]) == ("bad_debt", True)
+    voided = inv.post(f"/invoices/{made[1]['id']}/void")
+    assert voided.status_code == 200, voided.text
+    body = voided.json()
+    assert (body["status"], body["closed"], body["balance"]) == ("voided", False, 10)
+    assert inv.get(f"/invoices/{made[1]['id']}").json()["status"] == "voided"
+    again = inv.post(f"/invoices/{made[1]['id']}/void")
+    assert again.status_code == 400
+    edit = inv.patch(f"/invoices/{made[1]['id']}", json={"notes": "late"})
+    assert edit.status_code == 400
+    assert inv.get(f"/invoices/{made[1]['id']}").json()["notes"] is None
+
+
+def test_write_fields_are_the_vendors(inv: httpx.Client) -> None:
+    made = inv.post("/customers", json={"name": "A", "sign_up_page": 7})  # documented
+    assert made.status_code == 201, made.text
+    ident = made.json()["id"]
+    for path, body, param in (
+        ("/customers", {"name": "B", "colour": "red"}, "colour"),
+        (f"/customers/{ident}", {"autopay_delay_days": 3}, "autopay_delay_days"),  # create only
+        ("/items", {"id": "x", "name": "X", "taxes": []}, "taxes"),
+    ):
+        refused = inv.request("PATCH" if path.count("/") == 2 else "POST", path, json=body)
+        assert refused.status_code == 400, (path, refused.text)
+        assert refused.json()["param"] == param

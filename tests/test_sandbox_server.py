@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from talkqa.errors import UserError
+from talkqa.sandbox.clock import EPOCH
 from talkqa.sandbox.server import (
     CHARGEBEE_API_KEY,
     INVOICED_API_KEY,
@@ -23,6 +24,8 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 Exchange = tuple[int, list[tuple[str, str]], bytes]
+
+T0 = EPOCH - 1  # one write per second here: the n-th write is stamped T0 + n
 
 
 def script(cb: httpx.Client, inv: httpx.Client) -> list[Exchange]:
@@ -92,7 +95,7 @@ def test_served_headers_carry_no_date_or_server() -> None:
 
 
 def test_running_sandboxes_env_reset_and_stats() -> None:
-    with running_sandboxes(seed=3) as sb:
+    with running_sandboxes(seed=3, writes_per_second=1) as sb:
         assert set(sb.env) == {"CHARGEBEE_SITE", "CHARGEBEE_API_KEY", "CHARGEBEE_BASE_URL",
                                "INVOICED_API_KEY", "INVOICED_BASE_URL"}
         assert sb.env["CHARGEBEE_BASE_URL"] == sb.chargebee_base_url
@@ -105,7 +108,7 @@ def test_running_sandboxes_env_reset_and_stats() -> None:
         stats = sb.stats()
         assert stats["requests"] == {"chargebee POST /customers": 1,
                                      "invoiced POST /customers": 1}
-        assert stats["clock"] == 1767225602  # one shared clock, one tick per write
+        assert stats["clock"] == T0 + 2  # one shared clock, one tick per write
         # a reset through either app clears both vendors and restarts ids and the clock
         reset = httpx.post(f"{sb.invoiced_base_url}/__admin/reset", json={"seed": 3})
         assert reset.status_code == 200

@@ -48,10 +48,14 @@ def test_customers_full_cycle(cb: Any) -> None:
     assert made[0].billing_address.city == "Oslo" and made[0].meta_data == {"n": 0}
     assert cb.Customer.retrieve("c3").customer.first_name == "N3"
     ids, pages = all_pages(cb.Customer, "customer", {"limit": 2})
-    assert ids == [f"c{n}" for n in range(5)] and pages == 3
-    filtered, _ = all_pages(cb.Customer, "customer",
-                            {"limit": 10, "first_name": {"in": ["N1", "N4"]}})
-    assert filtered == ["c1", "c4"]
+    assert ids == [f"c{n}" for n in reversed(range(5))] and pages == 3  # newest first
+    filtered, _ = all_pages(cb.Customer, "customer", {"limit": 10, "id": {"in": ["c1", "c4"]}})
+    assert filtered == ["c4", "c1"]
+    named, _ = all_pages(cb.Customer, "customer", {"first_name": {"starts_with": "N3"}})
+    assert named == ["c3"]
+    with pytest.raises(chargebee.InvalidRequestError) as refused:  # not a vendor operator
+        cb.Customer.list({"first_name": {"in": ["N1"]}})
+    assert refused.value.param == "first_name[in]"
     assert cb.Customer.update("c1", {"email": "n1@example.com"}).customer.email == "n1@example.com"
     billed = cb.Customer.update_billing_info("c1", {"billing_address": {"city": "Bergen"}})
     assert billed.customer.billing_address.city == "Bergen"
@@ -74,7 +78,7 @@ def test_items_full_cycle(cb: Any) -> None:
                         "item_family_id": "fam", "metadata": {"n": n}})
     assert cb.Item.retrieve("i2").item.metadata == {"n": 2}
     ids, pages = all_pages(cb.Item, "item", {"limit": 1})
-    assert ids == ["i0", "i1", "i2"] and pages == 3
+    assert ids == ["i2", "i1", "i0"] and pages == 3  # newest first
     assert cb.Item.update("i0", {"description": "first"}).item.description == "first"
     assert cb.Item.delete("i0").item.status == "deleted"
     with pytest.raises(chargebee.InvalidRequestError) as missing_param:
@@ -96,7 +100,7 @@ def test_orders_full_cycle(cb: Any) -> None:
         assert (order.customer_id, order.currency_code) == ("c1", "EUR")
     assert cb.Order.retrieve("o2").order.total == 3000
     ids, pages = all_pages(cb.Order, "order", {"limit": 2})
-    assert ids == ["o0", "o1", "o2"] and pages == 2
+    assert ids == ["o2", "o1", "o0"] and pages == 2  # newest first
     assert cb.Order.update("o0", {"status": "shipped"}).order.status == "shipped"
     assert cb.Order.delete("o0").order.deleted is True
     with pytest.raises(chargebee.InvalidRequestError) as missing:

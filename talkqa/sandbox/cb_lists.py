@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from talkqa.sandbox.dispatch import Problem
+from talkqa.sandbox.vendor_defs import Filter
 from talkqa.sandbox.wire import WireError, parse_literal
 
 Row = dict[str, Any]
 Predicate = Callable[[Row], bool]
 
-OPERATORS: dict[str, tuple[str, ...]] = {
-    "string": ("is", "is_not", "starts_with", "in", "not_in", "is_present"),
-    "enum": ("is", "is_not", "in", "not_in"),
-    "number": ("is", "is_not", "lt", "lte", "gt", "gte", "between", "is_present"),
-    "timestamp": ("after", "before", "on", "between", "is_present"),
-    "boolean": ("is", "is_present"),
-}
-RESERVED = ("limit", "offset", "sort_by", "include_deleted")
+RESERVED = ("sort_by",)
 
 
 def bad(param: str, message: str) -> Problem:
@@ -32,30 +27,59 @@ def bad(param: str, message: str) -> Problem:
 def parse_limit(raw: Any) -> int:
     if raw is None:
         return 10
-    if not isinstance(raw, str) or not raw.isdigit() or not 1 <= int(raw) <= 100:
+    if not isinstance(raw, str) or not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= 100:
         raise bad("limit", "must be an integer between 1 and 100")
     return int(raw)
 
 
-def build_predicate(query: dict[str, Any], attrs: dict[str, str]) -> Predicate:
-    """One predicate for all `attr[op]=value` params; unknown attributes or operators are 400."""
+def build_predicate(
+    query: dict[str, Any], filters: Mapping[str, Filter], params: Collection[str]
+) -> Predicate:
+    """One predicate for all `attr[op]=value` params, as the vendor defines them (`filters`:
+    `vendor_defs.chargebee_filters`); `params` are the list's other parameters (limit, ...).
+    An unknown attribute or operator is a 400 naming it, never ignored."""
     checks: list[Predicate] = []
     for name, ops in query.items():
-        if name in RESERVED:
+        if name in RESERVED or name in params:
             continue
-        kind = attrs.get(name)
-        if kind is None:
-            raise bad(name, f"is not a filterable attribute (filter on {', '.join(sorted(attrs))})")
+        spec = filters.get(name)
+        if spec is None:
+            known = ", ".join(sorted(filters))
+            raise bad(name, f"is not a filterable attribute (filter on {known})")
         if not isinstance(ops, dict):
             raise bad(name, "filters are written attr[operator]=value")
-        for op, raw in ops.items():
-            param = f"{name}[{op}]"
-            if op not in OPERATORS[kind]:
-                raise bad(param, f"operator {op} is not supported for this attribute")
-            if not isinstance(raw, str):
-                raise bad(param, "expected a single value")
-            checks.append(_check(name, kind, op, raw, param))
+        checks += _checks(name, spec, ops, name)
     return lambda row: all(check(row) for check in checks)
+
+
+def _checks(name: str, spec: Filter, ops: dict[str, Any], wire: str) -> list[Predicate]:
+    found: list[Predicate] = []
+    for op, raw in ops.items():
+        param = f"{wire}[{op}]"
+        if spec.kind == "nested":
+            sub = spec.nested.get(op)
+            if sub is None or not isinstance(raw, dict):
+                raise bad(param, f"{op} is not a filterable attribute of {wire}")
+            found.append(_within(name, _checks(op, sub, raw, param)))
+            continue
+        if op not in spec.operators:
+            raise bad(param, f"operator {op} is not supported for this attribute "
+                             f"(use {', '.join(spec.operators)})")
+        if not isinstance(raw, str):
+            raise bad(param, "expected a single value")
+        if spec.kind == "enum" and op in ("is", "is_not") and raw not in spec.values:
+            raise bad(param, f"invalid value {raw[:40]!r} (one of {', '.join(spec.values)})")
+        found.append(_check(name, spec.kind, op, raw, param))
+    return found
+
+
+def _within(name: str, inner: list[Predicate]) -> Predicate:
+    """Checks on the sub-object ``row[name]`` (absent: an empty one)."""
+    def check(row: Row) -> bool:
+        value = row.get(name)
+        sub = value if isinstance(value, dict) else {}
+        return all(each(sub) for each in inner)
+    return check
 
 
 def _check(name: str, kind: str, op: str, raw: str, param: str) -> Predicate:
@@ -120,9 +144,13 @@ def _boolean(raw: str, param: str) -> bool:
 
 
 def _list(raw: str, param: str) -> list[Any]:
+    """`["a","b"]`, `['a', 'b']` (the Python SDK) or `[a,b]` (the vendor's own pattern,
+    `^\\[(.*)(,.*)*\\]$`, allows bare words)."""
     try:
         value = parse_literal(raw, param)
     except WireError as exc:
+        if re.fullmatch(r"\[[^\[\]\"']*\]", raw):
+            return [part.strip() for part in raw[1:-1].split(",") if part.strip()]
         raise bad(param, "expected a list like [\"a\",\"b\"]") from exc
     if not isinstance(value, list | tuple):
         raise bad(param, "expected a list like [\"a\",\"b\"]")
@@ -150,7 +178,8 @@ def _pair(raw: str, param: str, kind: str) -> tuple[float, float]:
 
 
 def parse_sort(query: dict[str, Any], allowed: tuple[str, ...]) -> tuple[str, bool] | None:
-    """`sort_by[asc]=updated_at` -> ("updated_at", False); None = creation order."""
+    """`sort_by[asc]=updated_at` -> ("updated_at", False); None = the vendor's default
+    (newest first)."""
     raw = query.get("sort_by")
     if raw is None:
         return None
@@ -173,11 +202,11 @@ def paginate(
     shift rows across page boundaries (creation order uses the row's position as its seq)."""
     after = _decode_offset(offset)
     if sort is None or sort[0] in ("created_at", "occurred_at"):  # creation order
-        descending = sort is not None and sort[1]
+        descending = sort is None or sort[1]  # no sort_by: newest first, as Chargebee lists
         return _by_position(rows, keep, descending, limit, after)
     attr, descending = sort
     keyed = sorted(
-        ((float(row.get(attr) or 0), seq) for seq, row in enumerate(rows) if keep(row)),
+        ((_sort_key(row.get(attr)), seq) for seq, row in enumerate(rows) if keep(row)),
         reverse=descending,
     )
     if after is not None:
@@ -193,8 +222,22 @@ def paginate(
     return chosen, next_offset
 
 
+SortKey = tuple[int, float | str]
+
+
+def _sort_key(value: Any) -> SortKey:
+    """Absent values first, then numbers, then text: never two types compared (a float() of
+    a name was a 500), so any sortable attribute of either type sorts."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (1, float(value))
+    if isinstance(value, str):
+        return (2, value)
+    return (0, 0.0)
+
+
 def _by_position(
-    rows: list[Row], keep: Predicate, descending: bool, limit: int, after: tuple[float, int] | None
+    rows: list[Row], keep: Predicate, descending: bool, limit: int,
+    after: tuple[SortKey, int] | None,
 ) -> tuple[list[Row], str | None]:
     found: list[tuple[int, Row]] = []
     if descending:
@@ -210,23 +253,24 @@ def _by_position(
                 break
     more = len(found) > limit
     found = found[:limit]
-    next_offset = _encode_offset((0.0, found[-1][0])) if more and found else None
+    next_offset = _encode_offset(((0, 0.0), found[-1][0])) if more and found else None
     return [row for _, row in found], next_offset
 
 
-def _encode_offset(key: tuple[float, int]) -> str:
-    value = int(key[0]) if key[0] == int(key[0]) else key[0]
-    return json.dumps([str(value), str(key[1])], separators=(",", ":"))
+def _encode_offset(key: tuple[SortKey, int]) -> str:
+    (rank, value), seq = key
+    shown: Any = int(value) if isinstance(value, float) and value == int(value) else value
+    return json.dumps([rank, shown, seq], separators=(",", ":"), ensure_ascii=False)
 
 
-def _decode_offset(offset: str | None) -> tuple[float, int] | None:
+def _decode_offset(offset: str | None) -> tuple[SortKey, int] | None:
     if offset is None:
         return None
     try:
-        first, second = json.loads(offset)
-        key = float(first), int(second)
-    except (ValueError, TypeError):
+        rank, value, seq = json.loads(offset)
+        key: tuple[SortKey, int] = ((int(rank), value if rank == 2 else float(value)), int(seq))
+    except (ValueError, TypeError, OverflowError):
         raise bad("offset", "use the next_offset of the previous page") from None
-    if key[1] < 0:
+    if key[1] < 0 or not isinstance(key[0][1], str if key[0][0] == 2 else float):
         raise bad("offset", "use the next_offset of the previous page")
     return key

@@ -11,6 +11,7 @@ import httpx
 import typer
 
 from talkqa.errors import UserError
+from talkqa.sandbox.clock import WRITES_PER_SECOND
 
 sandbox_app = typer.Typer(
     name="sandbox",
@@ -30,6 +31,11 @@ def serve(
         typer.Option(min=0, max=65535, metavar="N", help="Port for Invoiced (0 = a free port)."),
     ] = 0,
     seed: Annotated[int, typer.Option(metavar="N", help="Seed for ids and generated data.")] = 0,
+    writes_per_second: Annotated[
+        int,
+        typer.Option(min=1, metavar="N",
+                     help="At most N writes share one clock second (each second draws 1..N)."),
+    ] = WRITES_PER_SECOND,
     faults: Annotated[
         str | None,
         typer.Option(
@@ -42,7 +48,9 @@ def serve(
     """Serve both emulators on 127.0.0.1; prints the five variables, then serves until Ctrl-C."""
     from talkqa.sandbox.server import running_sandboxes
 
-    with running_sandboxes(seed, chargebee_port, invoiced_port, faults) as running:
+    with running_sandboxes(
+        seed, chargebee_port, invoiced_port, faults, writes_per_second
+    ) as running:
         for name, value in running.env.items():
             print(f"{name}={value}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):

@@ -27,6 +27,29 @@ from talkqa.sandbox.wire import WireError, render
 
 _log = logging.getLogger("talkqa.sandbox")
 
+# Largest request body either emulator reads (documented in the README): bigger ones get a
+# 413 at once, from Content-Length or as soon as the stream passes it, never after reading
+# megabytes into a parser that holds the state lock.
+MAX_BODY_BYTES = 1_048_576
+
+
+class _TooLarge(Exception):
+    """The request body passed MAX_BODY_BYTES while streaming in."""
+
+
+async def _bounded_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
 
 class SandboxConnectionDropped(httpx.RemoteProtocolError):
     """Raised to abort a response mid-way: uvicorn closes the socket, TestClient re-raises it,
@@ -154,7 +177,14 @@ class SandboxApp:
                 return
             if decision.drop == "before":
                 await self._drop(send)
-            body = await request.body()
+            try:
+                body = await _bounded_body(request)
+            except _TooLarge:
+                await self._send(self._problem(Problem(
+                    413, f"The request body is larger than {MAX_BODY_BYTES} bytes.",
+                    "request_too_large", None,
+                )), scope, receive, send)
+                return
             call = Call(
                 method=method,
                 path=relative,

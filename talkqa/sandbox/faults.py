@@ -10,18 +10,23 @@ SPEC syntax (the `--faults` option, `{"spec": ...}` on `POST /__admin/faults`)::
                                                matched against the concrete path and the route
                                                template (`/customers/{id}`); default: every route
     KIND   := 429 | 500 | 503 | latency | drop_before | drop_after | rpm | concurrency
-    OPTION := retry_after=N|auto    429, rpm, concurrency (auto, rpm only: seconds until the
-                                    rolling window frees a slot); absent: no Retry-After
+    OPTION := retry_after=N|auto    429, 503, rpm, concurrency (auto, rpm only: seconds until
+                                    the rolling window frees a slot); absent: no Retry-After
             | times=N               fire at most N times (default: always)
             | skip=N                let the first N matching requests through
             | ms=N                  latency: added delay in milliseconds
             | limit=N               rpm: requests per rolling minute; concurrency: in flight
+            | p=F                   fire on each matching request with probability F (0 < F
+                                    <= 1), drawn from the rule's own seeded RNG; default 1
+            | seed=N                that RNG's seed (default 0): the same requests in the same
+                                    order meet the same faults on every run
 
 PRESET: `chargebee-test-site` = `chargebee=rpm,limit=150;chargebee.GET=concurrency,limit=50;
 chargebee.POST=concurrency,limit=50` (Chargebee's documented test-site limits; whether its 429s
 carry Retry-After is unconfirmed, so the preset sends none and clients must back off anyway).
 
 Examples: `chargebee.POST/customers=429,retry_after=2,times=1`, `invoiced=latency,ms=150`,
+`*=503,p=0.1,seed=7,retry_after=1` (one request in ten, at random but repeatably),
 `chargebee=rpm,limit=150`, `chargebee.GET=concurrency,limit=50`,
 `invoiced.PATCH/items/*=drop_after`.
 
@@ -34,6 +39,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import random
 import re
 import threading
 import time
@@ -67,8 +73,22 @@ class FaultRule:
     skip: int = 0
     ms: int = 0
     limit: int = 0
+    p: float = 1.0
+    seed: int = 0
     seen: int = field(default=0, compare=False)
     fired: int = field(default=0, compare=False)
+    rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.reseed()
+
+    def reseed(self) -> None:
+        """Restart the rule's draws (a reset of the sandbox repeats the same faults)."""
+        self.rng = random.Random(f"fault:{self.seed}")
+
+    def draw(self) -> bool:
+        """Whether this matching request is one of the chosen ones (p=1: always, no draw)."""
+        return self.p >= 1.0 or self.rng.random() < self.p
 
     def matches(self, system: str, method: str, path: str, template: str) -> bool:
         if self.system not in ("*", system):
@@ -90,13 +110,16 @@ class FaultRule:
             "skip": self.skip,
             "ms": self.ms,
             "limit": self.limit,
+            "p": self.p,
+            "seed": self.seed,
             "fired": self.fired,
         }
 
 
 def rule_from_mapping(data: dict[str, Any], default_system: str = "*") -> FaultRule:
     """The JSON form of a rule (`POST /__admin/faults {"rules": [...]}`)."""
-    known = {"system", "method", "route", "kind", "retry_after", "times", "skip", "ms", "limit"}
+    known = {"system", "method", "route", "kind", "retry_after", "times", "skip", "ms", "limit",
+             "p", "seed"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise UserError(f"fault rule: unknown field(s) {', '.join(unknown)}; use {sorted(known)}")
@@ -165,22 +188,37 @@ def _build(
         if value in ("None", ""):
             continue
         if name == "retry_after":
-            if kind not in ("429", "rpm", "concurrency"):
-                raise UserError(f"{where}: retry_after applies to 429, rpm and concurrency only")
+            if kind not in ("429", "503", "rpm", "concurrency"):
+                raise UserError(
+                    f"{where}: retry_after applies to 429, 503, rpm and concurrency only"
+                )
             if value == "auto" and kind != "rpm":
                 raise UserError(f"{where}: retry_after=auto applies to kind rpm only")
             rule.retry_after = "auto" if value == "auto" else _int(value, name, where)
-        elif name in ("times", "skip", "ms", "limit"):
+        elif name in ("times", "skip", "ms", "limit", "seed"):
             setattr(rule, name, _int(value, name, where))
+        elif name == "p":
+            rule.p = _probability(value, where)
         else:
             raise UserError(
-                f"{where}: unknown option {name!r} (retry_after, times, skip, ms, limit)"
+                f"{where}: unknown option {name!r} (retry_after, times, skip, ms, limit, p, seed)"
             )
+    rule.reseed()
     if kind in ("rpm", "concurrency") and rule.limit <= 0:
         raise UserError(f"{where}: kind {kind} needs limit=N with N >= 1")
     if kind == "latency" and rule.ms <= 0:
         raise UserError(f"{where}: kind latency needs ms=N with N >= 1")
     return rule
+
+
+def _probability(value: str, where: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise UserError(f"{where}: p must be a number, got {value!r}") from None
+    if not 0.0 < number <= 1.0:
+        raise UserError(f"{where}: p must be above 0 and at most 1, got {value!r}")
+    return number
 
 
 def _int(value: str, name: str, where: str) -> int:
@@ -235,6 +273,8 @@ class FaultEngine:
                 if rule.seen <= rule.skip:
                     continue
                 if rule.times is not None and rule.fired >= rule.times:
+                    continue
+                if not rule.draw():
                     continue
                 if self._apply(rule, decision):
                     rule.fired += 1

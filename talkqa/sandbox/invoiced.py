@@ -13,6 +13,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from talkqa.sandbox import vendor_defs
 from talkqa.sandbox.dispatch import Call, Problem, Reply, Route, Vendor
 from talkqa.sandbox.state import JsonDict, SandboxState, Table
 from talkqa.sandbox.wire import WireError, money, parse_bracketed, parse_json_body
@@ -35,7 +36,7 @@ CUSTOMER_FIELDS: dict[str, str] = {
 }
 ITEM_FIELDS: dict[str, str] = {
     "id": STRING, "name": STRING, "currency": STRING, "unit_cost": NUMBER,
-    "description": STRING, "type": STRING, "taxable": BOOL, "taxes": LIST,
+    "description": STRING, "type": STRING, "taxable": BOOL,
     "discountable": BOOL, "gl_account": STRING, "avalara_tax_code": STRING, "metadata": META,
 }
 ITEM_PATCHABLE = ("name", "description", "type", "metadata")
@@ -119,13 +120,23 @@ def _metadata(value: Any, param: str) -> dict[str, Any]:
     return dict(value)
 
 
-def _fields(body: dict[str, Any], schema: dict[str, str], where: str) -> dict[str, Any]:
+def _fields(
+    body: dict[str, Any], schema: dict[str, str], where: str,
+    documented: tuple[str, str] | None = None,
+) -> dict[str, Any]:
+    """The fields of a write this sandbox models, typed. The vendor's documentation of the
+    operation (`documented` = (resource, op) in `vendor_defs`) decides what is a field: one
+    it lacks is a 400 naming it; one it has that the sandbox does not model is accepted and
+    not stored."""
+    known = (vendor_defs.operation("invoiced", *documented)["params"]
+             if documented is not None else schema)
     out: dict[str, Any] = {}
     for key, value in body.items():
-        kind = schema.get(key)
-        if kind is None:
+        if key not in known:
             raise _bad(key, f"Unknown field {key!r} for {where}")
-        out[key] = _typed(value, kind, key)
+        kind = schema.get(key)
+        if kind is not None:
+            out[key] = _typed(value, kind, key)
     return out
 
 
@@ -142,8 +153,8 @@ def _normalise_common(fields: dict[str, Any]) -> None:
 
 def _int_id(call: Call, resource: str) -> int:
     raw = call.path_params["id"]
-    if not raw.isdigit():
-        raise Problem(404, f"{resource} was not found: {raw}", "not_found", None)
+    if not re.fullmatch(r"[0-9]{1,18}", raw):
+        raise Problem(404, f"{resource} was not found: {raw[:60]}", "not_found", None)
     return int(raw)
 
 
@@ -162,8 +173,27 @@ def _touch(state: SandboxState, record: JsonDict, created: bool = False) -> None
 
 
 # ---------------------------------------------------------------- lists
-def _list(state: SandboxState, call: Call, table: Table, filterable: tuple[str, ...]) -> Reply:
+PAGING = ("page", "per_page")
+
+
+def _flag(raw: Any, name: str) -> bool:
+    if raw not in ("true", "false", "1", "0"):
+        raise _bad(name, f"{name} must be a boolean")
+    return raw in ("true", "1")  # API reference, "Pagination": on every list
+
+
+def _list(
+    state: SandboxState, call: Call, table: Table, filterable: tuple[str, ...], resource: str,
+    extra: tuple[str, ...] = (),
+) -> Reply:
+    """An Invoiced list. Its parameters are the vendor's (`vendor_defs`) plus paging and the
+    ``extra`` this sandbox serves (`expand`): anything else is a 400 naming it, and every
+    documented parameter acts on the result, none is silently ignored."""
     query = parse_bracketed(call.query)
+    documented = vendor_defs.operation("invoiced", resource, "list")["params"]
+    for key in query:
+        if key not in documented and key not in PAGING and key not in extra:
+            raise _bad(key, f"Invalid request parameter: {key}")
     page = _positive(query.get("page"), "page", 1)
     per_page = min(_positive(query.get("per_page"), "per_page", 25), 100)
     rows = table.live()
@@ -179,11 +209,24 @@ def _list(state: SandboxState, call: Call, table: Table, filterable: tuple[str, 
         raise _bad("metadata", "metadata filters are written metadata[key]=value")
     for key, value in metadata.items():
         rows = [row for row in rows if _same((row.get("metadata") or {}).get(key), value)]
-    for bound in ("updated_after", "created_after"):
-        if bound in query:
-            limit = _integer(query[bound], bound)
-            field = bound.replace("_after", "_at")
-            rows = [row for row in rows if int(row.get(field, 0)) > limit]
+    if "updated_after" in query:
+        limit = _integer(query["updated_after"], "updated_after")
+        rows = [row for row in rows if int(row.get("updated_at", 0)) > limit]
+    if "start_date" in query:
+        start = _integer(query["start_date"], "start_date")
+        rows = [row for row in rows if int(row.get("date") or 0) >= start]
+    if "end_date" in query:
+        end = _integer(query["end_date"], "end_date")
+        rows = [row for row in rows if int(row.get("date") or 0) <= end]
+    if "payment_source" in query:
+        has = _flag(query["payment_source"], "payment_source")
+        rows = [row for row in rows if (row.get("payment_source") is not None) == has]
+    if "open_balance" in query:
+        has = _flag(query["open_balance"], "open_balance")
+        owing = {row["customer"] for row in state.table("invoiced.invoices").live()
+                 if row["status"] not in ("draft", "voided", "bad_debt", "paid")
+                 and float(row["balance"]) > 0}
+        rows = [row for row in rows if (row["id"] in owing) == has]
     if "sort" in query:
         field, _, direction = str(query["sort"]).strip().partition(" ")
         direction = direction.strip().lower() or "asc"
@@ -226,7 +269,7 @@ def _positive(raw: Any, name: str, default: int) -> int:
 
 
 def _integer(raw: Any, name: str) -> int:
-    if not isinstance(raw, str) or not re.fullmatch(r"-?\d+", raw):
+    if not isinstance(raw, str) or not re.fullmatch(r"-?[0-9]{1,18}", raw):
         raise _bad(name, f"{name} must be an integer")
     return int(raw)
 
@@ -251,7 +294,7 @@ def _links(url: str, page: int, per_page: int, last: int) -> str:
 
 # ---------------------------------------------------------------- customers
 def new_customer(state: SandboxState, body: dict[str, Any]) -> JsonDict:
-    fields = _fields(body, CUSTOMER_FIELDS, "a customer")
+    fields = _fields(body, CUSTOMER_FIELDS, "a customer", ("customer", "create"))
     if not fields.get("name"):
         raise _bad("name", "Name missing")
     _customer_checks(state, fields, None)
@@ -304,7 +347,7 @@ def list_customers(state: SandboxState, call: Call) -> Reply:
     filterable = ("id", "name", "number", "email", "type", "country", "currency", "city",
                   "state", "postal_code", "autopay", "chase", "credit_hold", "taxable",
                   "parent_customer", "payment_terms")
-    return _list(state, call, state.table("invoiced.customers"), filterable)
+    return _list(state, call, state.table("invoiced.customers"), filterable, "customer")
 
 
 def get_customer(state: SandboxState, call: Call) -> Reply:
@@ -315,7 +358,7 @@ def get_customer(state: SandboxState, call: Call) -> Reply:
 def update_customer(state: SandboxState, call: Call) -> Reply:
     ident = _int_id(call, "Customer")
     record = _find(state, "invoiced.customers", str(ident), "Customer")
-    fields = _fields(_body(call), CUSTOMER_FIELDS, "a customer")
+    fields = _fields(_body(call), CUSTOMER_FIELDS, "a customer", ("customer", "update"))
     _customer_checks(state, fields, ident)
     for key, value in fields.items():
         if key == "metadata":
@@ -341,7 +384,7 @@ def delete_customer(state: SandboxState, call: Call) -> Reply:
 
 # ---------------------------------------------------------------- items
 def new_item(state: SandboxState, body: dict[str, Any]) -> JsonDict:
-    fields = _fields(body, ITEM_FIELDS, "an item")
+    fields = _fields(body, ITEM_FIELDS, "an item", ("item", "create"))
     if not fields.get("name"):
         raise _bad("name", "Name missing")
     _normalise_common(fields)
@@ -375,7 +418,7 @@ def create_item(state: SandboxState, call: Call) -> Reply:
 
 def list_items(state: SandboxState, call: Call) -> Reply:
     filterable = ("id", "name", "currency", "type", "taxable", "discountable", "unit_cost")
-    return _list(state, call, state.table("invoiced.items"), filterable)
+    return _list(state, call, state.table("invoiced.items"), filterable, "item")
 
 
 def get_item(state: SandboxState, call: Call) -> Reply:
@@ -389,7 +432,7 @@ def update_item(state: SandboxState, call: Call) -> Reply:
         if key not in ITEM_PATCHABLE:
             raise _bad(key, f"{key} cannot be changed on an existing item; only name, "
                        "description, type and metadata can (delete and recreate it instead)")
-    fields = _fields(body, ITEM_FIELDS, "an item")
+    fields = _fields(body, ITEM_FIELDS, "an item", ("item", "update"))
     if "name" in fields and not fields["name"]:
         raise _bad("name", "Name missing")
     for key, value in fields.items():
@@ -451,18 +494,20 @@ def _totals(record: JsonDict) -> None:
     paid = not record["draft"] and not record["closed"] and float(subtotal) == 0.0
     record["paid"] = paid
     record["balance"] = 0 if paid else subtotal
+    if record.get("status") == "voided":  # only POST /invoices/:id/void sets it; final
+        return
     if record["draft"]:
         record["status"] = "draft"
     elif paid:
         record["status"] = "paid"
-    elif record["closed"]:
-        record["status"] = "voided"
+    elif record["closed"]:  # closed with a balance is written off, not voided
+        record["status"] = "bad_debt"
     else:
         record["status"] = "not_sent"
 
 
 def new_invoice(state: SandboxState, body: dict[str, Any]) -> JsonDict:
-    fields = _fields(body, INVOICE_FIELDS, "an invoice")
+    fields = _fields(body, INVOICE_FIELDS, "an invoice", ("invoice", "create"))
     customer_id = fields.get("customer")
     if customer_id is None:
         raise _bad("customer", "Customer missing")
@@ -475,14 +520,14 @@ def new_invoice(state: SandboxState, body: dict[str, Any]) -> JsonDict:
     if number and any(row["number"] == number for row in table.live()):
         raise _bad("number", "The given number has already been taken")
     ident = state.next_number("invoiced.invoice")
-    now = state.clock.now() + 1
+    now = state.clock.peek()
     record: JsonDict = {
         "id": ident, "object": "invoice", "customer": customer_id,
         "name": fields.get("name") or "Invoice", "number": number or f"INV-{ident:04d}",
         "autopay": False, "currency": fields.get("currency") or customer["currency"] or "usd",
         "draft": bool(fields.get("draft")), "closed": bool(fields.get("closed")),
         "paid": False, "status": "not_sent", "attempt_count": 0, "next_payment_attempt": None,
-        "subscription": None, "date": fields.get("date") or now,
+        "subscription": None, "payment_plan": None, "date": fields.get("date") or now,
         "due_date": fields.get("due_date"), "payment_terms": fields.get("payment_terms"),
         "purchase_order": fields.get("purchase_order"),
         "items": _line_items(state, fields.get("items") or [], []),
@@ -506,7 +551,8 @@ def create_invoice(state: SandboxState, call: Call) -> Reply:
 def list_invoices(state: SandboxState, call: Call) -> Reply:
     filterable = ("id", "customer", "number", "currency", "status", "draft", "closed", "paid",
                   "name", "date")
-    reply = _list(state, call, state.table("invoiced.invoices"), filterable)
+    reply = _list(state, call, state.table("invoiced.invoices"), filterable, "invoice",
+                  ("expand",))
     reply.payload = [_expanded(state, call, row) for row in reply.payload]
     return reply
 
@@ -533,7 +579,9 @@ def update_invoice(state: SandboxState, call: Call) -> Reply:
     body = _body(call)
     if "customer" in body:
         raise _bad("customer", "The customer of an invoice cannot be changed")
-    fields = _fields(body, INVOICE_FIELDS, "an invoice")
+    if record["status"] == "voided":
+        raise _bad(None, "This invoice has been voided and can no longer be modified")
+    fields = _fields(body, INVOICE_FIELDS, "an invoice", ("invoice", "update"))
     _normalise_common(fields)
     number = fields.get("number")
     if number and any(row["number"] == number and row["id"] != ident
@@ -556,6 +604,22 @@ def update_invoice(state: SandboxState, call: Call) -> Reply:
     live.clear()
     live.update(record)
     return Reply(200, live)
+
+
+def void_invoice(state: SandboxState, call: Call) -> Reply:
+    """`POST /invoices/:id/void`: status `voided`, balance kept, `closed` untouched (the
+    vendor's example `voided.json`); a voided invoice is final."""
+    ident = _int_id(call, "Invoice")
+    record = _find(state, "invoiced.invoices", str(ident), "Invoice")
+    if _body(call):
+        raise _bad(None, "Voiding an invoice takes no parameters")
+    if record["status"] == "voided":
+        raise _bad(None, "This invoice has already been voided")
+    if record["paid"]:
+        raise _bad(None, "Paid invoices cannot be voided")
+    record["status"] = "voided"
+    _touch(state, record)
+    return Reply(200, record)
 
 
 def delete_invoice(state: SandboxState, call: Call) -> Reply:
@@ -610,6 +674,7 @@ ROUTES: tuple[Route, ...] = tuple(
         ("POST", "/invoices", create_invoice),
         ("GET", "/invoices/{id}", get_invoice),
         ("PATCH", "/invoices/{id}", update_invoice),
+        ("POST", "/invoices/{id}/void", void_invoice),
         ("DELETE", "/invoices/{id}", delete_invoice),
     )
 )

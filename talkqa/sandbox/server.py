@@ -20,6 +20,7 @@ import uvicorn
 from talkqa.errors import UserError
 from talkqa.sandbox import chargebee, invoiced
 from talkqa.sandbox.admin import AdminApi
+from talkqa.sandbox.clock import WRITES_PER_SECOND
 from talkqa.sandbox.dispatch import SandboxApp, SandboxConnectionDropped
 from talkqa.sandbox.faults import FaultEngine, parse_spec
 from talkqa.sandbox.state import SandboxState
@@ -47,11 +48,14 @@ class Sandbox:
         return self.admin.stats()
 
 
-def create_sandbox(seed: int = 0, faults: str | None = None) -> Sandbox:
-    """A fresh sandbox; `faults` is a SPEC (see `talkqa.sandbox.faults`) kept across resets."""
+def create_sandbox(
+    seed: int = 0, faults: str | None = None, writes_per_second: int = WRITES_PER_SECOND
+) -> Sandbox:
+    """A fresh sandbox; `faults` is a SPEC (see `talkqa.sandbox.faults`) kept across resets;
+    up to `writes_per_second` writes share one second of the clock (`talkqa.sandbox.clock`)."""
     if faults:
         parse_spec(faults)  # fail early with a UserError naming the bad rule
-    state = SandboxState(seed)
+    state = SandboxState(seed, writes_per_second)
     engine = FaultEngine()
     admin = AdminApi(state, engine, faults)
     return Sandbox(
@@ -166,10 +170,14 @@ def _serve(app: SandboxApp, port: int) -> Iterator[int]:
 
 @contextmanager
 def running_sandboxes(
-    seed: int = 0, chargebee_port: int = 0, invoiced_port: int = 0, faults: str | None = None
+    seed: int = 0,
+    chargebee_port: int = 0,
+    invoiced_port: int = 0,
+    faults: str | None = None,
+    writes_per_second: int = WRITES_PER_SECOND,
 ) -> Iterator[RunningSandboxes]:
     """Serve both emulators on 127.0.0.1 (port 0 = a free port) until the block ends."""
-    sandbox = create_sandbox(seed, faults)
+    sandbox = create_sandbox(seed, faults, writes_per_second)
     uvicorn_log = logging.getLogger("uvicorn.error")
     if not any(isinstance(f, _QuietDrops) for f in uvicorn_log.filters):
         uvicorn_log.addFilter(_QuietDrops())

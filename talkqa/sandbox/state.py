@@ -1,6 +1,7 @@
 """All mutable state of one sandbox process: both vendors share a clock, an RNG and a lock.
 
-Sharing one clock makes timestamps of the two vendors interleave in request order; sharing
+Sharing one clock makes timestamps of the two vendors interleave in request order (and
+share seconds, as writes to two real vendors in one burst do); sharing
 one lock makes the two uvicorn threads see a consistent world.
 """
 
@@ -13,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from talkqa.sandbox.clock import LogicalClock
+from talkqa.sandbox.clock import WRITES_PER_SECOND, VendorClock
 
 JsonDict = dict[str, Any]
 
@@ -58,16 +59,16 @@ class Replay:
 class SandboxState:
     """Everything `POST /__admin/reset` clears."""
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, writes_per_second: int = WRITES_PER_SECOND) -> None:
         self.lock = threading.RLock()
-        self.clock = LogicalClock()
+        self.clock = VendorClock(writes_per_second=writes_per_second, seed=seed)
         self.reset(seed)
 
     def reset(self, seed: int = 0) -> None:
         with self.lock:
             self.seed = seed
             self.rng = random.Random(seed)
-            self.clock.reset()
+            self.clock.reset(seed)
             self.counters: Counter[str] = Counter()
             self.tables: dict[str, Table] = {}
             self.idempotency: dict[tuple[str, str], Replay] = {}

@@ -1,6 +1,9 @@
 """Wire formats both vendors share: bracket-notation forms, literal values, JSON bodies.
 
 Pure functions: the apps feed them the raw request pieces and get typed data or `WireError`.
+Every value they let through can be stored and rendered back: bracket keys are at most
+`MAX_KEY_DEPTH` segments deep, integers at most `MAX_INT_DIGITS` digits, and no string holds a
+lone UTF-16 surrogate (JSON can carry one, UTF-8 cannot), so no reply can fail to render.
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ import re
 from typing import Any
 
 _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
+MAX_KEY_DEPTH = 4  # `a[b][c][0]`: deeper than any parameter either vendor documents
+MAX_INT_DIGITS = 18  # fits a signed 64-bit integer, as the vendors' ids and amounts do
+MAX_NESTING = 32  # JSON arrays/objects inside each other
 
 
 class WireError(ValueError):
@@ -24,10 +30,32 @@ class WireError(ValueError):
 
 def split_key(key: str) -> list[str]:
     """`order_line_items[id][0]` -> ["order_line_items", "id", "0"]."""
+    if key.count("[") >= MAX_KEY_DEPTH:
+        raise WireError(f"parameter name {key[:60]!r} is nested more than {MAX_KEY_DEPTH} deep",
+                        key[:60])
     match = _KEY.match(key)
     if match is None:
-        raise WireError(f"malformed parameter name {key!r}", key)
+        raise WireError(f"malformed parameter name {key[:60]!r}", key[:60])
+    if not storable(key):
+        raise WireError("parameter names must be valid Unicode text", None)
     return [match.group(1), *re.findall(r"\[([^\[\]]*)\]", match.group(2))]
+
+
+def storable(text: str) -> bool:
+    """Whether UTF-8 can carry ``text`` (a lone surrogate from a JSON `\\ud800` cannot)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def bounded_int(text: str) -> int:
+    """`int()` for request numbers: more than `MAX_INT_DIGITS` digits is the caller's error
+    (Python refuses above 4,300 digits anyway, with a ValueError that is no 400)."""
+    if len(text.lstrip("+-")) > MAX_INT_DIGITS:
+        raise WireError(f"number {text[:24]}... has more than {MAX_INT_DIGITS} digits")
+    return int(text)
 
 
 def parse_bracketed(pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -39,7 +67,7 @@ def parse_bracketed(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     root: dict[str, Any] = {}
     for key, value in pairs:
         parts = split_key(key)
-        if len(parts) >= 2 and parts[-1].isdigit():
+        if len(parts) >= 2 and _is_index(parts[-1]):
             index = int(parts[-1])
             path = parts[:-1]
             if len(path) == 1:
@@ -53,6 +81,11 @@ def parse_bracketed(pairs: list[tuple[str, str]]) -> dict[str, Any]:
         node[parts[-1]] = value
     frozen: dict[str, Any] = _freeze(root)
     return frozen
+
+
+def _is_index(part: str) -> bool:
+    """An array column: ASCII digits only (`int("²")` fails) and a sane size."""
+    return re.fullmatch(r"[0-9]{1,4}", part) is not None
 
 
 def _slot(node: dict[str, Any], key: str, default: dict[Any, Any]) -> dict[Any, Any]:
@@ -72,7 +105,7 @@ def _freeze(node: dict[Any, Any]) -> Any:
     """Turn index-keyed dicts into lists ordered by index."""
     if "\0array" in node and len(node) == 1:
         return [_freeze(node["\0array"][i]) for i in sorted(node["\0array"])]
-    if node and all(isinstance(k, int) or (isinstance(k, str) and k.isdigit()) for k in node):
+    if node and all(isinstance(k, int) or (isinstance(k, str) and _is_index(k)) for k in node):
         ordered = sorted(node, key=int)
         return [_freeze(node[i]) if isinstance(node[i], dict) else node[i] for i in ordered]
     out: dict[str, Any] = {}
@@ -84,7 +117,9 @@ def _freeze(node: dict[Any, Any]) -> Any:
 def parse_literal(text: str, param: str) -> Any:
     """JSON first, then a Python literal (the Chargebee SDK sends `{'k': 'v'}` and `['a', 'b']`)."""
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_int=bounded_int)
+    except WireError:
+        raise
     except (ValueError, RecursionError):
         try:
             value = ast.literal_eval(text)
@@ -97,16 +132,21 @@ def parse_literal(text: str, param: str) -> Any:
 
 def _plain_json(value: Any, depth: int = 0) -> bool:
     """What JSON can carry back out: no sets, tuples-as-keys, bytes, NaN or infinities."""
-    if depth > 32:
+    if depth > MAX_NESTING:
         return False
-    if value is None or isinstance(value, bool | int | str):
+    if value is None or isinstance(value, bool):
         return True
+    if isinstance(value, int):
+        return bool(-(10**MAX_INT_DIGITS) < value < 10**MAX_INT_DIGITS)
+    if isinstance(value, str):
+        return storable(value)
     if isinstance(value, float):
         return math.isfinite(value)
     if isinstance(value, list | tuple):
         return all(_plain_json(item, depth + 1) for item in value)
     if isinstance(value, dict):
-        return all(isinstance(k, str) and _plain_json(v, depth + 1) for k, v in value.items())
+        return all(isinstance(k, str) and storable(k) and _plain_json(v, depth + 1)
+                   for k, v in value.items())
     return False
 
 
@@ -115,7 +155,7 @@ def parse_json_body(raw: bytes) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_int=bounded_int)
     except json.JSONDecodeError as exc:
         raise WireError(f"request body is not valid JSON: {exc.msg}") from exc
     except UnicodeDecodeError:
@@ -125,7 +165,8 @@ def parse_json_body(raw: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise WireError("request body must be a JSON object")
     if not _plain_json(data):
-        raise WireError("request body holds values JSON cannot carry (NaN, Infinity) or is "
+        raise WireError("request body holds values the API cannot store (NaN, Infinity, "
+                        f"numbers over {MAX_INT_DIGITS} digits, lone UTF-16 surrogates) or is "
                         "nested too deeply")
     return data
 

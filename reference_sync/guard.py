@@ -104,3 +104,26 @@ def check_accounts(store: LinkStore, identities: Mapping[str, str], *, fresh: bo
             "with --fresh to start its links afresh"
         )
     store.set_accounts(dict(identities))
+
+
+@contextmanager
+def guarded_store(
+    path: Path,
+    *,
+    identities: Mapping[str, str] | None = None,
+    lock_timeout: float = 300.0,
+    fresh: bool = False,
+    notice: Notice | None = None,
+) -> Iterator[LinkStore]:
+    """The store at ``path``, held for one run and checked against ``identities``.
+
+    Without ``identities`` (the feature suite's fresh store per scenario) the accounts are
+    not checked; the lock is taken all the same.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with run_lock(path, lock_timeout, notice), LinkStore(path) as store:
+        if identities is not None:
+            check_accounts(store, identities, fresh=fresh)
+        elif fresh:
+            store.clear()
+        yield store

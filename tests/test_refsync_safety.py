@@ -113,7 +113,7 @@ def test_a_waiting_run_goes_on_once_the_holder_is_done(tmp_path: Path) -> None:
     assert states == ["linked"] * 20
 
 
-def test_links_are_read_before_the_targets(tmp_path: Path) -> None:
+def test_links_are_read_before_the_targets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A link committed between the target read and the link read was judged "target
     deleted" and tombstoned: the sync must know its links before it looks at targets."""
     fake = FakeSystems()
@@ -130,8 +130,8 @@ def test_links_are_read_before_the_targets(tmp_path: Path) -> None:
             order.append("targets")
             return reader(*args, **kwargs)
 
-        store.links = links_spy  # type: ignore[method-assign]
-        fake["invoiced", "customers"].list = list_spy  # type: ignore[method-assign]
+        monkeypatch.setattr(store, "links", links_spy)
+        monkeypatch.setattr(fake["invoiced", "customers"], "list", list_spy)
         run_sync(checklist_spec(section(1, "Customer", "Customers person")), fake, store)
     assert order.index("links") < order.index("targets")
 
@@ -275,3 +275,34 @@ def test_concurrent_writes_give_the_same_result_as_serial_ones() -> None:
         results.append((summary.totals["created"], owners))
     assert results[0] == results[1]
     assert results[0][0] == 80
+
+
+# --- against the sandbox's fault injector ----------------------------------------------------
+
+
+def _sandbox_sync(faults: str, customers: int) -> tuple[Any, Any]:
+    from talkqa.sandbox.server import create_sandbox
+    from tests.sandbox_fixtures import both_in_process, sandbox_systems
+
+    sandbox = create_sandbox(seed=0, faults=faults)
+    client = both_in_process(sandbox)
+    systems = sandbox_systems(client, sleep=lambda _seconds: None)
+    for n in range(customers):
+        systems.chargebee.customers.create({"id": f"c{n}", "first_name": f"P{n}"})
+    return sandbox, systems
+
+
+def test_a_write_failing_after_every_retry_is_confined_to_its_entity() -> None:
+    # the third person's create meets 503 on every attempt the connector makes
+    _sandbox, systems = _sandbox_sync("invoiced.POST/customers=503,skip=2,times=5", 6)
+    spec = checklist_spec(section(1, "Customer", "Customers person"))
+    with LinkStore(":memory:") as store:
+        first = run_sync(spec, systems, store)
+        assert (first.totals["created"], first.totals["failed"]) == (5, 1), first.to_json()
+        [note] = first.sections[0].failed
+        assert note.source_id == "c2" and "503" in note.reason
+        _adds_up(first)
+        second = run_sync(spec, systems, store)  # the fault is spent: the retry goes through
+    assert (second.totals["created"], second.totals["failed"]) == (1, 0)
+    people = systems.invoiced.customers.list()
+    assert sorted(p["metadata"]["chargebee_id"] for p in people) == [f"c{n}" for n in range(6)]

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from reference_sync import LinkStore, run_sync
+from reference_sync.engine import SyncInterrupted
 from reference_sync.guard import (
     StoreBusy,
     StoreMismatch,
@@ -306,3 +307,23 @@ def test_a_write_failing_after_every_retry_is_confined_to_its_entity() -> None:
     assert (second.totals["created"], second.totals["failed"]) == (1, 0)
     people = systems.invoiced.customers.list()
     assert sorted(p["metadata"]["chargebee_id"] for p in people) == [f"c{n}" for n in range(6)]
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_ctrl_c_keeps_every_finished_write_and_a_rerun_resumes(concurrency: int) -> None:
+    fake = FakeSystems()
+    _customers(fake, 30)
+
+    def interrupt_at_ten(_heading: str, done: int, _total: int) -> None:
+        if done == 10:
+            raise KeyboardInterrupt
+
+    spec = checklist_spec(section(1, "Customer", "Customers person"))
+    with LinkStore(":memory:") as store:
+        with pytest.raises(SyncInterrupted) as stopped:
+            run_sync(spec, fake, store, progress=interrupt_at_ten, concurrency=concurrency)
+        done = stopped.value.summary.totals["created"]
+        assert 10 <= done == len(_people(fake)) < 30
+        rest = run_sync(spec, fake, store, concurrency=concurrency)
+    assert rest.totals["created"] == 30 - done and len(_people(fake)) == 30
+    _adds_up(rest)

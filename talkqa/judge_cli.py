@@ -293,16 +293,16 @@ def sync(
         raise typer.Exit(SYNC_INCOMPLETE)
 
 
-_SYNC_COLUMNS = {  # short headers: the table fits 80 columns
+_SYNC_COLUMNS = {  # short headers, explained in the caption: the table fits 80 columns
     "entities": "all",
     "created": "new",
     "readopted": "adopt",
-    "updated_to_target": "→tgt",
-    "updated_to_source": "←src",
+    "updated": "upd",
     "unchanged": "same",
     "deleted": "del",
     "unlinked": "unlnk",
     "failed": "fail",
+    "not_synced": "left",
     "conflicts": "confl",
     "not_carried_over": "n/c",
 }
@@ -310,14 +310,17 @@ _SYNC_COLUMNS = {  # short headers: the table fits 80 columns
 
 def _print_sync_table(summary: Any) -> None:
     """Counts per section (short headers, wrapped headings), then what needs a person's eye."""
+    from rich import box
     from rich.table import Table
 
     table = Table(
         title="reference sync",
-        caption="all = new + adopt + updated + same + del + unlnk + fail + left alone; "
-        "→tgt/←src count writes; n/c: edits not carried over",
+        caption="all = new + adopt + upd + same + del + unlnk + fail + left (read, left alone "
+        "on purpose); confl: conflicts; n/c: edits not carried over",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 0),  # the box's blank column separators are the only gaps
     )
-    table.add_column("section", ratio=1, overflow="fold", min_width=12)
+    table.add_column("section", overflow="fold", min_width=16)
     for header in _SYNC_COLUMNS.values():
         table.add_column(header, justify="right", no_wrap=True)
     for section in summary.sections:
@@ -334,7 +337,7 @@ def _print_sync_table(summary: Any) -> None:
     console.print(table)
     notes = (
         [
-            f"failed: {model_entity(n)}: {n.reason}"
+            f"failed: {_failed_entity(n)}: {n.reason}"
             for section in summary.sections
             for n in section.failed
         ]
@@ -360,7 +363,7 @@ def _print_sync_table(summary: Any) -> None:
         console.print(f"... and {len(notes) - 20} more (use --json for all)")
 
 
-def model_entity(note: Any) -> str:
+def _failed_entity(note: Any) -> str:
     """A failed entity as the notes name it: its source id, and its target's when linked."""
     return f"{note.source_id}" + (f" / {note.target_id}" if note.target_id else "")
 

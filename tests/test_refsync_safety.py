@@ -5,6 +5,7 @@ summary that accounts for every entity once."""
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -327,3 +328,51 @@ def test_ctrl_c_keeps_every_finished_write_and_a_rerun_resumes(concurrency: int)
         rest = run_sync(spec, fake, store, concurrency=concurrency)
     assert rest.totals["created"] == 30 - done and len(_people(fake)) == 30
     _adds_up(rest)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_lost_responses_on_every_kind_of_write_converge_with_no_findings(seed: int) -> None:
+    """A small bench_sync_reliability: responses lost after the write on every write route,
+    edits and deletions between runs; three runs under faults never raise, and one more
+    run retries what failed in the last of them, after which the judge finds nothing."""
+    import random
+
+    from talkqa.checks import check_spec
+    from talkqa.sandbox.faults import parse_spec
+
+    spec = checklist_spec(
+        section(0, "Order", "Invoices", ORDER_PROPERTIES),
+        section(1, "Customer", "Customers person", (("billing_address.city", "city", "string"),)),
+        section(2, "Item", "Items"),
+    )
+    sandbox, systems = _sandbox_sync("", 30)
+    for n in range(20):
+        systems.chargebee.orders.create(
+            {"customer_id": f"c{n % 30}", "currency_code": "USD", "amount": 100, "description": "x"}
+        )
+    rng = random.Random(seed)
+    routes = ("chargebee.POST", "invoiced.POST", "invoiced.PATCH", "invoiced.DELETE")
+    fired: Counter[str] = Counter()
+    with LinkStore(":memory:") as store:
+        for run in range(3):
+            if run:
+                sandbox.faults.clear()
+                for sid in rng.sample([f"c{n}" for n in range(30)], 3):
+                    systems.chargebee.customers.update(sid, {"first_name": f"N{rng.random()}"})
+                people = [p for p in systems.invoiced.customers.list() if p["type"] == "person"]
+                for person in rng.sample(people, 3):
+                    systems.invoiced.customers.update(str(person["id"]), {"city": "Bergen"})
+                systems.chargebee.customers.delete(f"c{29 - run}")  # no orders: deleted there
+            # one deletion per run: its response is the one lost; other routes at a drawn write
+            skips = {r: 0 if r.endswith("DELETE") else rng.randrange(3) for r in routes}
+            rules = [f"{route}=drop_after,skip={skip},times=1" for route, skip in skips.items()]
+            sandbox.faults.configure(parse_spec(";".join(rules)))
+            summary = run_sync(spec, systems, store)  # never raises: faults stay per entity
+            _adds_up(summary)
+            fired.update(f"{r.system}.{r.method}" for r in sandbox.faults.rules if r.fired)
+        sandbox.faults.clear()
+        last = run_sync(spec, systems, store)  # what failed in the third run is retried here
+        assert last.complete, last.to_json()
+        report = check_spec(spec, systems)
+    assert report.findings == [], [f.message for f in report.findings]
+    assert set(fired) == set(routes), fired  # every kind of write lost a response

@@ -48,13 +48,15 @@ def sync_once(env: dict[str, str], args: argparse.Namespace, concurrency: int) -
         LinkStore(Path(tmp) / "links.sqlite") as store,
     ):
         systems = Systems.connect(Settings.from_env(env), http)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         summary = run_sync(SPEC, systems, store, concurrency=concurrency)
         seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu
         requests = sum(systems.call_counts().values())
         findings = len(check_spec(SPEC, systems).findings) if args.check else -1
     return {
         "seconds": seconds,
+        "sync_cpu": cpu / seconds,  # share of one core the sync itself kept busy
         "requests": requests,
         "entities": summary.totals["entities"],
         "failed": summary.totals["failed"],
@@ -74,13 +76,16 @@ def main() -> None:
     with served_sandboxes() as env:
         loop = serial_loop(env, args.loop)
         print(f"bare serial httpx POST loop: {loop:.0f} req/s ({args.loop} POSTs)")
-        print("concurrency  seconds  requests  req/s  entities/s  ratio  failed  findings")
+        print(
+            "concurrency  seconds  requests  req/s  entities/s  ratio  sync_cpu  failed  findings"
+        )
         for concurrency in args.concurrency:
             got = sync_once(env, args, concurrency)
             rate = got["requests"] / got["seconds"]
             print(
                 f"{concurrency:11d}  {got['seconds']:7.1f}  {got['requests']:8.0f}  {rate:5.0f}  "
                 f"{got['entities'] / got['seconds']:10.0f}  {rate / loop:5.2f}  "
+                f"{got['sync_cpu']:8.2f}  "
                 f"{got['failed']:6.0f}  {got['findings']:8.0f}"
             )
 

@@ -105,3 +105,28 @@ def test_a_store_of_another_account_is_refused_in_one_line(
         assert "belong to another chargebee and invoiced account" in line and "--fresh" in line
         args = ["sync", str(CHECKLIST), "--state", str(state), "--fresh", "--json"]
         assert run_cli(args, monkeypatch) == 0
+
+
+def test_ctrl_c_says_what_was_done_and_that_a_rerun_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import reference_sync.engine as engine
+    from reference_sync.summary import SectionSummary, SyncSummary
+
+    def interrupted(*_args: object, **_kwargs: object) -> SyncSummary:
+        done = SectionSummary(index=0, heading="customers", created=3, updated=1)
+        done.updated_to_target = 1
+        raise engine.SyncInterrupted(SyncSummary(sections=[done]))
+
+    monkeypatch.setattr(engine, "run_sync", interrupted)
+    for name in ("CHARGEBEE_API_KEY", "INVOICED_API_KEY"):
+        monkeypatch.setenv(name, "k")
+    monkeypatch.setenv("CHARGEBEE_BASE_URL", "http://127.0.0.1:9/api/v2")
+    monkeypatch.setenv("INVOICED_BASE_URL", "http://127.0.0.1:9")
+    state = tmp_path / "links.sqlite"
+    assert run_cli(["sync", str(CHECKLIST), "--state", str(state)], monkeypatch) == 130
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line == (
+        f"talkqa: interrupted after 4 writes (3 created, 1 updated, 0 deleted), each recorded "
+        f"in {state}: rerun to resume"
+    )

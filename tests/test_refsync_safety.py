@@ -311,20 +311,33 @@ def test_a_write_failing_after_every_retry_is_confined_to_its_entity() -> None:
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])
-def test_ctrl_c_keeps_every_finished_write_and_a_rerun_resumes(concurrency: int) -> None:
+def test_ctrl_c_keeps_every_finished_write_and_a_rerun_resumes(
+    concurrency: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake = FakeSystems()
     _customers(fake, 30)
+    people = fake["invoiced", "customers"]
+    create, started, interrupted = people.create, Counter[str](), threading.Event()
+
+    def held_create(fields: Any, idempotency_key: str | None = None) -> Any:
+        started["creates"] += 1
+        if started["creates"] > 12:  # later creates wait for the Ctrl-C: it lands mid-run
+            interrupted.wait(5)
+        return create(fields, idempotency_key=idempotency_key)
 
     def interrupt_at_ten(_heading: str, done: int, _total: int) -> None:
         if done == 10:
+            interrupted.set()
             raise KeyboardInterrupt
 
+    monkeypatch.setattr(people, "create", held_create)
     spec = checklist_spec(section(1, "Customer", "Customers person"))
     with LinkStore(":memory:") as store:
         with pytest.raises(SyncInterrupted) as stopped:
             run_sync(spec, fake, store, progress=interrupt_at_ten, concurrency=concurrency)
         done = stopped.value.summary.totals["created"]
-        assert 10 <= done == len(_people(fake)) < 30
+        # the writes in flight finish and are recorded; the rest never start
+        assert 10 <= done == len(_people(fake)) <= 12 + concurrency
         rest = run_sync(spec, fake, store, concurrency=concurrency)
     assert rest.totals["created"] == 30 - done and len(_people(fake)) == 30
     _adds_up(rest)

@@ -1,11 +1,14 @@
 """Plan and apply, section by section, referenced datatypes first.
 
 A run, per bound section (customers before the orders that reference them):
-1. read each side since its cursor (everything on the first run or with ``full=True``),
-   plus the entities whose last attempt failed;
+1. read the section's links, then each side since its cursor (everything on the first run
+   or with ``full=True``), plus the entities whose last attempt failed (links first: a link
+   committed after the targets were read would look like a deleted target);
 2. plan (pure, ``plan.plan_section``);
 3. apply: creates with deterministic idempotency keys, updates both ways, unlinks; every
-   link change is committed as soon as its write succeeded;
+   link change is committed as soon as its write succeeded. Different entities' writes may
+   run concurrently (``concurrency``); a failed write is confined to its entity (reported,
+   put on the retry list) unless the key was refused;
 4. move each side's cursor. Cursors come from the data's own ``updated_at``, never the local
    clock. Reads ask for ``updated_after = cursor - 1`` so the boundary second is read again
    (two edits in the same second are never lost); what was already in sync is recognised by
@@ -15,9 +18,11 @@ A run, per bound section (customers before the orders that reference them):
 
 Deletions (a careful integrator's choice; the sync never deletes what it did not create):
 - a source deleted (Chargebee ``deleted``/``status: deleted``, a 404 on a retry, or absent
-  from a full read): the target is deleted only when the sync created it and no linked
-  entity of another section still references it (an invoice of the person); otherwise the
-  link is dropped (state ``gone``) and the target left in place, reported as unlinked.
+  from a full read): the target is deleted only when the sync created it, the target
+  itself still names the source in its metadata (asked just before the delete), and no
+  linked entity of another section still references it (an invoice of the person);
+  otherwise the link is dropped (state ``gone``) and the target left in place, reported as
+  unlinked. A delete that fails keeps the link, and the source is looked at again.
   Deletions run after all sections, dependants first (orders before customers).
 - a target deleted (a 404 on update, absent from a full read, or no longer of the
   datatype, e.g. type changed from person to company): the link becomes a tombstone and is

@@ -25,8 +25,10 @@ def main(count: int) -> None:
         seed_chargebee(sandbox.state, customers=count, items=count // 10, orders=count)
     seconds = time.perf_counter() - start
     entities = count + count // 10 + 2 * count  # orders come with their invoices
-    print(f"seed: {count} customers, {count // 10} items, {count} orders (+invoices) "
-          f"in {seconds:.2f} s = {entities / seconds:,.0f} entities/s")
+    print(
+        f"seed: {count} customers, {count // 10} items, {count} orders (+invoices) "
+        f"in {seconds:.2f} s = {entities / seconds:,.0f} entities/s"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         client = TestClient(sandbox.chargebee_app, base_url="http://127.0.0.1/api/v2")

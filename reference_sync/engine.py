@@ -1,11 +1,14 @@
 """Plan and apply, section by section, referenced datatypes first.
 
 A run, per bound section (customers before the orders that reference them):
-1. read each side since its cursor (everything on the first run or with ``full=True``),
-   plus the entities whose last attempt failed;
+1. read the section's links, then each side since its cursor (everything on the first run
+   or with ``full=True``), plus the entities whose last attempt failed (links first: a link
+   committed after the targets were read would look like a deleted target);
 2. plan (pure, ``plan.plan_section``);
 3. apply: creates with deterministic idempotency keys, updates both ways, unlinks; every
-   link change is committed as soon as its write succeeded;
+   link change is committed as soon as its write succeeded. Different entities' writes may
+   run concurrently (``concurrency``); a failed write is confined to its entity (reported,
+   put on the retry list) unless the key was refused;
 4. move each side's cursor. Cursors come from the data's own ``updated_at``, never the local
    clock. Reads ask for ``updated_after = cursor - 1`` so the boundary second is read again
    (two edits in the same second are never lost); what was already in sync is recognised by
@@ -15,9 +18,11 @@ A run, per bound section (customers before the orders that reference them):
 
 Deletions (a careful integrator's choice; the sync never deletes what it did not create):
 - a source deleted (Chargebee ``deleted``/``status: deleted``, a 404 on a retry, or absent
-  from a full read): the target is deleted only when the sync created it and no linked
-  entity of another section still references it (an invoice of the person); otherwise the
-  link is dropped (state ``gone``) and the target left in place, reported as unlinked.
+  from a full read): the target is deleted only when the sync created it, the target
+  itself still names the source in its metadata (asked just before the delete), and no
+  linked entity of another section still references it (an invoice of the person);
+  otherwise the link is dropped (state ``gone``) and the target left in place, reported as
+  unlinked. A delete that fails keeps the link, and the source is looked at again.
   Deletions run after all sections, dependants first (orders before customers).
 - a target deleted (a 404 on update, absent from a full read, or no longer of the
   datatype, e.g. type changed from person to company): the link becomes a tombstone and is
@@ -31,13 +36,16 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import threading
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from reference_sync import mapping
 from reference_sync.linkstore import CREATING, GONE, LINKED, TOMBSTONE, Link, LinkStore
 from reference_sync.plan import (
+    Action,
     Adopt,
     Create,
     Delete,
@@ -57,15 +65,18 @@ from reference_sync.plan import (
 )
 from reference_sync.summary import EntityNote, NotCarried, SectionSummary, SyncSummary
 from talkqa.dataflow.spec import DataflowSpec, Section
-from talkqa.systems.base import ApiError, BadRequest, Json, NotFound, Resource
+from talkqa.systems.base import (
+    ApiError,
+    AuthenticationFailed,
+    BadRequest,
+    Json,
+    NotFound,
+    Resource,
+)
 from talkqa.systems.catalog import Binding, bind
 
 Progress = Callable[[str, int, int], None]
 SOURCE, TARGET = "source", "target"
-
-# Errors about one entity: reported, and the run goes on. Anything else (authentication,
-# a server down after every retry) stops the run; the store stays consistent.
-_ENTITY_ERRORS = (BadRequest, NotFound)
 
 
 class Systems(Protocol):
@@ -217,6 +228,14 @@ def _by_id(entities: Iterable[Json]) -> dict[str, Json]:
 # --- the run ------------------------------------------------------------------------------
 
 
+class SyncInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: every finished write is recorded; ``summary`` says what was done."""
+
+    def __init__(self, summary: SyncSummary) -> None:
+        super().__init__()
+        self.summary = summary
+
+
 @dataclass
 class _Run:
     spec: DataflowSpec
@@ -224,9 +243,11 @@ class _Run:
     store: LinkStore
     progress: Progress | None
     full: bool
+    concurrency: int = 1
     reader: _Reader = field(default_factory=_Reader)
     models: dict[str, SectionModel] = field(default_factory=dict)
     summaries: dict[str, SectionSummary] = field(default_factory=dict)
+    ledgers: dict[str, _Ledger] = field(default_factory=dict)
     deletes: list[tuple[SectionModel, Delete]] = field(default_factory=list)
 
     def refs(self, model: SectionModel) -> Refs:
@@ -251,6 +272,11 @@ class _Run:
                     count += sum(link.target_values.get(path) == wanted for path in paths)
         return count
 
+    def summary(self) -> SyncSummary:
+        for key, ledger in self.ledgers.items():
+            ledger.close(self.summaries[key], self.store.links(key))
+        return SyncSummary(sections=sorted(self.summaries.values(), key=lambda s: s.index))
+
 
 def run_sync(
     spec: DataflowSpec,
@@ -259,29 +285,69 @@ def run_sync(
     *,
     progress: Progress | None = None,
     full: bool = False,
+    concurrency: int = 1,
 ) -> SyncSummary:
     """Bring both systems to sync for every bound section of ``spec``.
 
     ``full=True`` reads everything instead of what changed since the cursors (the first run
     of a section always does): only a full read notices deletions the vendors do not flag.
+    ``concurrency`` is how many writes of a section may be in flight at once; 1 (the
+    default) writes in plan order, which recorded cassettes and seeded sandbox ids rely on.
+    Ctrl-C raises SyncInterrupted once the writes in flight have finished.
     """
     compiled = compile_spec(spec)
-    run = _Run(spec, systems, store, progress, full)
+    run = _Run(spec, systems, store, progress, full, max(1, concurrency))
     run.models = {m.key: m for m in compiled.models}
     for skipped in compiled.skipped:
         run.summaries[f"skipped#{skipped.index}"] = skipped
         if progress is not None:
             progress(skipped.heading, 0, 0)
-    for model in compiled.models:
-        summary = SectionSummary(index=model.section.index, heading=model.heading, key=model.key)
-        run.summaries[model.key] = summary
-        _sync_section(run, model, summary)
-    for model in reversed(compiled.models):  # dependants first: orders before customers
-        for owner, delete in run.deletes:
-            if owner.key == model.key:
-                _apply_delete(run, model, delete, run.summaries[model.key])
-    ordered = sorted(run.summaries.values(), key=lambda s: s.index)
-    return SyncSummary(sections=ordered)
+    try:
+        for model in compiled.models:
+            summary = SectionSummary(
+                index=model.section.index, heading=model.heading, key=model.key
+            )
+            run.summaries[model.key] = summary
+            run.ledgers[model.key] = _Ledger()
+            _sync_section(run, model, summary)
+        for model in reversed(compiled.models):  # dependants first: orders before customers
+            for owner, delete in run.deletes:
+                if owner.key == model.key:
+                    _apply_delete(run, model, delete, run.summaries[model.key])
+    except KeyboardInterrupt:
+        raise SyncInterrupted(run.summary()) from None
+    return run.summary()
+
+
+@dataclass
+class _Ledger:
+    """What became of each source entity of a section: the summary's counts, each once."""
+
+    accounted: set[str] = field(default_factory=set)  # the links held + live sources read
+    outcome: dict[str, str] = field(default_factory=dict)  # source id -> created, updated...
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def note(self, source_id: str, outcome: str) -> None:
+        """Record an outcome; a failure or unlink is final, an update never hides a create."""
+        with self.lock:
+            previous = self.outcome.get(source_id)
+            if previous in {"failed", "unlinked", "created", "readopted"} and outcome == "updated":
+                return
+            if previous in {"failed", "unlinked"}:
+                return
+            self.outcome[source_id] = outcome
+
+    def close(self, summary: SectionSummary, links: Mapping[str, Link]) -> None:
+        counts = {name: 0 for name in ("created", "readopted", "updated", "deleted")}
+        for outcome in self.outcome.values():
+            if outcome in counts:
+                counts[outcome] += 1
+        summary.created, summary.readopted = counts["created"], counts["readopted"]
+        summary.updated, summary.deleted = counts["updated"], counts["deleted"]
+        summary.entities = len(self.accounted)
+        summary.unchanged = sum(
+            1 for sid, link in links.items() if link.linked and sid not in self.outcome
+        )
 
 
 def _read_side(
@@ -306,24 +372,52 @@ def _latest(entities: Iterable[Json], floor: int | None) -> int | None:
     return max([*stamps, floor] if floor is not None else stamps, default=None)
 
 
+def _confined(error: ApiError) -> bool:
+    """A failure that concerns one entity (or one section's read), not the whole run.
+
+    A refused key would fail every call alike, so it stops the run; anything else (a
+    refusal of one entity's content, a 404, a 429 or 5xx or lost connection that outlasted
+    the connector's retries) is reported where it happened and retried next run.
+    """
+    return not isinstance(error, AuthenticationFailed)
+
+
 def _sync_section(run: _Run, model: SectionModel, summary: SectionSummary) -> None:
     src_res = run.systems.resource(model.source)
     tgt_res = run.systems.resource(model.target)
-    src_entities, src_complete, src_high = _read_side(run, model, SOURCE, src_res, model.source)
-    tgt_entities, tgt_complete, tgt_high = _read_side(run, model, TARGET, tgt_res, model.target)
-    refs = run.refs(model)
+    ledger = run.ledgers[model.key]
+    # The links first: a link committed after the target side was read would otherwise look
+    # like a target deleted since (the run lock keeps other runs out; this keeps it sound).
     links = run.store.links(model.key)
-    if not tgt_complete and _needs_every_target(model, links, src_entities):
-        # a new source may match an existing target by a merge rule: look at them all
-        tgt_entities = {**_by_id(run.reader.list(tgt_res, model.target, None)), **tgt_entities}
-        tgt_complete = True
+    try:
+        _retire_replaced(run, model, tgt_res)
+        src_entities, src_complete, src_high = _read_side(run, model, SOURCE, src_res, model.source)
+        tgt_entities, tgt_complete, tgt_high = _read_side(run, model, TARGET, tgt_res, model.target)
+        if not tgt_complete and _needs_every_target(model, links, src_entities):
+            # a new source may match an existing target by a merge rule: look at them all
+            tgt_entities = {**_by_id(run.reader.list(tgt_res, model.target, None)), **tgt_entities}
+            tgt_complete = True
+    except ApiError as error:
+        if not _confined(error):
+            raise
+        summary.error = f"could not read: {error}; nothing of this section was written"
+        del run.ledgers[model.key]  # nothing to account for: every count stays 0
+        return
+    refs = run.refs(model)
+    ledger.accounted |= {sid for sid, link in links.items() if link.linked}
+    ledger.accounted |= {sid for sid, e in src_entities.items() if not mapping.is_deleted(e)}
     plan = plan_section(
         model, links, Side(src_entities, src_complete), Side(tgt_entities, tgt_complete), refs
     )
     summary.conflicts.extend(plan.conflicts)
     summary.not_carried_over.extend(plan.not_carried)
     summary.failed.extend(plan.failed)
-    applier = _Applier(run, model, summary, plan, src_res, tgt_res)
+    for note in plan.failed:
+        if note.source_id is not None:
+            ledger.note(note.source_id, "failed")
+    summary.not_synced = len(plan.not_synced & ledger.accounted)
+    ledger.outcome.update(dict.fromkeys(plan.not_synced, "not_synced"))
+    applier = _Applier(run, model, summary, plan, src_res, tgt_res, tgt_entities)
     applier.apply_all()
 
     if applier.wrote_target:
@@ -353,8 +447,6 @@ def _sync_section(run: _Run, model: SectionModel, summary: SectionSummary) -> No
         run.store.set_cursor(model.key, SOURCE, src_cursor)
     run.store.set_pending(model.key, SOURCE, plan.retry_source | applier.retry_source)
     run.store.set_pending(model.key, TARGET, applier.retry_target)
-    linked = sum(1 for link in run.store.links(model.key).values() if link.linked)
-    summary.unchanged = max(0, linked - len(applier.touched))
 
 
 def _needs_every_target(
@@ -403,8 +495,48 @@ def _source_explained(run: _Run, model: SectionModel, refs: Refs, entity: Json) 
     return values == link.source_values
 
 
+def claimed_by(entity: Mapping[str, Any], model: SectionModel) -> str | None:
+    """The source id a target names in its metadata (Chargebee spells it ``meta_data``)."""
+    for name in ("metadata", "meta_data"):
+        metadata = entity.get(name)
+        if isinstance(metadata, Mapping) and metadata.get(model.metadata_key) is not None:
+            return str(metadata[model.metadata_key])
+    return None
+
+
+def _retire_replaced(run: _Run, model: SectionModel, tgt_res: Resource) -> None:
+    """Delete targets a recreate replaced, where a crash came between create and delete."""
+    for source_id, old_target in run.store.retiring(model.key):
+        with contextlib.suppress(NotFound):
+            if claimed_by(tgt_res.get(old_target), model) == source_id:
+                tgt_res.delete(old_target)
+        run.store.retired(model.key, old_target)
+
+
+class _Refused(Exception):
+    """A write the sync will not make: the target no longer is the one the link names.
+
+    ``drop``: the target belongs to another source now, so the link goes (the source is
+    linked or created afresh next run); otherwise the entity is retried next run.
+    """
+
+    def __init__(self, reason: str, *, drop: bool) -> None:
+        super().__init__(reason)
+        self.drop = drop
+
+
+def _action_source(action: Action) -> str:
+    return action.source_id if isinstance(action, Create) else action.link.source_id
+
+
 class _Applier:
-    """Carries out one section's plan, committing each link as its write succeeds."""
+    """Carries out one section's plan, committing each link as its write succeeds.
+
+    Actions of different source entities are independent (references point at other
+    sections, synced before), so up to ``run.concurrency`` of them are in flight at once;
+    one entity's actions run in plan order. The store serialises its own writes; the
+    applier's counters are guarded by ``_lock``.
+    """
 
     def __init__(
         self,
@@ -414,60 +546,100 @@ class _Applier:
         plan: SectionPlan,
         src_res: Resource,
         tgt_res: Resource,
+        targets_read: Mapping[str, Json],
     ) -> None:
         self.run, self.model, self.summary, self.plan = run, model, summary, plan
         self.src_res, self.tgt_res = src_res, tgt_res
+        self.targets_read = targets_read
+        self.ledger = run.ledgers[model.key]
         self.wrote_source = self.wrote_target = False
-        self.touched: set[str] = set()
         self.retry_source: set[str] = set()
         self.retry_target: set[str] = set()
+        self._lock = threading.Lock()
 
     def apply_all(self) -> None:
-        total = len(self.plan.actions)
+        groups: dict[str, list[Action]] = {}
+        for action in self.plan.actions:
+            groups.setdefault(_action_source(action), []).append(action)
+        total = len(groups)
         if self.run.progress is not None:
             self.run.progress(self.model.heading, 0, total)
-        for done, action in enumerate(self.plan.actions, start=1):
+        if self.run.concurrency <= 1 or total <= 1:
+            for done, actions in enumerate(groups.values(), start=1):
+                self._apply_entity(actions)
+                self._progress(done, total)
+            return
+        pool = ThreadPoolExecutor(max_workers=self.run.concurrency, thread_name_prefix="sync")
+        try:
+            futures = [pool.submit(self._apply_entity, actions) for actions in groups.values()]
+            for done, future in enumerate(as_completed(futures), start=1):
+                future.result()  # a run-stopping error (a refused key) stops the rest
+                self._progress(done, total)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)  # writes in flight finish first
+
+    def _progress(self, done: int, total: int) -> None:
+        if self.run.progress is not None:
+            self.run.progress(self.model.heading, done, total)
+
+    def _apply_entity(self, actions: list[Action]) -> None:
+        for action in actions:
             try:
                 self._apply(action)
-            except _ENTITY_ERRORS as error:
-                self._failed(action, error)
-            if self.run.progress is not None:
-                self.run.progress(self.model.heading, done, total)
+            except ApiError as error:
+                if not _confined(error):
+                    raise
+                self._failed(action, str(error))
+                return
+            except _Refused as refused:
+                if refused.drop:
+                    self._unlink(action.link.evolve(state=GONE), str(refused))
+                else:
+                    self._failed(action, str(refused))
+                return
 
-    def _failed(self, action: object, error: ApiError) -> None:
-        link = getattr(action, "link", None)
-        source_id = getattr(action, "source_id", None) or (link.source_id if link else None)
-        target_id = link.target_id if link is not None else None
-        self.summary.failed.append(
-            EntityNote(source_id=source_id, target_id=target_id, reason=str(error))
-        )
-        if source_id is not None:
+    def _failed(self, action: Action, reason: str) -> None:
+        link = action.link
+        source_id = _action_source(action)
+        target_id = link.target_id
+        with self._lock:
+            self.summary.failed.append(
+                EntityNote(source_id=source_id, target_id=target_id, reason=reason)
+            )
             self.retry_source.add(source_id)
-        if target_id is not None:  # re-read both sides next run: neither edit is lost
-            self.retry_target.add(target_id)
+            if target_id is not None:  # re-read both sides next run: neither edit is lost
+                self.retry_target.add(target_id)
+        self.ledger.note(source_id, "failed")
 
-    def _apply(self, action: object) -> None:
+    def _count(self, direction: str) -> None:
+        with self._lock:
+            setattr(self.summary, direction, getattr(self.summary, direction) + 1)
+
+    def _wrote(self, side: str) -> None:
+        with self._lock:
+            setattr(self, f"wrote_{side}", True)
+
+    def _apply(self, action: Action) -> None:
         store = self.run.store
         if isinstance(action, Create):
             store.put(action.link)
-            self.wrote_target = True
+            self._wrote(TARGET)
             created = self.tgt_res.create(action.fields, idempotency_key=action.idempotency_key)
             store.put(self._linked(action.link, created))
-            self.summary.created += 1
-            self.touched.add(action.source_id)
+            self.ledger.note(action.source_id, "created")
         elif isinstance(action, Adopt):
             store.put(action.link)
-            self.touched.add(action.link.source_id)
+            self.ledger.note(action.link.source_id, "readopted")
             if action.to_target:
                 self._update_target(action.link, action.to_target)
-                self.summary.updated_to_target += 1
+                self._count("updated_to_target")
         elif isinstance(action, Update):
             self._apply_update(action)
         elif isinstance(action, Recreate):
             self._apply_recreate(action)
         elif isinstance(action, Delete):
-            self.run.deletes.append((self.model, action))
-            self.touched.add(action.link.source_id)
+            with self._lock:
+                self.run.deletes.append((self.model, action))
         elif isinstance(action, Unlink):
             self._unlink(action.link, action.reason)
         elif isinstance(action, Record):
@@ -484,20 +656,39 @@ class _Applier:
 
     def _unlink(self, link: Link, reason: str) -> None:
         self.run.store.put(link)
-        self.touched.add(link.source_id)
-        self.summary.unlinked.append(
-            EntityNote(source_id=link.source_id, target_id=link.target_id, reason=reason)
-        )
+        with self._lock:
+            self.summary.unlinked.append(
+                EntityNote(source_id=link.source_id, target_id=link.target_id, reason=reason)
+            )
+        self.ledger.note(link.source_id, "unlinked")
+
+    def _still_ours(self, link: Link) -> None:
+        """Re-check, at the moment of a write, that the target still is this link's.
+
+        The store must still link this source to this target (no other run relinked it),
+        and the target as read this run must not name another source in its metadata.
+        """
+        current = self.run.store.get(self.model.key, link.source_id)
+        if current is None or current.target_id != link.target_id or not current.linked:
+            raise _Refused("the link changed while the sync ran; left for the next run", drop=False)
+        entity = self.targets_read.get(str(link.target_id))
+        owner = claimed_by(entity, self.model) if entity is not None else None
+        if owner is not None and owner != link.source_id:
+            raise _Refused(
+                f"the target now names {self.model.metadata_key} {owner}, not "
+                f"{link.source_id}: left in place, not overwritten",
+                drop=True,
+            )
 
     def _update_target(self, link: Link, fields: Json) -> None:
         assert link.target_id is not None
-        self.wrote_target = True
+        self._wrote(TARGET)
         self.tgt_res.update(link.target_id, _merge_metadata(fields, link, self.model))
 
     def _apply_update(self, action: Update) -> None:
         link = action.link
         assert link.target_id is not None
-        self.touched.add(link.source_id)
+        self._still_ours(link)
         if action.to_target:
             try:
                 self._update_target(link, action.to_target)
@@ -507,37 +698,50 @@ class _Applier:
                     "target deleted; the source is kept and not re-created",
                 )
                 return
-            self.summary.updated_to_target += 1
+            self._count("updated_to_target")
         if action.to_source:
-            self.wrote_source = True
+            self._wrote(SOURCE)
             try:
                 self.src_res.update(link.source_id, action.to_source)
             except NotFound:
                 self._unlink(link.evolve(state=GONE), "source deleted; the target stays")
                 return
-            self.summary.updated_to_source += 1
+            self._count("updated_to_source")
         self.run.store.put(link)
+        self.ledger.note(link.source_id, "updated")
 
     def _apply_recreate(self, action: Recreate) -> None:
+        """Create the new target first, then retire the old one: a crash between the two
+        leaves a duplicate the next run removes (``retiring``), never a lost entity."""
         link = action.link
-        assert link.target_id is not None
-        self.touched.add(link.source_id)
+        old_target = link.target_id
+        assert old_target is not None
         if not action.keep_id and self.run.dependants(self.model, link.target_native):
-            self.summary.not_carried_over.append(_dependants_note(self.model, link))
+            with self._lock:
+                self.summary.not_carried_over.append(_dependants_note(self.model, link))
             return
-        self.wrote_target = True
-        with contextlib.suppress(NotFound):
-            self.tgt_res.delete(link.target_id)
-        fields = action.fields
-        try:
-            created = self.tgt_res.create(fields, idempotency_key=action.idempotency_key)
-        except BadRequest:
-            if not action.keep_id:
-                raise
-            fields = {k: v for k, v in fields.items() if k != "id"}
-            created = self.tgt_res.create(fields, idempotency_key=action.idempotency_key)
-        self.run.store.put(self._linked(link, created))
-        self.summary.updated_to_target += 1
+        self._still_ours(link)
+        self._wrote(TARGET)
+        if action.keep_id:
+            # the new target must carry the old id, so the old one has to go first; the
+            # link says "creating" meanwhile, so a crash in between re-creates it next run
+            self.run.store.put(link.evolve(state=CREATING))
+            with contextlib.suppress(NotFound):
+                self.tgt_res.delete(old_target)
+            try:
+                created = self.tgt_res.create(action.fields, idempotency_key=action.idempotency_key)
+            except BadRequest:
+                fields = {k: v for k, v in action.fields.items() if k != "id"}
+                created = self.tgt_res.create(fields, idempotency_key=action.idempotency_key)
+            self.run.store.put(self._linked(link, created))
+        else:
+            created = self.tgt_res.create(action.fields, idempotency_key=action.idempotency_key)
+            self.run.store.replace_target(self._linked(link, created), old_target)
+            with contextlib.suppress(NotFound):
+                self.tgt_res.delete(old_target)
+            self.run.store.retired(self.model.key, old_target)
+        self._count("updated_to_target")
+        self.ledger.note(link.source_id, "updated")
 
 
 def _dependants_note(model: SectionModel, link: Link) -> NotCarried:
@@ -559,23 +763,51 @@ def _merge_metadata(fields: Json, link: Link, model: SectionModel) -> Json:
 
 
 def _apply_delete(run: _Run, model: SectionModel, action: Delete, summary: SectionSummary) -> None:
+    """Delete a target the sync created, after asking the target itself that it still is.
+
+    The target must still name this source in its metadata (another process or person may
+    have re-used or re-claimed it, or the store may name another account's entity); a
+    failed call keeps the link, and the source is looked at again next run.
+    """
     link = action.link
+    ledger = run.ledgers[model.key]
     assert link.target_id is not None
     dependants = run.dependants(model, link.target_native)
     kept: str | None = None  # why the target stays, if it does
+    resource = run.systems.resource(model.target)
     if dependants:
         kept = f"source deleted; the target stays: {dependants} linked entities reference it"
     else:
         try:
-            run.systems.resource(model.target).delete(link.target_id)
+            owner = claimed_by(resource.get(link.target_id), model)
+            if owner != link.source_id:
+                kept = (
+                    f"source deleted; the target names {model.metadata_key} {owner}, not "
+                    f"{link.source_id}, so it was not the sync's to delete: left in place"
+                )
+            else:
+                resource.delete(link.target_id)
         except NotFound:
             pass
-        except BadRequest as error:
-            kept = str(error)
+        except ApiError as error:
+            if not _confined(error):
+                raise
+            if isinstance(error, BadRequest):
+                kept = str(error)
+            else:
+                summary.failed.append(
+                    EntityNote(
+                        source_id=link.source_id, target_id=link.target_id, reason=str(error)
+                    )
+                )
+                ledger.note(link.source_id, "failed")
+                run.store.add_pending(model.key, SOURCE, {link.source_id})
+                return
     run.store.put(link.evolve(state=GONE))
     if kept is None:
-        summary.deleted += 1
+        ledger.note(link.source_id, "deleted")
     else:
         summary.unlinked.append(
             EntityNote(source_id=link.source_id, target_id=link.target_id, reason=kept)
         )
+        ledger.note(link.source_id, "unlinked")

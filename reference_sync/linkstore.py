@@ -5,6 +5,12 @@ exists so that a second run knows what it already did: which target each source 
 what both sides held when they were last in sync (so an edit on either side is told apart
 from the other side's), how far each side has been read, and which entities must be
 retried. Every write is committed at once, so a crash never leaves a link half-recorded.
+It also records which accounts its links belong to (``accounts``: a fingerprint per
+system, see ``reference_sync.guard``) and which replaced targets still wait to be retired
+(``retiring``: a recreate creates the new target first and deletes the old one last).
+
+One store object may be shared by the threads of one run (every call is serialised); two
+processes are kept apart by the run lock of ``reference_sync.guard``, not by sqlite.
 
 A link row has a state:
 - ``creating``: a create was sent (its idempotency key is fixed by the generation); a crash
@@ -21,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -54,6 +61,16 @@ CREATE TABLE IF NOT EXISTS pending (
     side TEXT NOT NULL,
     entity_id TEXT NOT NULL,
     PRIMARY KEY (section, side, entity_id)
+);
+CREATE TABLE IF NOT EXISTS retiring (
+    section TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    target_id TEXT NOT NULL,
+    PRIMARY KEY (section, target_id)
+);
+CREATE TABLE IF NOT EXISTS accounts (
+    side TEXT PRIMARY KEY,
+    identity TEXT NOT NULL
 );
 """
 
@@ -104,12 +121,24 @@ class LinkStore:
     """sqlite3-backed; ``":memory:"`` for tests. Use as a context manager or call close()."""
 
     def __init__(self, path: str | Path) -> None:
-        self._db = sqlite3.connect(str(path))
+        self.path = str(path)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False)
         self._db.execute("PRAGMA synchronous=NORMAL")
-        if str(path) != ":memory:":
+        if self.path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
         self._db.commit()
+
+    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def _write(self, *statements: tuple[str, tuple[Any, ...]]) -> None:
+        """Run statements as one transaction, committed at once."""
+        with self._lock, self._db:
+            for sql, args in statements:
+                self._db.execute(sql, args)
 
     def __enter__(self) -> LinkStore:
         return self
@@ -149,29 +178,29 @@ class LinkStore:
 
     def links(self, section: str) -> dict[str, Link]:
         """Every link row of a section, by source id."""
-        rows = self._db.execute(
+        rows = self._read(
             f"SELECT {self._COLUMNS} FROM links WHERE section = ? ORDER BY source_id", (section,)
         )
         return {row[1]: self._row(row) for row in rows}
 
     def get(self, section: str, source_id: str) -> Link | None:
-        row = self._db.execute(
+        rows = self._read(
             f"SELECT {self._COLUMNS} FROM links WHERE section = ? AND source_id = ?",
             (section, source_id),
-        ).fetchone()
-        return self._row(row) if row else None
+        )
+        return self._row(rows[0]) if rows else None
 
     def by_target(self, section: str, target_id: str) -> Link | None:
-        row = self._db.execute(
+        rows = self._read(
             f"SELECT {self._COLUMNS} FROM links WHERE section = ? AND target_id = ? AND state = ?",
             (section, target_id, LINKED),
-        ).fetchone()
-        return self._row(row) if row else None
+        )
+        return self._row(rows[0]) if rows else None
 
-    def put(self, link: Link) -> None:
-        """Insert or replace a link row, committed at once."""
-        self._db.execute(
-            f"INSERT OR REPLACE INTO links ({self._COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+    @staticmethod
+    def _put(link: Link) -> tuple[str, tuple[Any, ...]]:
+        return (
+            f"INSERT OR REPLACE INTO links ({LinkStore._COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
                 link.section,
                 link.source_id,
@@ -186,7 +215,10 @@ class LinkStore:
                 link.generation,
             ),
         )
-        self._db.commit()
+
+    def put(self, link: Link) -> None:
+        """Insert or replace a link row, committed at once."""
+        self._write(self._put(link))
 
     def forget(self, section: str, source_id: str) -> None:
         """Drop a tombstone so the source is synchronised again (with a new generation)."""
@@ -197,28 +229,88 @@ class LinkStore:
             )
 
     def sections(self) -> Iterator[str]:
-        for (section,) in self._db.execute("SELECT DISTINCT section FROM links ORDER BY 1"):
-            yield section
+        rows = self._read("SELECT DISTINCT section FROM links ORDER BY 1")
+        yield from (section for (section,) in rows)
+
+    # --- recreated targets waiting to be retired ------------------------------------------
+
+    def replace_target(self, link: Link, old_target_id: str) -> None:
+        """Link the new target and note the old one for deletion, in one transaction: a
+        crash after this leaves the old target named here, never forgotten."""
+        self._write(
+            self._put(link),
+            (
+                "INSERT OR REPLACE INTO retiring (section, source_id, target_id) VALUES (?,?,?)",
+                (link.section, link.source_id, old_target_id),
+            ),
+        )
+
+    def retiring(self, section: str) -> list[tuple[str, str]]:
+        """(source id, old target id) pairs whose old target is still to be deleted."""
+        rows = self._read(
+            "SELECT source_id, target_id FROM retiring WHERE section = ? ORDER BY target_id",
+            (section,),
+        )
+        return [(str(source_id), str(target_id)) for source_id, target_id in rows]
+
+    def retired(self, section: str, target_id: str) -> None:
+        self._write(
+            ("DELETE FROM retiring WHERE section = ? AND target_id = ?", (section, target_id))
+        )
+
+    # --- the accounts the links belong to -------------------------------------------------
+
+    def accounts(self) -> dict[str, str]:
+        """The identity recorded per side ("source"/"target" systems), empty when new."""
+        return {
+            str(side): str(identity)
+            for side, identity in self._read("SELECT side, identity FROM accounts ORDER BY side")
+        }
+
+    def set_accounts(self, identities: dict[str, str]) -> None:
+        self._write(
+            *(
+                ("INSERT OR REPLACE INTO accounts (side, identity) VALUES (?,?)", (side, identity))
+                for side, identity in sorted(identities.items())
+            )
+        )
+
+    def is_empty(self) -> bool:
+        """No link, cursor or retry recorded: nothing in it can name another account's data."""
+        return not any(
+            self._read(f"SELECT 1 FROM {table} LIMIT 1")
+            for table in ("links", "cursors", "pending", "retiring")
+        )
+
+    def clear(self) -> None:
+        """Forget everything (``talkqa sync --fresh``): links, cursors, retries, accounts."""
+        self._write(
+            *(
+                (f"DELETE FROM {table}", ())
+                for table in ("links", "cursors", "pending", "retiring", "accounts")
+            )
+        )
 
     # --- cursors --------------------------------------------------------------------------
 
     def cursor(self, section: str, side: str) -> int | None:
-        row = self._db.execute(
+        rows = self._read(
             "SELECT value FROM cursors WHERE section = ? AND side = ?", (section, side)
-        ).fetchone()
-        return int(row[0]) if row else None
+        )
+        return int(rows[0][0]) if rows else None
 
     def set_cursor(self, section: str, side: str, value: int) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO cursors (section, side, value) VALUES (?,?,?)",
-            (section, side, value),
+        self._write(
+            (
+                "INSERT OR REPLACE INTO cursors (section, side, value) VALUES (?,?,?)",
+                (section, side, value),
+            )
         )
-        self._db.commit()
 
     # --- pending retries ------------------------------------------------------------------
 
     def pending(self, section: str, side: str) -> list[str]:
-        rows = self._db.execute(
+        rows = self._read(
             "SELECT entity_id FROM pending WHERE section = ? AND side = ? ORDER BY entity_id",
             (section, side),
         )
@@ -226,9 +318,23 @@ class LinkStore:
 
     def set_pending(self, section: str, side: str, entity_ids: set[str]) -> None:
         """Replace a section side's retry list (entities whose last attempt failed)."""
-        self._db.execute("DELETE FROM pending WHERE section = ? AND side = ?", (section, side))
-        self._db.executemany(
-            "INSERT INTO pending (section, side, entity_id) VALUES (?,?,?)",
-            [(section, side, entity_id) for entity_id in sorted(entity_ids)],
+        self._write(
+            ("DELETE FROM pending WHERE section = ? AND side = ?", (section, side)),
+            *self._pending_rows(section, side, entity_ids),
         )
-        self._db.commit()
+
+    def add_pending(self, section: str, side: str, entity_ids: set[str]) -> None:
+        """Add to a retry list (a deletion that failed after its section was done)."""
+        self._write(*self._pending_rows(section, side, entity_ids))
+
+    @staticmethod
+    def _pending_rows(
+        section: str, side: str, entity_ids: set[str]
+    ) -> list[tuple[str, tuple[Any, ...]]]:
+        return [
+            (
+                "INSERT OR IGNORE INTO pending (section, side, entity_id) VALUES (?,?,?)",
+                (section, side, entity_id),
+            )
+            for entity_id in sorted(entity_ids)
+        ]

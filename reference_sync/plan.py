@@ -170,6 +170,7 @@ class SectionPlan:
     not_carried: list[NotCarried] = field(default_factory=list)
     failed: list[EntityNote] = field(default_factory=list)
     retry_source: set[str] = field(default_factory=set)  # source ids to fetch again next run
+    not_synced: set[str] = field(default_factory=set)  # read, and left alone on purpose
 
     def not_carry(
         self, model: SectionModel, label: str, entity: str, direction: str, reason: str
@@ -571,6 +572,7 @@ def _plan_unlinked(
     plan: SectionPlan,
 ) -> None:
     if link is not None and link.state == TOMBSTONE:
+        plan.not_synced.add(source_id)
         return  # its target was deleted on purpose: do not bring it back
     src_vals, problems = project_source(model, src, refs)
     derived = derived_values(model, src)
@@ -611,6 +613,7 @@ def _plan_unlinked(
         # "Before any synchronization can take place, a link ... must be established": no
         # target is created for a source without one; it is looked at again next run.
         plan.retry_source.add(source_id)
+        plan.not_synced.add(source_id)
         return
     required_missing = [p for p in problems if model.rule(p).referenced_section is not None]
     if required_missing:

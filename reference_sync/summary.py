@@ -45,22 +45,56 @@ class EntityNote(BaseModel):
 
 
 class SectionSummary(BaseModel):
+    """One section's run. Every source entity the run accounts for (``entities``: the links
+    it held plus every live source it read) lands in exactly one of created, readopted,
+    updated, unchanged, deleted, unlinked, failed or not_synced, so they add up to it.
+    ``updated_to_target``/``updated_to_source`` count writes per direction on top."""
+
     index: int
     heading: str
     key: str | None = None
     skipped: str | None = None  # why the section was not synced at all
+    error: str | None = None  # why the section stopped part-way (a read that failed)
+    entities: int = 0
     created: int = 0
+    readopted: int = 0  # existing targets linked (by metadata or a merge rule), not created
+    updated: int = 0  # entities written to, either way
     updated_to_target: int = 0
     updated_to_source: int = 0
     unchanged: int = 0
     deleted: int = 0
+    not_synced: int = 0  # read and left alone on purpose (tombstoned, or waiting for a link)
     conflicts: list[Conflict] = Field(default_factory=list)
     not_carried_over: list[NotCarried] = Field(default_factory=list)
     unlinked: list[EntityNote] = Field(default_factory=list)
     failed: list[EntityNote] = Field(default_factory=list)
 
+    @property
+    def accounted(self) -> int:
+        """The outcomes summed: equals ``entities`` when nothing was lost count of."""
+        return (
+            self.created
+            + self.readopted
+            + self.updated
+            + self.unchanged
+            + self.deleted
+            + len(self.unlinked)
+            + len(self.failed)
+            + self.not_synced
+        )
 
-_COUNTS = ("created", "updated_to_target", "updated_to_source", "unchanged", "deleted")
+
+_COUNTS = (
+    "entities",
+    "created",
+    "readopted",
+    "updated",
+    "updated_to_target",
+    "updated_to_source",
+    "unchanged",
+    "deleted",
+    "not_synced",
+)
 
 
 class SyncSummary(BaseModel):
@@ -76,6 +110,11 @@ class SyncSummary(BaseModel):
         totals["failed"] = sum(len(s.failed) for s in self.sections)
         totals["skipped_sections"] = sum(1 for s in self.sections if s.skipped)
         return totals
+
+    @property
+    def complete(self) -> bool:
+        """Every entity synced or deliberately left: no failure waits for the next run."""
+        return not any(s.failed or s.error for s in self.sections)
 
     @property
     def writes(self) -> int:

@@ -4,19 +4,22 @@ It honours the Resource contract and the vendor behaviour the sync depends on: i
 (Invoiced integers, Chargebee strings), an ``updated_at`` clock that ticks on every write
 (so tests control same-second ties with ``hold``), ``updated_after`` filtering oldest
 change first, idempotent replays, Chargebee soft deletes, lower-case Invoiced currencies,
-and the fields each API refuses to change. It counts calls (a list counts one call per page
-of 100) so tests can assert how many requests a run costs. It is not the sandbox: that
-emulates HTTP; this only emulates the contract.
+and the fields each API refuses to change. Calls are serialised (one lock shared by both
+vendors), so a sync writing from several threads meets what a server would. It counts
+calls (a list counts one call per page of 100) so tests can assert how many requests a
+run costs. It is not the sandbox: that emulates HTTP; this only emulates the contract.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import math
+import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from talkqa.dataflow.spec import DataflowSpec, DatatypeRef, PropertyMap, Section, SectionKind
 from talkqa.systems.base import BadRequest, Json, NotFound
@@ -31,6 +34,21 @@ _IMMUTABLE: Mapping[tuple[str, str], frozenset[str]] = {
 _PATCHABLE: Mapping[tuple[str, str], frozenset[str]] = {
     ("invoiced", "items"): frozenset({"name", "description", "type", "metadata"}),
 }
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _serialised(method: Callable[P, T]) -> Callable[P, T]:
+    """Run a FakeResource call under its shared lock (``self.lock``)."""
+
+    @functools.wraps(method)
+    def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        with args[0].lock:  # type: ignore[attr-defined]
+            return method(*args, **kwargs)
+
+    return call
 
 
 @dataclass
@@ -65,6 +83,7 @@ class FakeResource:
     next_number: int = 1
     fail_create_for: set[str] = field(default_factory=set)  # source ids whose create fails
     fail_update_for: set[str] = field(default_factory=set)  # entity ids whose update fails
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
     def _count(self, method: str, pages: int = 1) -> None:
         self.calls[f"{self.system} {method} {self.name}"] += pages
@@ -75,6 +94,7 @@ class FakeResource:
             rows = [r for r in rows if not r.get("deleted")]
         return rows
 
+    @_serialised
     def list(
         self, updated_after: int | None = None, *, filters: Mapping[str, str] | None = None
     ) -> Iterator[Json]:
@@ -90,6 +110,7 @@ class FakeResource:
         self._count("LIST", max(1, math.ceil(len(rows) / PAGE)))
         return iter([copy.deepcopy(r) for r in rows])
 
+    @_serialised
     def get(self, entity_id: str) -> Json:
         self._count("GET")
         entity = self.entities.get(str(entity_id))
@@ -97,6 +118,7 @@ class FakeResource:
             raise NotFound(self.system, self.name, "not found", entity_id=entity_id, status=404)
         return copy.deepcopy(entity)
 
+    @_serialised
     def create(self, fields: Mapping[str, Any], idempotency_key: str | None = None) -> Json:
         self._count("CREATE")
         if idempotency_key is not None and idempotency_key in self.replays:
@@ -139,6 +161,7 @@ class FakeResource:
                 self.system, self.name, "customer is required", param="customer", status=400
             )
 
+    @_serialised
     def update(self, entity_id: str, fields: Mapping[str, Any]) -> Json:
         self._count("UPDATE")
         entity = self.entities.get(str(entity_id))
@@ -162,6 +185,7 @@ class FakeResource:
         self.edit(entity_id, fields)
         return copy.deepcopy(entity)
 
+    @_serialised
     def delete(self, entity_id: str) -> None:
         self._count("DELETE")
         entity = self.entities.get(str(entity_id))
@@ -195,13 +219,16 @@ class FakeSystems:
     def __init__(self, clock: FakeClock | None = None) -> None:
         self.clock = clock or FakeClock()
         self.calls: Counter[str] = Counter()
+        self.lock = threading.RLock()
         self.resources: dict[tuple[str, str], FakeResource] = {}
         for system, names in (
             ("chargebee", ("customers", "items", "orders")),
             ("invoiced", ("customers", "items", "invoices")),
         ):
             for name in names:
-                self.resources[(system, name)] = FakeResource(system, name, self.clock, self.calls)
+                self.resources[(system, name)] = FakeResource(
+                    system, name, self.clock, self.calls, lock=self.lock
+                )
 
     def resource(self, binding: Binding) -> FakeResource:
         return self.resources[(binding.system, binding.resource)]

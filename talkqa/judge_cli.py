@@ -1,8 +1,9 @@
 """`talkqa sync`, `check`, `signoff` and `features`: the judge's commands.
 
 Exit codes (talkqa.outcome.ExitCode): 0 pass, 1 findings (or a NO-GO), 2 usage or input
-error, 4 INCOMPLETE (something could not be judged). Every bad input is one line that says
-what, where and what to do.
+error, 4 INCOMPLETE (something could not be judged), and for `talkqa sync` 5 when some
+entities failed (a rerun retries them). Every bad input is one line that says what, where
+and what to do.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import typer
 
 from talkqa.dataflow.spec import DataflowSpec
 from talkqa.errors import UserError
+from talkqa.outcome import ExitCode
 from talkqa.promises.ids import PromiseId
 from talkqa.redact import redact_files, redactor_from_env, run_redacted
 
@@ -159,6 +161,23 @@ def default_state(checklist: str) -> Path:
     return Path(".talkqa") / f"{checklist}-{digest}.sqlite"
 
 
+SYNC_INCOMPLETE = int(ExitCode.ENTITIES_FAILED)  # some entities failed (or the store was busy)
+
+
+def account_identities(settings: Any) -> dict[str, str]:
+    """Each vendor account as a fingerprint of base URL and key (the key never stored)."""
+    from reference_sync.guard import account_fingerprint
+
+    return {
+        "chargebee": account_fingerprint(
+            settings.chargebee_base_url, settings.chargebee_api_key.get_secret_value()
+        ),
+        "invoiced": account_fingerprint(
+            settings.invoiced_base_url, settings.invoiced_api_key.get_secret_value()
+        ),
+    }
+
+
 def sync(
     doc: DocArg,
     state: Annotated[
@@ -173,20 +192,59 @@ def sync(
             show_default=".talkqa/<checklist>-<systems>.sqlite",
         ),
     ] = None,
+    lock_timeout: Annotated[
+        float,
+        typer.Option(
+            "--lock-timeout",
+            metavar="SECONDS",
+            min=0,
+            help="How long to wait for another sync that holds the same link store.",
+        ),
+    ] = 300.0,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh",
+            help="Forget the store's links and cursors first (e.g. to point it at another "
+            "account); targets are then linked again by their metadata, never deleted.",
+        ),
+    ] = False,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency",
+            metavar="N",
+            min=1,
+            help="Writes of a section in flight at once (1: one at a time, in plan order).",
+        ),
+    ] = 8,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run the reference sync once over the systems in the environment; exit 1 if a write failed."""
+    """Run the reference sync once over the systems in the environment.
+
+    Exit 0 when everything is in sync, 5 when some entities failed (a rerun retries them)
+    or another sync held the store, 130 on Ctrl-C (a rerun resumes).
+    """
     from rich.console import Console
     from rich.progress import Progress
 
+    from reference_sync.engine import SyncInterrupted
+    from reference_sync.guard import StoreBusy
     from talkqa.dataflow.gherkin import doc_stem
     from talkqa.sut import ReferenceDriver
+    from talkqa.systems.settings import Settings
 
     spec = load_doc(doc)
     store = state or default_state(doc_stem(doc_label(doc)))
     if store.is_dir():
         raise UserError(f"--state {store}: is a folder: give the path of a sqlite file")
     console = Console(stderr=True)
+    options = {
+        "identities": account_identities(Settings.from_env()),
+        "lock_timeout": lock_timeout,
+        "fresh": fresh,
+        "notice": lambda line: typer.echo(f"talkqa: {line}", err=True),
+    }
     progress_bar = Progress(console=console, transient=True, disable=not console.is_terminal)
     with connected_systems() as systems, progress_bar as bar:
         tasks: dict[str, Any] = {}
@@ -196,7 +254,13 @@ def sync(
                 tasks[heading] = bar.add_task(heading, total=total or None)
             bar.update(tasks[heading], completed=done, total=total or None)
 
-        driver = ReferenceDriver(systems, store, progress=None if as_json else progress)
+        driver = ReferenceDriver(
+            systems,
+            store,
+            progress=None if as_json else progress,
+            concurrency=concurrency,
+            store_options=options,
+        )
         try:
             driver.run(spec)
         except sqlite3.DatabaseError as exc:
@@ -204,58 +268,107 @@ def sync(
                 f"--state {store}: {exc}: give another path, or delete the file to start "
                 "the links afresh"
             ) from None
+        except StoreBusy as exc:
+            typer.echo(f"talkqa: {exc}", err=True)
+            raise typer.Exit(SYNC_INCOMPLETE) from None
+        except SyncInterrupted as stop:
+            totals = stop.summary.totals
+            typer.echo(
+                f"talkqa: interrupted after {stop.summary.writes} writes "
+                f"({totals['created']} created, {totals['updated']} updated, "
+                f"{totals['deleted']} deleted), each recorded in {store}: rerun to resume",
+                err=True,
+            )
+            raise typer.Exit(130) from None
     summary = driver.last
     if as_json:
         typer.echo(summary.to_json())
     else:
         _print_sync_table(summary)
-    if summary.totals.get("failed", 0):
-        raise typer.Exit(1)
+    if not summary.complete:
+        failed = summary.totals["failed"]
+        typer.echo(
+            f"talkqa: {failed} entities failed"
+            + (" and some sections could not be read" if failed == 0 else "")
+            + ": they are retried on the next run (see the notes above)",
+            err=True,
+        )
+        raise typer.Exit(SYNC_INCOMPLETE)
+
+
+_SYNC_COLUMNS = {  # short headers, explained in the caption: the table fits 80 columns
+    "entities": "all",
+    "created": "new",
+    "readopted": "adopt",
+    "updated": "upd",
+    "unchanged": "same",
+    "deleted": "del",
+    "unlinked": "unlnk",
+    "failed": "fail",
+    "not_synced": "left",
+    "conflicts": "confl",
+    "not_carried_over": "n/c",
+}
 
 
 def _print_sync_table(summary: Any) -> None:
-    """Counts per section (the issue's columns), then what needs a person's eye."""
+    """Counts per section (short headers, wrapped headings), then what needs a person's eye."""
+    from rich import box
     from rich.table import Table
 
-    columns = {
-        "created": "created",
-        "updated_to_target": "→ target",
-        "updated_to_source": "← source",
-        "unchanged": "unchanged",
-        "conflicts": "conflicts",
-        "not_carried_over": "not carried",
-        "deleted": "deleted",
-        "unlinked": "unlinked",
-        "failed": "failed",
-    }
-    table = Table(title="reference sync")
-    table.add_column("section", ratio=1)
-    for header in columns.values():
+    table = Table(
+        title="reference sync",
+        caption="all = new + adopt + upd + same + del + unlnk + fail + left (read, left alone "
+        "on purpose); confl: conflicts; n/c: edits not carried over",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 0),  # the box's blank column separators are the only gaps
+    )
+    table.add_column("section", overflow="fold", min_width=16)
+    for header in _SYNC_COLUMNS.values():
         table.add_column(header, justify="right", no_wrap=True)
     for section in summary.sections:
-        if section.skipped:
-            blanks = [""] * (len(columns) - 1)
-            table.add_row(section.heading, f"skipped: {section.skipped}", *blanks)
+        if section.skipped or section.error:
+            blanks = [""] * (len(_SYNC_COLUMNS) - 1)
+            why = f"skipped: {section.skipped}" if section.skipped else "read failed"
+            table.add_row(section.heading, why, *blanks)
             continue
-        counts = [getattr(section, name) for name in columns]
+        counts = [getattr(section, name) for name in _SYNC_COLUMNS]
         table.add_row(section.heading, *[str(c if isinstance(c, int) else len(c)) for c in counts])
     table.add_section()
-    table.add_row("total", *[str(summary.totals[name]) for name in columns])
+    table.add_row("total", *[str(summary.totals[name]) for name in _SYNC_COLUMNS])
     console = _console()
     console.print(table)
-    notes = [
-        f"conflict: {c.property} on {c.source_id} / {c.target_id}: {c.winner} side won"
-        for section in summary.sections
-        for c in section.conflicts
-    ] + [
-        f"not carried over: {n.entity} {n.property} ({n.direction}): {n.reason}"
-        for section in summary.sections
-        for n in section.not_carried_over
-    ]
+    notes = (
+        [
+            f"failed: {_failed_entity(n)}: {n.reason}"
+            for section in summary.sections
+            for n in section.failed
+        ]
+        + [
+            f"section {section.heading}: {section.error}"
+            for section in summary.sections
+            if section.error
+        ]
+        + [
+            f"conflict: {c.property} on {c.source_id} / {c.target_id}: {c.winner} side won"
+            for section in summary.sections
+            for c in section.conflicts
+        ]
+        + [
+            f"not carried over: {n.entity} {n.property} ({n.direction}): {n.reason}"
+            for section in summary.sections
+            for n in section.not_carried_over
+        ]
+    )
     for line in notes[:20]:
         console.print(line, markup=False, highlight=False)
     if len(notes) > 20:
         console.print(f"... and {len(notes) - 20} more (use --json for all)")
+
+
+def _failed_entity(note: Any) -> str:
+    """A failed entity as the notes name it: its source id, and its target's when linked."""
+    return f"{note.source_id}" + (f" / {note.target_id}" if note.target_id else "")
 
 
 def _console() -> Any:

@@ -64,6 +64,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad usage or input
     BUG = 3  # a bug in talk-qa
     INCOMPLETE = 4  # talk-qa could not judge every promise
+    ENTITIES_FAILED = 5  # talkqa sync: some entities failed and are retried on the next run
     INTERRUPTED = 130
 
     @classmethod

@@ -77,22 +77,37 @@ class ReferenceDriver:
     name = "reference-sync"
 
     def __init__(
-        self, systems: Systems, state: Path, *, progress: Progress | None = None, full: bool = False
+        self,
+        systems: Systems,
+        state: Path,
+        *,
+        progress: Progress | None = None,
+        full: bool = False,
+        concurrency: int = 1,
+        store_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.systems = systems
         self.state = state
         self.progress = progress
         self.full = full
+        self.concurrency = concurrency  # 1: writes in recorded order (cassettes rely on it)
+        self.store_options = dict(store_options or {})  # reference_sync.guard.guarded_store
         self.last: Any = None  # the reference sync's SyncSummary of the latest run
 
     def run(self, spec: DataflowSpec) -> RunSummary:
         from reference_sync.engine import run_sync
-        from reference_sync.linkstore import LinkStore
+        from reference_sync.guard import guarded_store
 
         started = time.monotonic()
-        self.state.parent.mkdir(parents=True, exist_ok=True)
-        with LinkStore(self.state) as store:
-            self.last = run_sync(spec, self.systems, store, progress=self.progress, full=self.full)
+        with guarded_store(self.state, **self.store_options) as store:
+            self.last = run_sync(
+                spec,
+                self.systems,
+                store,
+                progress=self.progress,
+                full=self.full,
+                concurrency=self.concurrency,
+            )
         return RunSummary(
             self.name,
             time.monotonic() - started,

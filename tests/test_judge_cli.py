@@ -266,6 +266,7 @@ def test_wrong_keys_or_an_unreachable_vendor_stop_a_signoff_in_one_line(
         monkeypatch.setenv("INVOICED_API_KEY", "wrong")
         for mode in ("live", "sandbox"):
             args = ["signoff", str(CHECKLIST), "--mode", mode, "--reports", str(reports)]
+            args += ["--reset"] if mode == "sandbox" else []  # they are the test's own
             assert run_cli(args, monkeypatch) == 2
             line = _one_line_error(capsys.readouterr().err)
             assert "invoiced customers: HTTP 401" in line and "check INVOICED_API_KEY" in line

@@ -1,0 +1,94 @@
+"""Initial sync on loopback against a bare serial httpx POST loop measured in the same run.
+
+    .venv/bin/python benchmarks/bench_sync_throughput.py [--customers 10000] [--items 1000]
+        [--orders 20000] [--concurrency 1 8] [--loop 2000] [--check]
+
+The sandboxes run in their own process (`talkqa sandbox serve`), so the sync does not share
+their interpreter. Per concurrency: a fresh seeded sandbox, one initial `run_sync` through
+the real connectors, and its requests per second as a ratio of the serial loop's (the
+figure issue 13 asks to be >= 1.1). ``--check`` runs the judge after each sync.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from sandbox_process import reset, served_sandboxes  # benchmarks/, beside this script
+
+from reference_sync import LinkStore, run_sync
+from talkqa.checks import check_spec
+from talkqa.dataflow.rst import load
+from talkqa.systems.connect import Systems
+from talkqa.systems.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+SPEC = load(REPO / "dataflows" / "chargebee-invoiced.rst")
+
+
+def serial_loop(env: dict[str, str], count: int) -> float:
+    """Requests per second of one client POSTing Invoiced customers one after another."""
+    reset(env, 0)
+    url = f"{env['INVOICED_BASE_URL']}/customers"
+    with httpx.Client(auth=(env["INVOICED_API_KEY"], ""), timeout=60) as http:
+        started = time.perf_counter()
+        for n in range(count):
+            http.post(url, json={"name": f"Loop {n}", "type": "company"}).raise_for_status()
+        return count / (time.perf_counter() - started)
+
+
+def sync_once(env: dict[str, str], args: argparse.Namespace, concurrency: int) -> dict[str, float]:
+    reset(env, 0, customers=args.customers, items=args.items, orders=args.orders)
+    with (
+        httpx.Client(timeout=120, limits=httpx.Limits(max_connections=64)) as http,
+        tempfile.TemporaryDirectory() as tmp,
+        LinkStore(Path(tmp) / "links.sqlite") as store,
+    ):
+        systems = Systems.connect(Settings.from_env(env), http)
+        started, cpu = time.perf_counter(), time.process_time()
+        summary = run_sync(SPEC, systems, store, concurrency=concurrency)
+        seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu
+        requests = sum(systems.call_counts().values())
+        findings = len(check_spec(SPEC, systems).findings) if args.check else -1
+    return {
+        "seconds": seconds,
+        "sync_cpu": cpu / seconds,  # share of one core the sync itself kept busy
+        "requests": requests,
+        "entities": summary.totals["entities"],
+        "failed": summary.totals["failed"],
+        "findings": findings,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--items", type=int, default=1_000)
+    parser.add_argument("--orders", type=int, default=20_000)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--loop", type=int, default=2_000, help="POSTs of the serial loop")
+    parser.add_argument("--check", action="store_true", help="judge the systems after each sync")
+    args = parser.parse_args()
+    with served_sandboxes() as env:
+        loop = serial_loop(env, args.loop)
+        print(f"bare serial httpx POST loop: {loop:.0f} req/s ({args.loop} POSTs)")
+        print(
+            "concurrency  seconds  requests  req/s  entities/s  ratio  sync_cpu  failed  findings"
+        )
+        for concurrency in args.concurrency:
+            got = sync_once(env, args, concurrency)
+            rate = got["requests"] / got["seconds"]
+            print(
+                f"{concurrency:11d}  {got['seconds']:7.1f}  {got['requests']:8.0f}  {rate:5.0f}  "
+                f"{got['entities'] / got['seconds']:10.0f}  {rate / loop:5.2f}  "
+                f"{got['sync_cpu']:8.2f}  "
+                f"{got['failed']:6.0f}  {got['findings']:8.0f}"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""The bundled sandboxes in their own process, for benchmarks that must not share a GIL with
+the sync they measure, plus the `/__admin` calls the benchmarks use (reset, seed, faults)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import httpx
+
+TALKQA = [sys.executable, "-c", "from talkqa.cli import main; main()"]
+
+
+@contextlib.contextmanager
+def served_sandboxes(seed: int = 0) -> Iterator[dict[str, str]]:
+    """`talkqa sandbox serve` on free 127.0.0.1 ports; yields its five variables."""
+    server = subprocess.Popen(
+        [*TALKQA, "sandbox", "serve", "--seed", str(seed)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        env: dict[str, str] = {}
+        while len(env) < 5:
+            line = server.stdout.readline()
+            if not line:
+                raise RuntimeError("the sandbox exited before it printed its variables")
+            name, _, value = line.strip().partition("=")
+            env[name] = value
+        yield env
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def admin_url(env: dict[str, str]) -> str:
+    return env["CHARGEBEE_BASE_URL"].rsplit("/api/v2", 1)[0] + "/__admin"
+
+
+def reset(env: dict[str, str], seed: int, **counts: int) -> None:
+    """A fresh sandbox state for ``seed``, seeded with ``counts`` (customers, items, orders)."""
+    with httpx.Client(timeout=600) as http:
+        http.post(f"{admin_url(env)}/faults", json={"spec": ""}).raise_for_status()
+        http.post(f"{admin_url(env)}/reset", json={"seed": seed}).raise_for_status()
+        if counts:
+            http.post(f"{admin_url(env)}/seed", json=counts).raise_for_status()
+
+
+def set_faults(env: dict[str, str], spec: str) -> None:
+    with httpx.Client(timeout=60) as http:
+        http.post(f"{admin_url(env)}/faults", json={"spec": spec}).raise_for_status()
+
+
+def process_env(env: dict[str, str]) -> dict[str, str]:
+    """Our environment with the sandbox's variables on top (for a `talkqa sync` child)."""
+    return {**os.environ, **env}
+
+
+def fired(env: dict[str, str]) -> int:
+    """How many injected faults fired since the rules were set."""
+    with httpx.Client(timeout=60) as http:
+        rules = http.get(f"{admin_url(env)}/stats").json()["rules"]
+    return sum(int(rule.get("fired", 0)) for rule in rules)

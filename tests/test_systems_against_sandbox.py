@@ -273,6 +273,67 @@ def test_a_dropped_write_with_idempotency_key_is_resent_and_applied_once() -> No
     assert ids(harness.systems.invoiced.customers.list()) == [created["id"]]
 
 
+def test_a_lost_update_answer_is_checked_by_reading_not_blindly_resent() -> None:
+    harness = Harness("chargebee.POST/customers/*=drop_after,times=1")
+    customers = harness.systems.chargebee.customers
+    customers.create({"id": "c1", "first_name": "Ada"})
+    updated = customers.update("c1", {"first_name": "Grace"})
+    assert updated["first_name"] == "Grace"
+    assert harness.systems.call_counts() == {
+        "chargebee POST /customers": 1,
+        "chargebee POST /customers/{id}": 1,  # landed: re-read, not resent
+        "chargebee GET /customers/{id}": 1,
+    }
+
+
+@pytest.mark.parametrize(("drop", "patches"), [("drop_after", 1), ("drop_before", 2)])
+def test_a_lost_patch_is_resent_only_when_the_read_shows_it_did_not_land(
+    drop: str, patches: int
+) -> None:
+    harness = Harness(f"invoiced.PATCH/customers/*={drop},times=1")
+    customers = harness.systems.invoiced.customers
+    created = customers.create({"name": "Ada", "type": "person"}, idempotency_key="ada")
+    updated = customers.update(str(created["id"]), {"name": "Grace", "metadata": {"k": "v"}})
+    assert (updated["name"], updated["metadata"]) == ("Grace", {"k": "v"})
+    counts = harness.systems.call_counts()
+    assert counts["invoiced PATCH /customers/{id}"] == patches
+    assert counts["invoiced GET /customers/{id}"] == 1
+
+
+def test_with_a_run_seed_every_write_carries_a_key_and_is_resent_after_a_lost_answer() -> None:
+    sandbox = create_sandbox(seed=0, faults="chargebee.POST/customers/*=drop_after,times=1")
+    seen: list[httpx.Request] = []
+    client = both_in_process(sandbox)
+    client.event_hooks["request"].append(seen.append)
+    systems = sandbox_systems(client, sleep=lambda _s: None, idempotency_seed="run-7")
+    systems.chargebee.customers.create({"id": "c1", "first_name": "Ada"})
+    systems.chargebee.customers.update("c1", {"first_name": "Grace"})
+    keys = [request.headers.get("chargebee-idempotency-key") for request in seen]
+    assert all(keys) and keys[1] == keys[2] and keys[0] != keys[1]  # the resend reuses its key
+    assert systems.call_counts() == {
+        "chargebee POST /customers": 1,
+        "chargebee POST /customers/{id}": 2,  # resent with its key: the sandbox replays
+    }
+    assert systems.chargebee.customers.get("c1")["first_name"] == "Grace"
+
+
+def test_a_delete_whose_answer_was_lost_is_resent_and_a_404_then_means_done() -> None:
+    harness = Harness(
+        "chargebee.POST/customers/*/delete=drop_after,times=1;"
+        "invoiced.DELETE/customers/*=drop_after,times=1"
+    )
+    chargebee, invoiced = harness.systems.chargebee.customers, harness.systems.invoiced.customers
+    chargebee.create({"id": "c1", "first_name": "Ada"})
+    person = invoiced.create({"name": "Ada", "type": "person"}, idempotency_key="ada")
+    chargebee.delete("c1")
+    invoiced.delete(str(person["id"]))
+    assert ids(chargebee.list()) == []
+    assert ids(invoiced.list()) == []
+    counts = harness.systems.call_counts()
+    assert counts["chargebee POST /customers/{id}/delete"] == 2
+    assert counts["invoiced DELETE /customers/{id}"] == 2
+
+
 def test_one_client_reaches_both_vendors_with_their_own_keys(harness: Harness) -> None:
     wrong_invoiced = harness.connect(CHARGEBEE_API_KEY, "wrong")
     assert list(wrong_invoiced.chargebee.customers.list()) == []

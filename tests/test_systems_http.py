@@ -304,10 +304,12 @@ def test_every_attempt_waits_for_the_accounts_pace() -> None:
         httpx.Response(500, json={}), httpx.Response(200, json={}), httpx.Response(200, json={})
     )
     http = vendor(handle, time, limiter=limiter)
-    http.request("GET", "/items", resource="items")  # 500, back off 0.5 s, pace 0.112 s more
+    http.request(
+        "GET", "/items", resource="items"
+    )  # 500, back off 0.5 s, pace 0.112 s more (ms, rounded up)
     http.request("GET", "/items", resource="items")  # one emission interval (0.612 s)
     assert len(seen) == 3
-    assert time.sleeps == pytest.approx([0.5, 0.112, 0.612])
+    assert time.sleeps == pytest.approx([0.5, 0.1122, 0.6122], abs=0.0015)
 
 
 def test_derived_write_keys_are_deterministic_and_unique_per_request() -> None:

@@ -291,6 +291,7 @@ class VendorHttp:
                     "headers": dict(headers) if headers else None,
                 },
             )
+            self.limiter.observe(response.headers)
             status = response.status_code
             if response.is_success or (gone_ok and status == 404 and sent[0] > 1):
                 self.limiter.succeeded()

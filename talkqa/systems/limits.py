@@ -160,8 +160,9 @@ class AccountLimiter:
         return max(decision.retry_after_ms or 1, 1) / 1000.0
 
     def _rate(self) -> Rate:
+        """The pace as GCRA's Rate, burst one: 1000 units per interval keeps microseconds."""
         assert self._pace is not None
-        return Rate(1, max(1, round(60_000 / self._pace)), burst=1)
+        return Rate(1000, max(1000, round(60_000_000 / self._pace)), burst=1)
 
     def throttled_by_server(self, retry_after: float | None) -> None:
         """A 429: pause the account (Retry-After, or a doubling backoff) and slow the pace.

@@ -129,7 +129,7 @@ def features_check(
 
 
 @contextmanager
-def connected_systems() -> Iterator[Any]:
+def connected_systems(idempotency_seed: str | None = None) -> Iterator[Any]:
     """Systems from the environment (CHARGEBEE_* / INVOICED_*), over one httpx client."""
     import httpx
 
@@ -138,7 +138,7 @@ def connected_systems() -> Iterator[Any]:
 
     settings = Settings.from_env()
     with httpx.Client(timeout=30.0) as client:
-        yield Systems.connect(settings, client)
+        yield Systems.connect(settings, client, idempotency_seed=idempotency_seed)
 
 
 def default_state(checklist: str) -> Path:
@@ -174,6 +174,8 @@ def sync(
     as_json: JsonOpt = False,
 ) -> None:
     """Run the reference sync once over the systems in the environment; exit 1 if a write failed."""
+    import secrets
+
     from rich.console import Console
     from rich.progress import Progress
 
@@ -186,10 +188,19 @@ def sync(
         raise UserError(f"--state {store}: is a folder: give the path of a sqlite file")
     console = Console(stderr=True)
     progress_bar = Progress(console=console, transient=True, disable=not console.is_terminal)
-    with connected_systems() as systems, progress_bar as bar:
+    # A fresh seed per run: every write gets an idempotency key no earlier run used.
+    with connected_systems(secrets.token_hex(8)) as systems, progress_bar as bar:
         tasks: dict[str, Any] = {}
+        waiting = bar.add_task("", total=None, visible=False)
+
+        def rate_limited(wait: Any) -> None:
+            label = f"waiting {wait.seconds:.0f}s for {wait.label}'s rate limit"
+            bar.update(waiting, description=label, visible=True)
+
+        systems.on_limiter_wait(rate_limited)
 
         def progress(heading: str, done: int, total: int) -> None:
+            bar.update(waiting, visible=False)
             if heading not in tasks:
                 tasks[heading] = bar.add_task(heading, total=total or None)
             bar.update(tasks[heading], completed=done, total=total or None)

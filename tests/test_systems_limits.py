@@ -16,6 +16,7 @@ from talkqa.systems.limits import (
     Limiters,
     Wait,
     account_key,
+    burst_for,
     exhausted_for,
 )
 from talkqa.systems.settings import Settings
@@ -26,15 +27,23 @@ def limiter(rpm: int | None, time: FakeTime, **options: int) -> AccountLimiter:
     return AccountLimiter("Chargebee", rpm, clock=time.clock, sleep=time.sleep, **options)
 
 
-def test_requests_leave_evenly_spaced_at_98_percent_of_the_limit() -> None:
+def test_requests_leave_evenly_spaced_at_98_percent_of_the_limit_after_a_small_burst() -> None:
     time = FakeTime()
     paced = limiter(150, time)
-    for _ in range(148):
+    assert burst_for(150) == 2
+    for _ in range(2 + 147):
         paced.acquire()
-    # 147/min: 0.408 s apart, so no rolling minute ever holds more than 148 < 150
-    # (waits are whole milliseconds, rounded up: never early)
+    # 147/min: 0.408 s apart (whole ms, rounded up: never early) after 2 at once, so no
+    # rolling minute ever holds more than 2 + 147 = 149 < 150
     assert time.sleeps == [pytest.approx(60 / 147, abs=0.001)] * 147
     assert paced.waited == pytest.approx(60, abs=0.15)
+
+
+@pytest.mark.parametrize(("limit", "burst"), [(100, 1), (150, 2), (600, 11), (1200, 23)])
+def test_the_burst_keeps_any_minute_below_the_limit(limit: int, burst: int) -> None:
+    assert burst_for(limit) == burst
+    assert burst + 0.98 * limit <= limit - 1
+    assert burst_for(1) == 1  # never zero
 
 
 def test_no_pace_means_no_wait_until_the_server_says_so() -> None:
@@ -111,11 +120,11 @@ def test_observed_rate_headers_pause_the_account() -> None:
 
 def test_long_waits_are_announced_to_listeners_short_ones_are_not() -> None:
     time = FakeTime()
-    paced = limiter(150, time)
+    paced = limiter(100, time)
     notes: list[Wait] = []
     paced.listen(notes.append)
     paced.acquire()
-    paced.acquire()  # 0.4 s of pacing: not news
+    paced.acquire()  # 0.6 s of pacing: not news
     paced.throttled_by_server(7.0)
     paced.acquire()
     assert notes == [Wait("Chargebee", pytest.approx(7.0))]  # type: ignore[arg-type]
@@ -148,10 +157,11 @@ def test_the_concurrency_cap_holds_across_threads() -> None:
 @pytest.mark.timeout(30)
 def test_pacing_is_thread_safe_no_slot_is_handed_out_twice() -> None:
     paced = AccountLimiter("Chargebee", 12_000)  # real time: 11,760/min, 5.1 ms apart
+    assert burst_for(12_000) == 239
     started = real_time.monotonic()
 
     def work() -> None:
-        for _ in range(25):
+        for _ in range(85):
             paced.acquire()
 
     threads = [threading.Thread(target=work) for _ in range(4)]
@@ -159,8 +169,8 @@ def test_pacing_is_thread_safe_no_slot_is_handed_out_twice() -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    # 100 admissions need 99 intervals; a slot handed to two threads would shorten that
-    # (a busy machine only makes it longer, so the bound cannot flake)
+    # 340 admissions: 239 at once, then 101 need 100 intervals; a slot handed to two threads
+    # would shorten that (a busy machine only makes it longer, so the bound cannot flake)
     assert real_time.monotonic() - started >= 99 * 60 / 11_760 - 0.001
 
 
@@ -197,3 +207,17 @@ def test_systems_of_one_run_share_the_accounts_limiters() -> None:
     assert ACCOUNT_LIMITERS.get(key, lambda: AccountLimiter("x", 1)) is one.chargebee.limiter
     faked = Systems.connect(settings, http, sleep=lambda _s: None)
     assert faked.chargebee.limiter is not one.chargebee.limiter  # fake time gets its own
+
+
+def test_systems_tell_a_listener_about_either_vendors_long_waits() -> None:
+    settings = Settings.for_sandbox("http://127.0.0.1:1/api/v2", "http://127.0.0.1:2")
+    http = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(500)))
+    time = FakeTime()
+    systems = Systems.connect(settings, http, sleep=time.sleep, clock=time.clock)
+    notes: list[Wait] = []
+    systems.on_limiter_wait(notes.append)
+    systems.invoiced.limiter.throttled_by_server(3.0)
+    systems.invoiced.limiter.acquire()
+    systems.chargebee.limiter.throttled_by_server(None)
+    systems.chargebee.limiter.acquire()
+    assert notes == [Wait("Invoiced", 3.0), Wait("Chargebee", 1.0)]

@@ -5,14 +5,16 @@ minute and about 50 in flight, whatever thread or client sends them. So the limi
 by account (system, base URL, a fingerprint of the key) in a ``Limiters`` registry, and every
 method is thread-safe: the sync calls connectors from a thread pool over one httpx client.
 
-Pacing is GCRA (pyrate-limiter's closed-form step) with a burst of one: requests leave evenly
-spaced at ``HEADROOM`` of the configured rate, so no rolling 60-second window a server keeps
-ever sees more than the limit. The server has the last word: a 429 pauses the whole account
-(``Retry-After`` when given, else a doubling backoff) and halves the pace; successes add the
-pace back in small steps (AIMD), so a limit lower than configured is found and a shared
-account is not hammered. ``RateLimit-*``/``X-RateLimit-*`` headers saying nothing remains
-pause the account until the reset they name (neither vendor documents such headers; they are
-honoured when present).
+Pacing is GCRA (pyrate-limiter's closed-form step): requests leave evenly spaced at
+``HEADROOM`` of the configured rate, with a burst of ``burst_for(limit)`` so a thread that
+woke late can catch up instead of losing its slot. Any rolling minute then holds at most
+``burst + HEADROOM * limit <= limit - 1`` requests: no window a server keeps sees too many.
+
+The server has the last word: a 429 pauses the whole account (``Retry-After`` when given,
+else a doubling backoff) and halves the pace; successes add the pace back in small steps
+(AIMD), so a limit lower than configured is found and a shared account is not hammered.
+``RateLimit-*``/``X-RateLimit-*`` headers saying nothing remains pause the account until the
+reset they name (neither vendor documents such headers; they are honoured when present).
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ class AccountLimiter:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_concurrent) if max_concurrent else None
+        self._burst = burst_for(requests_per_minute) if requests_per_minute else 1
         self._state = _GCRA.initial([self._rate()]) if self._pace else ()
         self._paused_until = -math.inf
         self._floor = -math.inf  # time known to have passed (see _now)
@@ -160,9 +163,9 @@ class AccountLimiter:
         return max(decision.retry_after_ms or 1, 1) / 1000.0
 
     def _rate(self) -> Rate:
-        """The pace as GCRA's Rate, burst one: 1000 units per interval keeps microseconds."""
+        """The pace as GCRA's Rate (1000 units per interval in ms keeps microseconds)."""
         assert self._pace is not None
-        return Rate(1000, max(1000, round(60_000_000 / self._pace)), burst=1)
+        return Rate(1000, max(1000, round(60_000_000 / self._pace)), burst=self._burst)
 
     def throttled_by_server(self, retry_after: float | None) -> None:
         """A 429: pause the account (Retry-After, or a doubling backoff) and slow the pace.
@@ -198,6 +201,11 @@ class AccountLimiter:
             return
         with self._lock:
             self._paused_until = max(self._paused_until, self._now() + min(pause, MAX_PAUSE))
+
+
+def burst_for(requests_per_minute: int) -> int:
+    """The most requests sent at once that keep any minute at ``limit - 1`` or fewer."""
+    return max(1, math.floor((1 - HEADROOM) * requests_per_minute) - 1)
 
 
 def exhausted_for(headers: Mapping[str, str], wall_now: float) -> float | None:

@@ -377,3 +377,18 @@ def test_counter_keys_sort_and_reset() -> None:
     counter.reset()
     assert counter.counts() == {}
     assert counter.total == 0
+
+
+def test_resend_checked_leaves_a_503_alone_it_was_never_applied_and_already_retried() -> None:
+    reads: list[int] = []
+
+    def busy() -> Json:
+        raise ServerError("invoiced", "customers", "busy", status=503)
+
+    def reread() -> Json:
+        reads.append(1)
+        return {}
+
+    with pytest.raises(ServerError, match="busy"):
+        resend_checked(busy, reread, {"email": "new"}, 5)
+    assert reads == []

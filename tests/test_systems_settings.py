@@ -136,3 +136,9 @@ def test_as_env_round_trips_through_from_env() -> None:
     settings = Settings.for_sandbox("http://127.0.0.1:1/api/v2", "http://127.0.0.1:2")
     assert settings.chargebee_requests_per_minute is None
     assert Settings.from_env(settings.as_env()) == settings
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/api/v2", "http://127.0.0.1:port/api/v2"])
+def test_a_port_out_of_range_is_a_user_error_before_any_request(url: str) -> None:
+    with pytest.raises(UserError, match=r"CHARGEBEE_BASE_URL=.* has no valid port \(1-65535\)"):
+        Settings.from_env({**FULL, "CHARGEBEE_BASE_URL": url})

@@ -475,16 +475,16 @@ def resend_checked(
 ) -> Json:
     """An update without an idempotency key, made safe to retry by reading first.
 
-    When the outcome is unknown (a lost response, a 5xx), the entity is read back: if it
+    When the outcome is unknown (a lost response, a 5xx but 503), the entity is read back: if it
     already holds ``fields`` the write happened and is not sent again; otherwise it is
     resent (setting fields to values twice is harmless). At most ``attempts`` sends.
     """
     for attempt in range(1, attempts + 1):
         try:
             return send()
-        except ServerError:
-            if attempt >= attempts:
-                raise
+        except ServerError as exc:
+            if exc.status == 503 or attempt >= attempts:
+                raise  # a 503 was never applied, and VendorHttp already retried it
             entity = reread()
             if holds(entity, fields):
                 return entity

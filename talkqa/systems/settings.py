@@ -99,6 +99,13 @@ def _check_url(name: str, url: str, example: str) -> None:
         raise UserError(
             f"environment variable {name}={url!r} is not an http(s) URL: set it like {example}"
         )
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError:
+        raise UserError(
+            f"environment variable {name}={url!r} has no valid port (1-65535): "
+            f"set it like {example}"
+        ) from None
 
 
 class Settings(BaseModel):

@@ -176,10 +176,12 @@ def test_a_429_that_outlasts_the_patience_becomes_rate_limited_a_transient_error
     time = FakeTime()
     body = {"message": "too many", "api_error_code": "api_request_limit_exceeded"}
     handle, seen = scripted(*[httpx.Response(429, json=body) for _ in range(10)])
+    http = vendor(handle, time, patience=60.0)
     with pytest.raises(RateLimited, match=r"HTTP 429 api_request_limit_exceeded: too many \(still"):
-        vendor(handle, time, patience=60.0).request("GET", "/items", resource="items")
+        http.request("GET", "/items", resource="items")
     assert time.sleeps == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0]  # 61 s of 429s > 60 s patience
     assert len(seen) == 7
+    assert http.counter.throttled == 7
     assert issubclass(RateLimited, Transient)
 
 

@@ -79,10 +79,13 @@ class CallCounter:
         with self._lock:
             self._counts[f"{system} {method} {template}"] += 1
 
-    def retried(self, *, throttled: bool = False) -> None:
+    def retried(self) -> None:
         with self._lock:
             self.retries += 1
-            self.throttled += throttled
+
+    def answered_429(self) -> None:
+        with self._lock:
+            self.throttled += 1
 
     def counts(self) -> dict[str, int]:
         with self._lock:
@@ -299,6 +302,7 @@ class VendorHttp:
             error = error_for(response, system=self.system, resource=resource, entity_id=entity_id)
             retry_after = retry_after_seconds(response)
             if status == 429:
+                self.counter.answered_429()
                 self.limiter.throttled_by_server(retry_after)
                 if not first_throttle:
                     first_throttle.append(self._clock())
@@ -327,8 +331,7 @@ class VendorHttp:
             return self.retry.delay(state.attempt_number, again.retry_after)
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
-            again = state.outcome.exception() if state.outcome else None
-            self.counter.retried(throttled=isinstance(again, _Again) and again.kind == "throttled")
+            self.counter.retried()
 
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_Again),

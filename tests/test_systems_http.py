@@ -238,7 +238,7 @@ def test_no_connection_after_two_tries_is_unreachable_naming_the_variable() -> N
     assert len(seen) == 2
     assert time.sleeps == [0.2]
     assert str(caught.value) == (
-        "chargebee items: cannot connect to https://acme-test.chargebee.com/api/v2/items "
+        "chargebee items: cannot connect: GET https://acme-test.chargebee.com/api/v2/items "
         "(ConnectError: refused): check CHARGEBEE_BASE_URL and that the server is up"
     )
     assert not isinstance(caught.value, Transient)

@@ -381,7 +381,8 @@ class VendorHttp:
                     Unreachable(
                         self.system,
                         resource,
-                        f"cannot connect to {url} ({type(exc).__name__}: {exc or 'no detail'}): "
+                        f"cannot connect: {method} {url} ({type(exc).__name__}: "
+                        f"{exc or 'no detail'}): "
                         f"check {self.system.upper()}_BASE_URL and that the server is up",
                         entity_id=entity_id,
                     ),

@@ -394,3 +394,19 @@ def test_resend_checked_leaves_a_503_alone_it_was_never_applied_and_already_retr
     with pytest.raises(ServerError, match="busy"):
         resend_checked(busy, reread, {"email": "new"}, 5)
     assert reads == []
+
+
+def test_each_kind_of_failure_spends_its_own_budget() -> None:
+    time = FakeTime()
+    handle, seen = scripted(
+        httpx.Response(429, json={}),
+        httpx.Response(429, json={}),
+        httpx.Response(503, json={}),
+        httpx.Response(429, json={}),
+        httpx.Response(503, json={}),
+        httpx.Response(200, json={"ok": True}),
+    )
+    http = vendor(handle, time, attempts=3)  # 3 attempts for 503s; 429s do not count
+    assert http.request("GET", "/items", resource="items").json() == {"ok": True}
+    assert len(seen) == 6
+    assert time.sleeps == [1.0, 2.0, 0.5, 4.0, 1.0]  # 503 backoff counts 503s only

@@ -277,6 +277,7 @@ class VendorHttp:
         resend_safe = idempotent if idempotent is not None else method in _SAFE_METHODS
         first_throttle: list[float] = []
         sent = [0]
+        failed: Counter[str] = Counter()  # failed attempts per kind: each kind has its budget
 
         def attempt() -> httpx.Response:
             sent[0] += 1
@@ -306,10 +307,20 @@ class VendorHttp:
                 self.limiter.throttled_by_server(retry_after)
                 if not first_throttle:
                     first_throttle.append(self._clock())
+                failed["throttled"] += 1
                 raise _Again("throttled", error, retry_after)
             if status == 503 or (status >= 500 and resend_safe):
+                failed["unavailable"] += 1
                 raise _Again("unavailable", error, retry_after)
             raise error
+
+        def attempt_counted() -> httpx.Response:
+            try:
+                return attempt()
+            except _Again as again:
+                if again.kind in ("unreachable", "lost"):
+                    failed[again.kind] += 1
+                raise
 
         def stop(state: tenacity.RetryCallState) -> bool:
             again = state.outcome.exception() if state.outcome else None
@@ -318,8 +329,8 @@ class VendorHttp:
             if again.kind == "throttled":
                 return self._clock() - first_throttle[0] >= self.retry.rate_limit_patience
             if again.kind == "unreachable":
-                return state.attempt_number >= self.retry.connect_attempts
-            return state.attempt_number >= self.retry.max_attempts
+                return failed[again.kind] >= self.retry.connect_attempts
+            return failed[again.kind] >= self.retry.max_attempts
 
         def wait(state: tenacity.RetryCallState) -> float:
             again = state.outcome.exception() if state.outcome else None
@@ -328,7 +339,7 @@ class VendorHttp:
                 return 0.0  # the account's limiter holds every thread until the pause ends
             if again.kind == "unreachable":
                 return self.retry.connect_delay
-            return self.retry.delay(state.attempt_number, again.retry_after)
+            return self.retry.delay(failed[again.kind], again.retry_after)
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             self.counter.retried()
@@ -342,7 +353,7 @@ class VendorHttp:
             reraise=True,
         )
         try:
-            return retrying(attempt)
+            return retrying(attempt_counted)
         except _Again as again:
             if again.kind == "throttled":
                 error = again.error

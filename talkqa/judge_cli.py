@@ -133,7 +133,7 @@ def features_check(
 
 
 @contextmanager
-def connected_systems() -> Iterator[Any]:
+def connected_systems(idempotency_seed: str | None = None) -> Iterator[Any]:
     """Systems from the environment (CHARGEBEE_* / INVOICED_*), over one httpx client."""
     import httpx
 
@@ -142,7 +142,7 @@ def connected_systems() -> Iterator[Any]:
 
     settings = Settings.from_env()
     with httpx.Client(timeout=30.0) as client:
-        yield Systems.connect(settings, client)
+        yield Systems.connect(settings, client, idempotency_seed=idempotency_seed)
 
 
 def default_state(checklist: str) -> Path:
@@ -225,6 +225,8 @@ def sync(
     Exit 0 when everything is in sync, 5 when some entities failed (a rerun retries them)
     or another sync held the store, 130 on Ctrl-C (a rerun resumes).
     """
+    import secrets
+
     from rich.console import Console
     from rich.progress import Progress
 
@@ -246,10 +248,19 @@ def sync(
         "notice": lambda line: typer.echo(f"talkqa: {line}", err=True),
     }
     progress_bar = Progress(console=console, transient=True, disable=not console.is_terminal)
-    with connected_systems() as systems, progress_bar as bar:
+    # A fresh seed per run: every write gets an idempotency key no earlier run used.
+    with connected_systems(secrets.token_hex(8)) as systems, progress_bar as bar:
         tasks: dict[str, Any] = {}
+        waiting = bar.add_task("", total=None, visible=False)
+
+        def rate_limited(wait: Any) -> None:
+            label = f"waiting {wait.seconds:.0f}s for {wait.label}'s rate limit"
+            bar.update(waiting, description=label, visible=True)
+
+        systems.on_limiter_wait(rate_limited)
 
         def progress(heading: str, done: int, total: int) -> None:
+            bar.update(waiting, visible=False)
             if heading not in tasks:
                 tasks[heading] = bar.add_task(heading, total=total or None)
             bar.update(tasks[heading], completed=done, total=total or None)

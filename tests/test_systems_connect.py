@@ -118,16 +118,17 @@ def test_connect_passes_sleep_and_attempts_to_both_clients() -> None:
         (InvoicedClient, 600, ("customers", "items", "invoices")),
     ],
 )
-def test_each_client_has_its_vendors_budget_and_collections(
+def test_each_client_has_its_vendors_limits_and_collections(
     vendor: type[ChargebeeClient] | type[InvoicedClient], default: int, names: tuple[str, ...]
 ) -> None:
     plain = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(500)))
     budgeted = vendor(plain, "http://x.local", "k")
-    assert budgeted.http.budget is not None
-    assert budgeted.http.budget.requests_per_minute == default
-    assert vendor(plain, "http://x.local", "k", requests_per_minute=7).http.budget is not None
-    assert vendor(plain, "http://x.local", "k", requests_per_minute=None).http.budget is None
-    assert vendor(plain, "http://x.local", "k", requests_per_minute=0).http.budget is None
+    assert budgeted.limiter.requests_per_minute == default
+    assert budgeted.limiter.max_concurrent == vendor.DEFAULT_MAX_CONCURRENT
+    assert vendor(plain, "http://x.local", "k", requests_per_minute=7).limiter.pace is not None
+    assert vendor(plain, "http://x.local", "k", requests_per_minute=None).limiter.pace is None
+    assert vendor(plain, "http://x.local", "k", requests_per_minute=0).limiter.pace is None
+    assert vendor(plain, "http://x.local", "k", max_concurrent=0).limiter.max_concurrent is None
     assert [budgeted.collection(name).name for name in names] == list(names)
     assert budgeted.collection("customers") is budgeted.customers
     with pytest.raises(KeyError, match=f"{vendor.system} has no collection 'subscriptions'"):

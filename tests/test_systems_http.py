@@ -1,9 +1,10 @@
-"""The shared transport rules: retries, Retry-After, the request budget, typed errors, counts."""
+"""The shared transport rules: retries, Retry-After, the account limiter, typed errors, counts."""
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -12,18 +13,24 @@ from talkqa.systems.base import (
     ApiError,
     AuthenticationFailed,
     BadRequest,
+    Json,
+    LostResponse,
     NotFound,
     RateLimited,
     ServerError,
+    Transient,
     UnexpectedResponse,
+    Unreachable,
 )
 from talkqa.systems.http import (
     CallCounter,
-    RateBudget,
     RetryPolicy,
     VendorHttp,
+    holds,
+    resend_checked,
     retry_after_seconds,
 )
+from talkqa.systems.limits import AccountLimiter
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -59,7 +66,13 @@ def scripted(*responses: httpx.Response | Exception) -> tuple[Handler, list[http
 
 
 def vendor(
-    handler: Handler, time: FakeTime, *, budget: RateBudget | None = None, attempts: int = 5
+    handler: Handler,
+    time: FakeTime,
+    *,
+    limiter: AccountLimiter | None = None,
+    attempts: int = 5,
+    patience: float = 900.0,
+    seed: str | None = None,
 ) -> VendorHttp:
     client = httpx.Client(transport=httpx.MockTransport(handler))
     return VendorHttp(
@@ -67,10 +80,12 @@ def vendor(
         system="chargebee",
         base_url="https://acme-test.chargebee.com/api/v2/",
         api_key="secret-key",
-        retry=RetryPolicy(max_attempts=attempts),
+        retry=RetryPolicy(max_attempts=attempts, rate_limit_patience=patience),
         sleep=time.sleep,
-        budget=budget,
+        clock=time.clock,
+        limiter=limiter,
         counter=CallCounter(),
+        idempotency_seed=seed,
     )
 
 
@@ -127,38 +142,86 @@ def test_retry_after_is_capped_and_backoff_is_capped() -> None:
     assert [policy.delay(n, None) for n in (1, 2, 3, 4, 5)] == [1.0, 2.0, 4.0, 5.0, 5.0]
 
 
+NOW = datetime(2026, 10, 21, 7, 28, 0, tzinfo=UTC)
+
+
 @pytest.mark.parametrize(
-    ("raw", "seconds"), [("3", 3.0), (" 1.5 ", 1.5), ("-1", None), ("Wed, 21 Oct 2026", None)]
+    ("raw", "seconds"),
+    [
+        ("3", 3.0),
+        (" 1.5 ", 1.5),
+        ("-1", None),
+        ("soon", None),
+        ("Wed, 21 Oct 2026 07:28:30 GMT", 30.0),
+        ("Wed, 21 Oct 2026 07:27:00 GMT", 0.0),  # a date in the past: go now
+    ],
 )
-def test_retry_after_reads_only_seconds(raw: str, seconds: float | None) -> None:
-    assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": raw})) == seconds
+def test_retry_after_reads_seconds_and_http_dates(raw: str, seconds: float | None) -> None:
+    response = httpx.Response(429, headers={"Retry-After": raw})
+    assert retry_after_seconds(response, now=NOW) == seconds
 
 
-def test_a_429_that_persists_becomes_rate_limited() -> None:
+def test_a_429_never_gives_up_while_the_patience_lasts() -> None:
+    time = FakeTime()
+    throttled = [httpx.Response(429, json={"message": "too many"}) for _ in range(20)]
+    handle, seen = scripted(*throttled, httpx.Response(200, json={"ok": True}))
+    http = vendor(handle, time, attempts=2)
+    assert http.request("GET", "/items", resource="items").json() == {"ok": True}
+    assert len(seen) == 21  # far beyond max_attempts: 429 is not a failure budget
+    assert http.counter.throttled == 20
+    assert time.sleeps[:6] == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0]  # the account's backoff
+
+
+def test_a_429_that_outlasts_the_patience_becomes_rate_limited_a_transient_error() -> None:
     time = FakeTime()
     body = {"message": "too many", "api_error_code": "api_request_limit_exceeded"}
-    handle, seen = scripted(*[httpx.Response(429, json=body) for _ in range(3)])
-    with pytest.raises(RateLimited, match="api_request_limit_exceeded"):
-        vendor(handle, time, attempts=3).request("GET", "/items", resource="items")
-    assert len(seen) == 3
-    assert len(time.sleeps) == 2
+    handle, seen = scripted(*[httpx.Response(429, json=body) for _ in range(10)])
+    http = vendor(handle, time, patience=60.0)
+    with pytest.raises(RateLimited, match=r"HTTP 429 api_request_limit_exceeded: too many \(still"):
+        http.request("GET", "/items", resource="items")
+    assert time.sleeps == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0]  # 61 s of 429s > 60 s patience
+    assert len(seen) == 7
+    assert http.counter.throttled == 7
+    assert issubclass(RateLimited, Transient)
 
 
-def test_connection_errors_are_retried() -> None:
+def test_no_connection_is_retried_once_shortly_then_says_where() -> None:
     time = FakeTime()
     handle, seen = scripted(httpx.ConnectError("refused"), httpx.Response(200, json={}))
     vendor(handle, time).request(
         "POST", "/customers", resource="customers", content=b"first_name=Ada"
     )
     assert len(seen) == 2
-    assert time.sleeps == [0.5]
+    assert time.sleeps == [0.2]
 
 
 def test_a_write_that_may_have_arrived_is_not_resent_without_an_idempotency_key() -> None:
     handle, seen = scripted(httpx.ReadTimeout("slow"), httpx.Response(200, json={}))
-    with pytest.raises(ServerError, match="connection failed after 1 attempt"):
+    with pytest.raises(LostResponse, match="connection lost after the request was sent"):
         vendor(handle, FakeTime()).request("POST", "/customers", resource="customers")
     assert len(seen) == 1
+
+
+def test_a_500_on_a_write_without_a_key_is_not_resent_but_a_503_is() -> None:
+    handle, seen = scripted(httpx.Response(500, json={"message": "boom"}))
+    with pytest.raises(ServerError, match="HTTP 500"):
+        vendor(handle, FakeTime()).request("POST", "/customers", resource="customers")
+    assert len(seen) == 1
+    handle, seen = scripted(httpx.Response(503, json={}), httpx.Response(200, json={}))
+    vendor(handle, FakeTime()).request("POST", "/customers", resource="customers")
+    assert len(seen) == 2
+
+
+def test_a_resent_delete_answered_404_already_happened() -> None:
+    handle, seen = scripted(httpx.ReadError("reset"), httpx.Response(404, json={}))
+    response = vendor(handle, FakeTime()).request(
+        "DELETE", "/items/{id}", resource="items", path_args={"id": "i1"}, gone_ok=True
+    )
+    assert response.status_code == 404
+    assert len(seen) == 2
+    handle, _ = scripted(httpx.Response(404, json={"message": "gone"}))
+    with pytest.raises(NotFound):  # a first answer of 404 is still an error
+        vendor(handle, FakeTime()).request("DELETE", "/items/i1", resource="items", gone_ok=True)
 
 
 def test_a_write_with_an_idempotency_key_is_resent_after_a_timeout() -> None:
@@ -167,10 +230,18 @@ def test_a_write_with_an_idempotency_key_is_resent_after_a_timeout() -> None:
     assert len(seen) == 2
 
 
-def test_connection_errors_that_persist_become_server_errors() -> None:
-    handle, _ = scripted(*[httpx.ConnectError("refused") for _ in range(2)])
-    with pytest.raises(ServerError, match="chargebee items: connection failed after 2"):
-        vendor(handle, FakeTime(), attempts=2).request("GET", "/items", resource="items")
+def test_no_connection_after_two_tries_is_unreachable_naming_the_variable() -> None:
+    time = FakeTime()
+    handle, seen = scripted(*[httpx.ConnectError("refused") for _ in range(5)])
+    with pytest.raises(Unreachable) as caught:
+        vendor(handle, time).request("GET", "/items", resource="items")
+    assert len(seen) == 2
+    assert time.sleeps == [0.2]
+    assert str(caught.value) == (
+        "chargebee items: cannot connect: GET https://acme-test.chargebee.com/api/v2/items "
+        "(ConnectError: refused): check CHARGEBEE_BASE_URL and that the server is up"
+    )
+    assert not isinstance(caught.value, Transient)
 
 
 @pytest.mark.parametrize(
@@ -228,43 +299,74 @@ def test_read_json_refuses_a_non_json_success() -> None:
         http.read_json(response, resource="items")
 
 
-def test_the_budget_lets_a_minute_of_requests_through_then_spaces_them() -> None:
+def test_every_attempt_waits_for_the_accounts_pace() -> None:
     time = FakeTime()
-    budget = RateBudget(60, clock=time.clock, sleep=time.sleep)
-    for _ in range(60):
-        budget.acquire()
-    assert time.sleeps == []
-    budget.acquire()
-    budget.acquire()
-    assert time.sleeps == [1.0, 1.0]
-    time.now += 30  # half a minute idle refills half the bucket
-    for _ in range(30):
-        budget.acquire()
-    assert time.sleeps == [1.0, 1.0]
-    budget.acquire()
-    assert time.sleeps == [1.0, 1.0, 1.0]
-
-
-def test_the_budget_does_not_spin_when_the_clock_stands_still() -> None:
-    sleeps: list[float] = []
-    budget = RateBudget(120, clock=lambda: 5.0, sleep=sleeps.append, burst=1)
-    for _ in range(4):
-        budget.acquire()
-    assert sleeps == [0.5, 0.5, 0.5]
-    assert budget.waited == pytest.approx(1.5)
-
-
-def test_every_attempt_spends_the_budget() -> None:
-    time = FakeTime()
-    budget = RateBudget(60, clock=time.clock, sleep=time.sleep, burst=1)
+    limiter = AccountLimiter("Chargebee", 100, clock=time.clock, sleep=time.sleep)
     handle, seen = scripted(
         httpx.Response(500, json={}), httpx.Response(200, json={}), httpx.Response(200, json={})
     )
-    http = vendor(handle, time, budget=budget)
-    http.request("GET", "/items", resource="items")  # token, 500, back off 0.5s, wait 0.5s more
-    http.request("GET", "/items", resource="items")  # waits a full second
+    http = vendor(handle, time, limiter=limiter)
+    http.request(
+        "GET", "/items", resource="items"
+    )  # 500, back off 0.5 s, pace 0.112 s more (ms, rounded up)
+    http.request("GET", "/items", resource="items")  # one emission interval (0.612 s)
     assert len(seen) == 3
-    assert time.sleeps == [0.5, 0.5, 1.0]
+    assert time.sleeps == pytest.approx([0.5, 0.1122, 0.6122], abs=0.0015)
+
+
+def test_derived_write_keys_are_deterministic_and_unique_per_request() -> None:
+    handle, _ = scripted()
+    first, second = (
+        vendor(handle, FakeTime(), seed="run-1"),
+        vendor(handle, FakeTime(), seed="run-1"),
+    )
+    keys = [first.write_key(None, "POST", "/customers/c1", b"email=a") for _ in range(2)]
+    assert keys == [second.write_key(None, "POST", "/customers/c1", b"email=a") for _ in range(2)]
+    assert keys[0] != keys[1]  # the same write twice in a run is two writes
+    other_run = vendor(handle, FakeTime(), seed="run-2")
+    assert other_run.write_key(None, "POST", "/customers/c1", b"email=a") not in keys
+    assert first.write_key("mine", "POST", "/customers/c1", b"email=a") == "mine"
+    assert vendor(handle, FakeTime()).write_key(None, "POST", "/x", b"") is None  # no seed
+
+
+def test_holds_compares_written_fields_as_a_subset() -> None:
+    entity = {"id": "c1", "email": "a@x", "meta_data": {"k": 1, "other": 2}, "tags": ["a"]}
+    assert holds(entity, {"email": "a@x", "meta_data": {"k": "1"}, "tags": ["a"]})
+    assert holds(entity, {"email": None})
+    assert not holds(entity, {"email": "b@x"})
+    assert not holds(entity, {"tags": ["a", "b"]})
+    assert not holds(entity, {"missing": "x"})
+
+
+def test_resend_checked_rereads_and_resends_only_when_the_write_did_not_land() -> None:
+    sends: list[int] = []
+    state = {"email": "old"}
+
+    def lose_first(landed: bool) -> Json:
+        sends.append(1)
+        if len(sends) == 1:
+            if landed:
+                state["email"] = "new"
+            raise LostResponse("invoiced", "customers", "lost")
+        state["email"] = "new"
+        return dict(state)
+
+    assert resend_checked(lambda: lose_first(True), lambda: dict(state), {"email": "new"}, 3) == {
+        "email": "new"
+    }
+    assert len(sends) == 1  # it landed: not sent again
+    sends.clear()
+    state["email"] = "old"
+    resend_checked(lambda: lose_first(False), lambda: dict(state), {"email": "new"}, 3)
+    assert len(sends) == 2  # it did not: sent again
+
+
+def test_resend_checked_gives_up_after_its_attempts() -> None:
+    def always() -> Json:
+        raise ServerError("invoiced", "customers", "boom", status=500)
+
+    with pytest.raises(ServerError, match="boom"):
+        resend_checked(always, lambda: {"email": "old"}, {"email": "new"}, 2)
 
 
 def test_counter_keys_sort_and_reset() -> None:
@@ -277,3 +379,34 @@ def test_counter_keys_sort_and_reset() -> None:
     counter.reset()
     assert counter.counts() == {}
     assert counter.total == 0
+
+
+def test_resend_checked_leaves_a_503_alone_it_was_never_applied_and_already_retried() -> None:
+    reads: list[int] = []
+
+    def busy() -> Json:
+        raise ServerError("invoiced", "customers", "busy", status=503)
+
+    def reread() -> Json:
+        reads.append(1)
+        return {}
+
+    with pytest.raises(ServerError, match="busy"):
+        resend_checked(busy, reread, {"email": "new"}, 5)
+    assert reads == []
+
+
+def test_each_kind_of_failure_spends_its_own_budget() -> None:
+    time = FakeTime()
+    handle, seen = scripted(
+        httpx.Response(429, json={}),
+        httpx.Response(429, json={}),
+        httpx.Response(503, json={}),
+        httpx.Response(429, json={}),
+        httpx.Response(503, json={}),
+        httpx.Response(200, json={"ok": True}),
+    )
+    http = vendor(handle, time, attempts=3)  # 3 attempts for 503s; 429s do not count
+    assert http.request("GET", "/items", resource="items").json() == {"ok": True}
+    assert len(seen) == 6
+    assert time.sleeps == [1.0, 2.0, 0.5, 4.0, 1.0]  # 503 backoff counts 503s only

@@ -116,7 +116,29 @@ def test_a_bad_budget_is_a_user_error(raw: str) -> None:
         Settings.from_env({**FULL, "INVOICED_REQUESTS_PER_MINUTE": raw})
 
 
+@pytest.mark.parametrize(("raw", "cap"), [("0", None), ("5", 5), ("", 50), ("  ", 50)])
+def test_concurrency_caps_come_from_the_environment_also_on_loopback(
+    raw: str, cap: int | None
+) -> None:
+    env = {**FULL, "CHARGEBEE_BASE_URL": "http://127.0.0.1:9/api/v2"}
+    settings = Settings.from_env({**env, "CHARGEBEE_MAX_CONCURRENT_REQUESTS": raw})
+    assert settings.chargebee_max_concurrent == cap
+    assert settings.invoiced_max_concurrent == 10
+
+
+@pytest.mark.parametrize("raw", ["many", "-1"])
+def test_a_bad_concurrency_cap_is_a_user_error(raw: str) -> None:
+    with pytest.raises(UserError, match="INVOICED_MAX_CONCURRENT_REQUESTS"):
+        Settings.from_env({**FULL, "INVOICED_MAX_CONCURRENT_REQUESTS": raw})
+
+
 def test_as_env_round_trips_through_from_env() -> None:
     settings = Settings.for_sandbox("http://127.0.0.1:1/api/v2", "http://127.0.0.1:2")
     assert settings.chargebee_requests_per_minute is None
     assert Settings.from_env(settings.as_env()) == settings
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/api/v2", "http://127.0.0.1:port/api/v2"])
+def test_a_port_out_of_range_is_a_user_error_before_any_request(url: str) -> None:
+    with pytest.raises(UserError, match=r"CHARGEBEE_BASE_URL=.* has no valid port \(1-65535\)"):
+        Settings.from_env({**FULL, "CHARGEBEE_BASE_URL": url})

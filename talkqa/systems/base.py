@@ -27,7 +27,9 @@ class Resource(Protocol):
 
     def create(self, fields: Mapping[str, Any], idempotency_key: str | None = None) -> Json: ...
 
-    def update(self, entity_id: str, fields: Mapping[str, Any]) -> Json: ...
+    def update(self, entity_id: str, fields: Mapping[str, Any]) -> Json:
+        """Change ``fields``; the vendor connectors also take an optional ``idempotency_key``."""
+        ...
 
     def delete(self, entity_id: str) -> None: ...
 
@@ -52,6 +54,7 @@ class ApiError(Exception):
         self.status = status
         self.code = code
         self.param = param
+        self.detail = message
         where = f"{system} {resource}" + (f" {entity_id}" if entity_id else "")
         detail = f" (field {param})" if param else ""
         status_text = f"HTTP {status} " if status else ""
@@ -71,12 +74,31 @@ class NotFound(ApiError):
     """404: the entity (or route) does not exist."""
 
 
-class RateLimited(ApiError):
-    """429 that persisted through every retry."""
+class Transient(ApiError):
+    """A failure that says nothing about the request: the same call may succeed later.
+
+    Callers confine it to the entity at hand and try again on the next run; a
+    permanent error (every other ``ApiError``) needs the request or the setup changed.
+    """
 
 
-class ServerError(ApiError):
-    """5xx that persisted through every retry, or the connection failed."""
+class RateLimited(Transient):
+    """429 that the server kept answering for longer than the rate-limit patience."""
+
+
+class ServerError(Transient):
+    """5xx that persisted through every retry."""
+
+
+class LostResponse(ServerError):
+    """The connection broke after a write was sent, and it could not be resent safely.
+
+    The write may or may not have happened: re-read the entity before deciding.
+    """
+
+
+class Unreachable(ApiError):
+    """No connection at all (refused, unknown host, bad port): a setup problem, not load."""
 
 
 class UnexpectedResponse(ApiError):

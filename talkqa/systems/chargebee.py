@@ -19,11 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from talkqa.systems.base import BadRequest, Json, UnexpectedResponse
 from talkqa.systems.client import VendorClient
-from talkqa.systems.http import VendorHttp, validated
+from talkqa.systems.http import VendorHttp, resend_checked, validated
 
 SYSTEM = "chargebee"
 PAGE_SIZE = 100
 _FORM = {"content-type": "application/x-www-form-urlencoded"}
+IDEMPOTENCY_HEADER = "chargebee-idempotency-key"
 
 
 # --- the form encoding (pure) -------------------------------------------------------------
@@ -192,13 +193,41 @@ class ChargebeeResource:
         entity_id = str(fields["id"]) if fields.get("id") is not None else None
         return self._post(f"/{self.name}", None, fields, entity_id, idempotency_key)
 
-    def update(self, entity_id: str, fields: Mapping[str, Any]) -> Json:
-        return self._post(f"/{self.name}/{{id}}", entity_id, fields, entity_id, None)
+    def update(
+        self, entity_id: str, fields: Mapping[str, Any], idempotency_key: str | None = None
+    ) -> Json:
+        return self._update(f"/{self.name}/{{id}}", entity_id, fields, idempotency_key)
 
-    def delete(self, entity_id: str) -> None:
-        self._post(f"/{self.name}/{{id}}/delete", entity_id, {}, entity_id, None)
+    def delete(self, entity_id: str, idempotency_key: str | None = None) -> None:
+        """POST .../delete; resent after a lost answer (a 404 then means it happened)."""
+        self._send(f"/{self.name}/{{id}}/delete", entity_id, {}, idempotency_key, gone_ok=True)
 
     # helpers shared by the subclasses
+
+    def _update(
+        self,
+        template: str,
+        entity_id: str,
+        fields: Mapping[str, Any],
+        idempotency_key: str | None,
+    ) -> Json:
+        """An update POST, safe to retry: with a key it is resent; without, re-read first."""
+        key = self._key(template, entity_id, fields, idempotency_key)
+        if key is not None:
+            return self._post(template, entity_id, fields, entity_id, key)
+        return resend_checked(
+            lambda: self._post(template, entity_id, fields, entity_id, None),
+            lambda: self.get(entity_id),
+            fields,
+            self._http.retry.max_attempts,
+        )
+
+    def _key(
+        self, template: str, path_id: str | None, fields: Mapping[str, Any], given: str | None
+    ) -> str | None:
+        body = urlencode(encode_form(fields, self.json_fields)).encode("ascii")
+        path = self._http.url(template, {"id": path_id} if path_id is not None else None)
+        return self._http.write_key(given, "POST", path, body)
 
     def _post(
         self,
@@ -208,20 +237,36 @@ class ChargebeeResource:
         entity_id: str | None,
         idempotency_key: str | None,
     ) -> Json:
+        key = self._key(template, path_id, fields, idempotency_key)
+        return self._read(
+            self._send(template, path_id, fields, key, entity_id=entity_id), entity_id
+        )
+
+    def _send(
+        self,
+        template: str,
+        path_id: str | None,
+        fields: Mapping[str, Any],
+        idempotency_key: str | None,
+        *,
+        gone_ok: bool = False,
+        entity_id: str | None = None,
+    ) -> httpx.Response:
+        """One form POST; resent on a lost answer only when it carries a key (or ``gone_ok``)."""
         headers = dict(_FORM)
         if idempotency_key:
-            headers["chargebee-idempotency-key"] = idempotency_key
-        response = self._http.request(
+            headers[IDEMPOTENCY_HEADER] = idempotency_key
+        return self._http.request(
             "POST",
             template,
             resource=self.name,
             path_args={"id": path_id} if path_id is not None else None,
-            entity_id=entity_id,
+            entity_id=entity_id or path_id,
             content=urlencode(encode_form(fields, self.json_fields)).encode("ascii"),
             headers=headers,
-            idempotent=bool(idempotency_key),
+            idempotent=bool(idempotency_key) or gone_ok,
+            gone_ok=gone_ok,
         )
-        return self._read(response, entity_id)
 
     def _read(self, response: httpx.Response, entity_id: str | None) -> Json:
         return self._unwrap(self._http.read_json(response, resource=self.name), entity_id)
@@ -251,24 +296,26 @@ class ChargebeeResource:
 class ChargebeeCustomers(ChargebeeResource):
     """Customers: the billing address has its own endpoint on update."""
 
-    def update(self, entity_id: str, fields: Mapping[str, Any]) -> Json:
+    def update(
+        self, entity_id: str, fields: Mapping[str, Any], idempotency_key: str | None = None
+    ) -> Json:
         """``billing_address`` goes through ``update_billing_info``, the rest through update.
 
         Chargebee ignores ``billing_address`` on the plain update, so splitting is the only
-        way to change it; each call is made only when it has something to send.
+        way to change it; each call is made only when it has something to send. A caller's
+        key is suffixed for the second call (one key, one request).
         """
         rest = {k: v for k, v in fields.items() if k != "billing_address"}
         billing = fields.get("billing_address")
         result: Json | None = None
         if rest:
-            result = self._post("/customers/{id}", entity_id, rest, entity_id, None)
+            result = self._update("/customers/{id}", entity_id, rest, idempotency_key)
         if billing:
-            result = self._post(
+            result = self._update(
                 "/customers/{id}/update_billing_info",
                 entity_id,
                 {"billing_address": billing},
-                entity_id,
-                None,
+                f"{idempotency_key}-billing" if idempotency_key else None,
             )
         return result if result is not None else self.get(entity_id)
 
@@ -346,10 +393,12 @@ class ChargebeeOrders(ChargebeeResource):
 
 
 class ChargebeeClient(VendorClient[ChargebeeResource]):
-    """The Chargebee collections talk-qa uses, sharing one transport, budget and counter."""
+    """The Chargebee collections talk-qa uses, sharing one transport, limiter and counter."""
 
     system = SYSTEM
+    LABEL = "Chargebee"
     DEFAULT_REQUESTS_PER_MINUTE = 150  # Chargebee test sites
+    DEFAULT_MAX_CONCURRENT = 50  # Chargebee: about 50 concurrent GETs / POSTs per site
 
     customers: ChargebeeCustomers
     items: ChargebeeResource

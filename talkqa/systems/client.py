@@ -1,7 +1,7 @@
 """What both vendor clients share: one ``VendorHttp`` and a table of named collections.
 
 A client is only wiring: it turns its constructor's knobs into a ``VendorHttp`` (transport,
-key, retries, request budget, call counter) and hands that to each collection. The vendors
+key, retries, account limiter, call counter) and hands that to each collection. The vendors
 differ in their collections alone, so that is all a subclass says (``_open``).
 """
 
@@ -14,21 +14,26 @@ from typing import ClassVar, Generic, TypeVar
 
 import httpx
 
-from talkqa.systems.http import CallCounter, Clock, RateBudget, RetryPolicy, Sleep, VendorHttp
+from talkqa.systems.http import CallCounter, RetryPolicy, VendorHttp
+from talkqa.systems.limits import AccountLimiter, Clock, Limiters, Sleep, account_key
 
 R = TypeVar("R")
 
 
 class VendorClient(Generic[R]):
-    """One vendor's collections, sharing one transport, budget and counter.
+    """One vendor's collections, sharing one transport, account limiter and counter.
 
-    ``requests_per_minute`` left out means the vendor's documented budget
-    (``DEFAULT_REQUESTS_PER_MINUTE``); 0 or None means no budget (loopback sandboxes,
-    cassettes).
+    ``requests_per_minute`` and ``max_concurrent`` left out mean the vendor's documented
+    limits (``DEFAULT_REQUESTS_PER_MINUTE``, ``DEFAULT_MAX_CONCURRENT``); 0 or None means
+    none (loopback sandboxes, cassettes). With ``limiters``, the account's limiter comes
+    from (and is shared through) that registry; without, this client has its own.
+    ``idempotency_seed``: see ``VendorHttp``.
     """
 
     system: ClassVar[str]
     DEFAULT_REQUESTS_PER_MINUTE: ClassVar[int]
+    DEFAULT_MAX_CONCURRENT: ClassVar[int]
+    LABEL: ClassVar[str]  # the vendor's name as a person writes it, for progress lines
 
     def __init__(
         self,
@@ -39,14 +44,28 @@ class VendorClient(Generic[R]):
         sleep: Sleep = time.sleep,
         clock: Clock = time.monotonic,
         requests_per_minute: int | EllipsisType | None = ...,
+        max_concurrent: int | EllipsisType | None = ...,
         max_attempts: int = 5,
         counter: CallCounter | None = None,
+        limiters: Limiters | None = None,
+        idempotency_seed: str | None = None,
     ) -> None:
         rate = (
             self.DEFAULT_REQUESTS_PER_MINUTE
             if isinstance(requests_per_minute, EllipsisType)
             else requests_per_minute
         )
+        cap = (
+            self.DEFAULT_MAX_CONCURRENT
+            if isinstance(max_concurrent, EllipsisType)
+            else max_concurrent
+        )
+
+        def limiter() -> AccountLimiter:
+            return AccountLimiter(
+                self.LABEL, rate or None, max_concurrent=cap or None, clock=clock, sleep=sleep
+            )
+
         self.http = VendorHttp(
             http,
             system=self.system,
@@ -54,10 +73,20 @@ class VendorClient(Generic[R]):
             api_key=api_key,
             retry=RetryPolicy(max_attempts=max_attempts),
             sleep=sleep,
-            budget=RateBudget(rate, clock=clock, sleep=sleep) if rate else None,
+            clock=clock,
+            limiter=(
+                limiters.get(account_key(self.system, base_url, api_key), limiter)
+                if limiters is not None
+                else limiter()
+            ),
             counter=counter,
+            idempotency_seed=idempotency_seed,
         )
         self._collections = self._open(self.http)
+
+    @property
+    def limiter(self) -> AccountLimiter:
+        return self.http.limiter
 
     def _open(self, http: VendorHttp) -> Mapping[str, R]:
         """Build the collections (also as attributes), keyed by their API name."""

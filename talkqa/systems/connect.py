@@ -18,8 +18,9 @@ from talkqa.systems.base import Resource
 from talkqa.systems.catalog import Binding
 from talkqa.systems.chargebee import ChargebeeClient
 from talkqa.systems.client import VendorClient
-from talkqa.systems.http import CallCounter, Clock, Sleep
+from talkqa.systems.http import CallCounter
 from talkqa.systems.invoiced import InvoicedClient
+from talkqa.systems.limits import ACCOUNT_LIMITERS, Clock, Limiters, Sleep, WaitListener
 from talkqa.systems.settings import Settings
 
 C = TypeVar("C", bound=VendorClient[Any])
@@ -42,10 +43,25 @@ class Systems:
         sleep: Sleep = time.sleep,
         clock: Clock = time.monotonic,
         max_attempts: int = 5,
+        limiters: Limiters | None = None,
+        idempotency_seed: str | None = None,
     ) -> Systems:
-        counter = CallCounter()
+        """Both clients over ``http``; each vendor account's limiter shared process-wide.
 
-        def client(vendor: type[C], base_url: str, key: SecretStr, rpm: int | None) -> C:
+        ``limiters`` defaults to the process's registry when time is real, so every
+        ``Systems`` of a run paces one account together; with injected ``sleep``/``clock``
+        the default is a fresh registry: a fake clock must never drive a real account's
+        pacing. ``idempotency_seed``: a per-run value that puts a derived idempotency key on
+        every write (see ``VendorHttp.write_key``).
+        """
+        counter = CallCounter()
+        if limiters is None:
+            real_time = sleep is time.sleep and clock is time.monotonic
+            limiters = ACCOUNT_LIMITERS if real_time else Limiters()
+
+        def client(
+            vendor: type[C], base_url: str, key: SecretStr, rpm: int | None, cap: int | None
+        ) -> C:
             return vendor(
                 http,
                 base_url,
@@ -53,8 +69,11 @@ class Systems:
                 sleep=sleep,
                 clock=clock,
                 requests_per_minute=rpm,
+                max_concurrent=cap,
                 max_attempts=max_attempts,
                 counter=counter,
+                limiters=limiters,
+                idempotency_seed=idempotency_seed,
             )
 
         chargebee = client(
@@ -62,14 +81,21 @@ class Systems:
             settings.chargebee_base_url,
             settings.chargebee_api_key,
             settings.chargebee_requests_per_minute,
+            settings.chargebee_max_concurrent,
         )
         invoiced = client(
             InvoicedClient,
             settings.invoiced_base_url,
             settings.invoiced_api_key,
             settings.invoiced_requests_per_minute,
+            settings.invoiced_max_concurrent,
         )
         return cls(chargebee=chargebee, invoiced=invoiced, calls=counter)
+
+    def on_limiter_wait(self, listener: WaitListener) -> None:
+        """Tell ``listener`` whenever a request waits a second or more for a vendor's limit."""
+        self.chargebee.limiter.listen(listener)
+        self.invoiced.limiter.listen(listener)
 
     def resource(self, binding: Binding) -> Resource:
         """The collection a checklist datatype lives in.

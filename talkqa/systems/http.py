@@ -1,43 +1,64 @@
-"""What both vendor connectors share: auth, retries, a request budget, typed errors, counts.
+"""What both vendor connectors share: auth, retries, the account's limiter, typed errors, counts.
 
 Every byte goes through the injected ``httpx.Client``: the caller decides whether that is
 the network, a local sandbox, a Starlette TestClient or a vcrpy cassette. This module never
 builds a transport, so the same connector code runs unchanged in every mode. Time is
-injected too (``sleep``, ``clock``), so retry and budget behaviour is testable without
+injected too (``sleep``, ``clock``), so retry and limiter behaviour is testable without
 waiting.
+
+Retry policy (tenacity), by what went wrong:
+
+- 429: never given up while the server keeps answering. The whole account pauses (its
+  ``AccountLimiter``: ``Retry-After`` or a doubling backoff, and a slower pace), and the
+  request is tried again; only 429s for longer than ``RetryPolicy.rate_limit_patience``
+  (15 minutes) raise ``RateLimited``.
+- 503: the server did not take the request: resent up to ``max_attempts`` times with
+  capped exponential backoff (or its ``Retry-After``), then ``ServerError``.
+- other 5xx and a connection lost after sending: resent only when that is safe (a read, a
+  DELETE, a write with an idempotency key); otherwise ``ServerError``/``LostResponse`` at once,
+  and the connector decides (``resend_checked``: re-read, then resend only if needed).
+- no connection at all (refused, unknown host): ``connect_attempts`` tries (2), a short pause
+  apart, then ``Unreachable``: a closed loopback port is answered at once, so waiting longer
+  only delays the one-line message.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json as jsonlib
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+import tenacity
 from pydantic import BaseModel, ValidationError
 
 from talkqa.systems.base import (
     ApiError,
     AuthenticationFailed,
     BadRequest,
+    Json,
+    LostResponse,
     NotFound,
     RateLimited,
     ServerError,
     UnexpectedResponse,
+    Unreachable,
 )
+from talkqa.systems.limits import AccountLimiter, Clock, Sleep
 
-Sleep = Callable[[float], None]
-Clock = Callable[[], float]
-
-# Methods a server may see twice without harm; writes are retried after a half-sent request
+# Methods a server may see twice without harm; writes are resent after a half-sent request
 # only when they carry an idempotency key.
 _SAFE_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
-# Failures where the request never reached the server, so any method may be resent.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Failures where no connection was made, so nothing was sent.
+_NO_CONNECTION = (httpx.ConnectError, httpx.ConnectTimeout)
 
 
 class CallCounter:
@@ -45,79 +66,54 @@ class CallCounter:
 
     Keys use the template (``/customers/{id}``), not the concrete path, so counts from
     different runs line up. Every attempt is counted, retries included, because each one
-    spends the vendor's rate limit.
+    spends the vendor's rate limit. Thread-safe: the sync sends from a pool.
     """
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self.retries = 0
+        self.throttled = 0  # attempts answered 429
 
     def record(self, system: str, method: str, template: str) -> None:
-        self._counts[f"{system} {method} {template}"] += 1
+        with self._lock:
+            self._counts[f"{system} {method} {template}"] += 1
+
+    def retried(self) -> None:
+        with self._lock:
+            self.retries += 1
+
+    def answered_429(self) -> None:
+        with self._lock:
+            self.throttled += 1
 
     def counts(self) -> dict[str, int]:
-        return dict(sorted(self._counts.items()))
+        with self._lock:
+            return dict(sorted(self._counts.items()))
 
     @property
     def total(self) -> int:
-        return sum(self._counts.values())
+        with self._lock:
+            return sum(self._counts.values())
 
     def reset(self) -> None:
-        self._counts.clear()
-        self.retries = 0
-
-
-class RateBudget:
-    """A token bucket: bursts up to ``requests_per_minute``, then one call per 1/rate seconds.
-
-    Vendors count requests per minute per account (Chargebee test sites: 150/min); staying
-    under the budget is cheaper than collecting 429s and backing off. After sleeping, the
-    bucket assumes the time passed even if the injected clock did not move, so a fake clock
-    cannot make ``acquire`` spin.
-    """
-
-    def __init__(
-        self,
-        requests_per_minute: int,
-        *,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = time.sleep,
-        burst: int | None = None,
-    ) -> None:
-        if requests_per_minute <= 0:
-            raise ValueError("requests_per_minute must be positive")
-        self.requests_per_minute = requests_per_minute
-        self._rate = requests_per_minute / 60.0  # tokens per second
-        self._capacity = float(burst if burst is not None else requests_per_minute)
-        self._tokens = self._capacity
-        self._clock = clock
-        self._sleep = sleep
-        self._last = clock()
-        self.waited = 0.0  # total seconds slept, for reports
-
-    def acquire(self) -> None:
-        now = self._clock()
-        elapsed = max(0.0, now - self._last)
-        self._tokens = min(self._capacity, self._tokens + elapsed * self._rate)
-        self._last = max(self._last, now)
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return
-        wait = (1.0 - self._tokens) / self._rate
-        self._sleep(wait)
-        self.waited += wait
-        self._tokens = 0.0
-        self._last += wait
+        with self._lock:
+            self._counts.clear()
+            self.retries = 0
+            self.throttled = 0
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Capped exponential backoff (no jitter: runs against the sandbox stay deterministic)."""
+    """How long to keep trying (no jitter: runs against the sandbox stay deterministic)."""
 
     max_attempts: int = 5
     base_delay: float = 0.5
     max_delay: float = 30.0
     max_retry_after: float = 120.0  # never trust a server to park us longer than this
+    rate_limit_patience: float = 900.0  # seconds of nothing but 429s before RateLimited
+    connect_attempts: int = 2
+    connect_delay: float = 0.2
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
@@ -126,15 +122,22 @@ class RetryPolicy:
         return float(min(self.base_delay * (2 ** (attempt - 1)), self.max_delay))
 
 
-def retry_after_seconds(response: httpx.Response) -> float | None:
-    """The ``Retry-After`` header in seconds; None when absent or not a number of seconds."""
+def retry_after_seconds(response: httpx.Response, now: datetime | None = None) -> float | None:
+    """The ``Retry-After`` header in seconds (delta-seconds or HTTP-date); None when unreadable."""
     raw = response.headers.get("retry-after")
     if raw is None:
         return None
+    text = raw.strip()
     try:
-        value = float(raw.strip())
+        value = float(text)
     except ValueError:
-        return None
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
     return value if value >= 0 else None
 
 
@@ -183,8 +186,22 @@ def error_for(
     )
 
 
+@dataclass
+class _Again(Exception):
+    """One attempt failed in a way worth another; ``error`` is what to raise on giving up."""
+
+    kind: str  # "throttled" | "unavailable" | "lost" | "unreachable"
+    error: ApiError
+    retry_after: float | None = None
+
+
 class VendorHttp:
-    """One vendor's view of the shared client: its base URL, key, budget and retry rules."""
+    """One vendor's view of the shared client: base URL, key, account limiter, retry rules.
+
+    ``idempotency_seed`` (a per-run value from the caller) makes every write without a
+    caller's key get one derived from the seed and the request, so lost responses on writes
+    can be resent; without a seed only callers' keys are sent (see ``write_key``).
+    """
 
     def __init__(
         self,
@@ -195,21 +212,44 @@ class VendorHttp:
         api_key: str,
         retry: RetryPolicy | None = None,
         sleep: Sleep = time.sleep,
-        budget: RateBudget | None = None,
+        clock: Clock = time.monotonic,
+        limiter: AccountLimiter | None = None,
         counter: CallCounter | None = None,
+        idempotency_seed: str | None = None,
     ) -> None:
         self.http = http
         self.system = system
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
-        self.budget = budget
+        self.limiter = limiter or AccountLimiter(system, None, clock=clock, sleep=sleep)
         self.counter = counter if counter is not None else CallCounter()
+        self.idempotency_seed = idempotency_seed
         self._auth = httpx.BasicAuth(api_key, "")
         self._sleep = sleep
+        self._clock = clock
+        self._key_lock = threading.Lock()
+        self._sent_keys: Counter[str] = Counter()
 
     def url(self, template: str, path_args: Mapping[str, str] | None = None) -> str:
         quoted = {k: quote(str(v), safe="") for k, v in (path_args or {}).items()}
         return self.base_url + template.format(**quoted)
+
+    def write_key(self, given: str | None, method: str, path: str, body: bytes) -> str | None:
+        """The idempotency key of one logical write: the caller's, else one derived.
+
+        Derived keys hash the run's seed, the request and how many identical requests this
+        run sent before, so they are deterministic (re-recorded cassettes stay identical)
+        yet never reuse an earlier run's key: a replayed key would silently drop a write
+        that sets a field back to an old value. No seed, no derived key.
+        """
+        if given or self.idempotency_seed is None:
+            return given or None
+        request = b"\0".join([self.idempotency_seed.encode(), method.encode(), path.encode(), body])
+        digest = hashlib.sha256(request).hexdigest()
+        with self._key_lock:
+            occurrence = self._sent_keys[digest]
+            self._sent_keys[digest] += 1
+        return "tq-" + hashlib.sha256(f"{digest}:{occurrence}".encode()).hexdigest()[:32]
 
     def request(
         self,
@@ -224,56 +264,159 @@ class VendorHttp:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
+        gone_ok: bool = False,
     ) -> httpx.Response:
         """Send one logical request; retry what is retryable; raise the typed error otherwise.
 
         ``template`` is the path with ``{name}`` placeholders filled from ``path_args``
-        (URL-quoted); it is also the key the call counter uses.
+        (URL-quoted); it is also the key the call counter uses. ``gone_ok``: a 404 on a
+        resend is the answer (a delete whose first response was lost already happened).
         """
         method = method.upper()
         url = self.url(template, path_args)
         resend_safe = idempotent if idempotent is not None else method in _SAFE_METHODS
-        attempt = 0
-        while True:
-            attempt += 1
-            if self.budget is not None:
-                self.budget.acquire()
+        first_throttle: list[float] = []
+        sent = [0]
+        failed: Counter[str] = Counter()  # failed attempts per kind: each kind has its budget
+
+        def attempt() -> httpx.Response:
+            sent[0] += 1
+            response = self._send(
+                method,
+                url,
+                template,
+                resource,
+                entity_id,
+                resend_safe,
+                {
+                    "params": dict(params) if params else None,
+                    "content": content,
+                    "json": json,
+                    "headers": dict(headers) if headers else None,
+                },
+            )
+            self.limiter.observe(response.headers)
+            status = response.status_code
+            if response.is_success or (gone_ok and status == 404 and sent[0] > 1):
+                self.limiter.succeeded()
+                return response
+            error = error_for(response, system=self.system, resource=resource, entity_id=entity_id)
+            retry_after = retry_after_seconds(response)
+            if status == 429:
+                self.counter.answered_429()
+                self.limiter.throttled_by_server(retry_after)
+                if not first_throttle:
+                    first_throttle.append(self._clock())
+                failed["throttled"] += 1
+                raise _Again("throttled", error, retry_after)
+            if status == 503 or (status >= 500 and resend_safe):
+                failed["unavailable"] += 1
+                raise _Again("unavailable", error, retry_after)
+            raise error
+
+        def attempt_counted() -> httpx.Response:
+            try:
+                return attempt()
+            except _Again as again:
+                if again.kind in ("unreachable", "lost"):
+                    failed[again.kind] += 1
+                raise
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            again = state.outcome.exception() if state.outcome else None
+            if not isinstance(again, _Again):
+                return True
+            if again.kind == "throttled":
+                return self._clock() - first_throttle[0] >= self.retry.rate_limit_patience
+            if again.kind == "unreachable":
+                return failed[again.kind] >= self.retry.connect_attempts
+            return failed[again.kind] >= self.retry.max_attempts
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            again = state.outcome.exception() if state.outcome else None
+            assert isinstance(again, _Again)
+            if again.kind == "throttled":
+                return 0.0  # the account's limiter holds every thread until the pause ends
+            if again.kind == "unreachable":
+                return self.retry.connect_delay
+            return self.retry.delay(failed[again.kind], again.retry_after)
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            self.counter.retried()
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_Again),
+            stop=stop,
+            wait=wait,
+            before_sleep=before_sleep,
+            sleep=lambda seconds: self._sleep(seconds) if seconds > 0 else None,
+            reraise=True,
+        )
+        try:
+            return retrying(attempt_counted)
+        except _Again as again:
+            if again.kind == "throttled":
+                error = again.error
+                waited = self._clock() - first_throttle[0]
+                raise RateLimited(
+                    error.system,
+                    error.resource,
+                    f"{error.detail} (still answered 429 after {waited:.0f}s of backing off: "
+                    f"the account's limit may be lower than "
+                    f"{self.system.upper()}_REQUESTS_PER_MINUTE, or shared with another client)",
+                    entity_id=error.entity_id,
+                    status=error.status,
+                    code=error.code,
+                    param=error.param,
+                ) from again
+            raise again.error from again.__cause__
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        template: str,
+        resource: str,
+        entity_id: str | None,
+        resend_safe: bool,
+        options: dict[str, Any],
+    ) -> httpx.Response:
+        """One attempt inside the account's limits; transport failures typed by what is known."""
+        with self.limiter.slot():
             self.counter.record(self.system, method, template)
             try:
-                response = self.http.request(
-                    method,
-                    url,
-                    params=dict(params) if params else None,
-                    content=content,
-                    json=json,
-                    headers=dict(headers) if headers else None,
-                    auth=self._auth,
-                )
+                return self.http.request(method, url, auth=self._auth, **options)
+            except _NO_CONNECTION as exc:
+                raise _Again(
+                    "unreachable",
+                    Unreachable(
+                        self.system,
+                        resource,
+                        f"cannot connect: {method} {url} ({type(exc).__name__}: "
+                        f"{exc or 'no detail'}): "
+                        f"check {self.system.upper()}_BASE_URL and that the server is up",
+                        entity_id=entity_id,
+                    ),
+                ) from exc
             except httpx.TransportError as exc:
-                retryable = isinstance(exc, _NOT_SENT) or resend_safe
-                if retryable and attempt < self.retry.max_attempts:
-                    self._back_off(attempt, None)
-                    continue
-                raise ServerError(
+                detail = f"{type(exc).__name__}: {exc or 'no detail'} ({method} {url})"
+                if resend_safe or isinstance(exc, httpx.PoolTimeout):
+                    raise _Again(
+                        "lost",
+                        ServerError(
+                            self.system,
+                            resource,
+                            f"connection failed: {detail}",
+                            entity_id=entity_id,
+                        ),
+                    ) from exc
+                raise LostResponse(
                     self.system,
                     resource,
-                    f"connection failed after {attempt} attempt(s): {type(exc).__name__}: "
-                    f"{exc or 'no detail'} ({method} {url}): check "
-                    f"{self.system.upper()}_BASE_URL and that the server is up",
+                    f"connection lost after the request was sent, not resent without an "
+                    f"idempotency key: {detail}",
                     entity_id=entity_id,
                 ) from exc
-            status = response.status_code
-            if (status == 429 or status >= 500) and attempt < self.retry.max_attempts:
-                response.close()
-                self._back_off(attempt, retry_after_seconds(response))
-                continue
-            if response.is_success:
-                return response
-            raise error_for(response, system=self.system, resource=resource, entity_id=entity_id)
-
-    def _back_off(self, attempt: int, retry_after: float | None) -> None:
-        self.counter.retries += 1
-        self._sleep(self.retry.delay(attempt, retry_after))
 
     def read_json(
         self, response: httpx.Response, *, resource: str, entity_id: str | None = None
@@ -317,3 +460,47 @@ def validated(
             param=where,
         ) from exc
     return data
+
+
+def holds(entity: Any, wanted: Any) -> bool:
+    """Whether ``entity`` already carries every value of ``wanted`` (dicts: a subset).
+
+    Scalars compare as text as well, since a form-encoded write reads back typed.
+    """
+    if isinstance(wanted, Mapping):
+        return isinstance(entity, Mapping) and all(
+            key in entity and holds(entity[key], value) for key, value in wanted.items()
+        )
+    if isinstance(wanted, list | tuple):
+        return (
+            isinstance(entity, list | tuple)
+            and len(entity) == len(wanted)
+            and all(holds(have, want) for have, want in zip(entity, wanted, strict=True))
+        )
+    if wanted is None:
+        return True  # None is "leave as is" in both vendors' write bodies
+    return bool(entity == wanted or str(entity) == str(wanted))
+
+
+def resend_checked(
+    send: Callable[[], Json],
+    reread: Callable[[], Json],
+    fields: Mapping[str, Any],
+    attempts: int,
+) -> Json:
+    """An update without an idempotency key, made safe to retry by reading first.
+
+    When the outcome is unknown (a lost response, a 5xx but 503), the entity is read back: if it
+    already holds ``fields`` the write happened and is not sent again; otherwise it is
+    resent (setting fields to values twice is harmless). At most ``attempts`` sends.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return send()
+        except ServerError as exc:
+            if exc.status == 503 or attempt >= attempts:
+                raise  # a 503 was never applied, and VendorHttp already retried it
+            entity = reread()
+            if holds(entity, fields):
+                return entity
+    raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover

@@ -8,6 +8,7 @@ and invoice ids are integers, catalog item ids strings; paths take either as tex
 from __future__ import annotations
 
 import builtins
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -17,12 +18,13 @@ from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
 
 from talkqa.systems.base import Json, UnexpectedResponse
 from talkqa.systems.client import VendorClient
-from talkqa.systems.http import VendorHttp, validated
+from talkqa.systems.http import VendorHttp, resend_checked, validated
 
 SYSTEM = "invoiced"
 PAGE_SIZE = 100
 # A runaway Link chain (a server that always says "next") must end somewhere.
 MAX_PAGES = 10_000
+IDEMPOTENCY_HEADER = "idempotency-key"
 
 
 class _Entity(BaseModel):
@@ -68,6 +70,11 @@ def next_page_params(response: httpx.Response) -> dict[str, str] | None:
     if not url:
         return None
     return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+
+
+def _canonical(body: Json) -> bytes:
+    """The body as the key derivation sees it: stable whatever the dict's order."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
 class InvoicedResource:
@@ -128,27 +135,44 @@ class InvoicedResource:
         return self._read(self._at("GET", entity_id), str(entity_id))
 
     def create(self, fields: Mapping[str, Any], idempotency_key: str | None = None) -> Json:
-        headers = {"idempotency-key": idempotency_key} if idempotency_key else None
+        body = dict(fields)
+        path = self._http.url(f"/{self.name}")
+        key = self._http.write_key(idempotency_key, "POST", path, _canonical(body))
         entity_id = str(fields["id"]) if fields.get("id") is not None else None
         response = self._http.request(
             "POST",
             f"/{self.name}",
             resource=self.name,
             entity_id=entity_id,
-            json=dict(fields),
-            headers=headers,
-            idempotent=bool(idempotency_key),
+            json=body,
+            headers={IDEMPOTENCY_HEADER: key} if key else None,
+            idempotent=bool(key),
         )
         return self._read(response, entity_id)
 
-    def update(self, entity_id: str, fields: Mapping[str, Any]) -> Json:
-        """PATCH: only the given fields change."""
-        return self._read(self._at("PATCH", entity_id, dict(fields)), str(entity_id))
+    def update(
+        self, entity_id: str, fields: Mapping[str, Any], idempotency_key: str | None = None
+    ) -> Json:
+        """PATCH: only the given fields change; retried read-before-resend.
 
-    def delete(self, entity_id: str) -> None:
-        self._at("DELETE", entity_id)
+        Invoiced documents idempotency keys for POST only, so a PATCH whose answer was lost
+        is resent only after re-reading the entity shows the change did not land.
+        ``idempotency_key`` is accepted for the shared contract and not sent.
+        """
+        return resend_checked(
+            lambda: self._read(self._at("PATCH", entity_id, dict(fields)), str(entity_id)),
+            lambda: self.get(entity_id),
+            fields,
+            self._http.retry.max_attempts,
+        )
 
-    def _at(self, method: str, entity_id: str, json: Json | None = None) -> httpx.Response:
+    def delete(self, entity_id: str, idempotency_key: str | None = None) -> None:
+        """DELETE, resent on a lost answer (a 404 on the resend means it happened)."""
+        self._at("DELETE", entity_id, gone_ok=True)
+
+    def _at(
+        self, method: str, entity_id: str, json: Json | None = None, *, gone_ok: bool = False
+    ) -> httpx.Response:
         """``method`` on ``/{name}/{id}`` (ids may arrive as Invoiced's ints: sent as text)."""
         return self._http.request(
             method,
@@ -157,6 +181,7 @@ class InvoicedResource:
             path_args={"id": str(entity_id)},
             entity_id=str(entity_id),
             json=json,
+            gone_ok=gone_ok,
         )
 
     def _read(self, response: httpx.Response, entity_id: str | None) -> Json:
@@ -169,10 +194,12 @@ class InvoicedResource:
 
 
 class InvoicedClient(VendorClient[InvoicedResource]):
-    """The Invoiced collections talk-qa uses, sharing one transport, budget and counter."""
+    """The Invoiced collections talk-qa uses, sharing one transport, limiter and counter."""
 
     system = SYSTEM
+    LABEL = "Invoiced"
     DEFAULT_REQUESTS_PER_MINUTE = 600
+    DEFAULT_MAX_CONCURRENT = 10  # Invoiced documents no number; stay polite
 
     customers: InvoicedResource
     items: InvoicedResource

@@ -20,6 +20,8 @@ from talkqa.errors import UserError
 INVOICED_SANDBOX_URL = "https://api.sandbox.invoiced.com"
 CHARGEBEE_DEFAULT_RPM = 150  # Chargebee test sites allow 150 requests/minute
 INVOICED_DEFAULT_RPM = 600  # Invoiced documents no number; stay polite
+CHARGEBEE_DEFAULT_CONCURRENCY = 50  # Chargebee: about 50 concurrent GETs / POSTs per site
+INVOICED_DEFAULT_CONCURRENCY = 10  # Invoiced documents no number; stay polite
 
 _HOW_TO_SET: Mapping[str, str] = {
     "CHARGEBEE_SITE": "your Chargebee site name (the 'acme-test' in acme-test.chargebee.com), "
@@ -60,6 +62,24 @@ def _budget(env: Mapping[str, str], name: str, default: int, url: str) -> int | 
     return value or None
 
 
+def _cap(env: Mapping[str, str], name: str, default: int) -> int | None:
+    """The variable when set (0 = no cap), else the vendor's cap: also on loopback, where it
+    costs nothing and the sandbox's ``chargebee-test-site`` preset enforces Chargebee's."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise UserError(
+            f"environment variable {name}={raw!r} is not a whole number: "
+            "set it to the most requests in flight at once, or 0 for no cap"
+        ) from None
+    if value < 0:
+        raise UserError(f"environment variable {name}={raw!r} is negative: use 0 for no cap")
+    return value or None
+
+
 _SITE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
 
 
@@ -79,6 +99,13 @@ def _check_url(name: str, url: str, example: str) -> None:
         raise UserError(
             f"environment variable {name}={url!r} is not an http(s) URL: set it like {example}"
         )
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError:
+        raise UserError(
+            f"environment variable {name}={url!r} has no valid port (1-65535): "
+            f"set it like {example}"
+        ) from None
 
 
 class Settings(BaseModel):
@@ -93,6 +120,8 @@ class Settings(BaseModel):
     invoiced_base_url: str = INVOICED_SANDBOX_URL
     chargebee_requests_per_minute: int | None = CHARGEBEE_DEFAULT_RPM
     invoiced_requests_per_minute: int | None = INVOICED_DEFAULT_RPM
+    chargebee_max_concurrent: int | None = CHARGEBEE_DEFAULT_CONCURRENCY
+    invoiced_max_concurrent: int | None = INVOICED_DEFAULT_CONCURRENCY
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -122,7 +151,9 @@ class Settings(BaseModel):
             _check_site(site)
         chargebee_base_url = (chargebee_url or f"https://{site}.chargebee.com/api/v2").rstrip("/")
         invoiced_base_url = (get("INVOICED_BASE_URL") or INVOICED_SANDBOX_URL).rstrip("/")
-        _check_url("CHARGEBEE_BASE_URL", chargebee_base_url, "https://acme-test.chargebee.com/api/v2")
+        _check_url(
+            "CHARGEBEE_BASE_URL", chargebee_base_url, "https://acme-test.chargebee.com/api/v2"
+        )
         _check_url("INVOICED_BASE_URL", invoiced_base_url, INVOICED_SANDBOX_URL)
         return cls(
             chargebee_site=site,
@@ -135,6 +166,12 @@ class Settings(BaseModel):
             ),
             invoiced_requests_per_minute=_budget(
                 source, "INVOICED_REQUESTS_PER_MINUTE", INVOICED_DEFAULT_RPM, invoiced_base_url
+            ),
+            chargebee_max_concurrent=_cap(
+                source, "CHARGEBEE_MAX_CONCURRENT_REQUESTS", CHARGEBEE_DEFAULT_CONCURRENCY
+            ),
+            invoiced_max_concurrent=_cap(
+                source, "INVOICED_MAX_CONCURRENT_REQUESTS", INVOICED_DEFAULT_CONCURRENCY
             ),
         )
 
@@ -177,6 +214,8 @@ class Settings(BaseModel):
             "INVOICED_BASE_URL": self.invoiced_base_url,
             "CHARGEBEE_REQUESTS_PER_MINUTE": str(self.chargebee_requests_per_minute or 0),
             "INVOICED_REQUESTS_PER_MINUTE": str(self.invoiced_requests_per_minute or 0),
+            "CHARGEBEE_MAX_CONCURRENT_REQUESTS": str(self.chargebee_max_concurrent or 0),
+            "INVOICED_MAX_CONCURRENT_REQUESTS": str(self.invoiced_max_concurrent or 0),
         }
         if self.chargebee_site:
             env["CHARGEBEE_SITE"] = self.chargebee_site

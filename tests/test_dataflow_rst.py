@@ -450,3 +450,22 @@ def test_parsing_from_several_threads_gives_the_same_specs() -> None:
     expected = [load(path) for path in paths]
     with ThreadPoolExecutor(max_workers=4) as pool:
         assert list(pool.map(load, paths)) == expected
+
+
+def test_a_repeated_section_is_one_promise_with_a_note() -> None:
+    """Generated checklists repeat sections: judged once, noted, never a reason for
+    INCOMPLETE. A section with a row the first lacks is a promise of its own."""
+    text = (REPO / "dataflows" / "chargebee-invoiced.rst").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    orders = lines.index("Chargebee Order to Invoiced Invoices")
+    order_section = "\n".join(lines[orders:]) + "\n"
+    without_rows = order_section.split("   * - currency_code")[0]
+    extra_row = order_section + '   * - total\n     - total\n     - "decimal"\n'
+    doubled = text + "\n" + without_rows + "\n" + order_section + "\n" + extra_row
+    spec = parse_text(doubled, "chargebee-invoiced.rst")
+    headings = [s.heading for s in spec.sections]
+    assert headings.count("Chargebee Order to Invoiced Invoices") == 2  # first, and + total
+    assert [len(s.properties) for s in spec.sections][-1] == 3
+    notes = [i for i in spec.issues if i.kind == "repeated-section"]
+    assert len(notes) == 2 and all("repeats section 2" in i.message for i in notes)
+    assert not any(i.may_change_promises for i in notes)

@@ -381,7 +381,7 @@ class _Reader:
             if draft is not None:
                 drafts.append(draft)
         self._docutils_messages(document)
-        sections = [self._finish(index, draft) for index, draft in enumerate(drafts)]
+        sections = self._once([self._finish(index, draft) for index, draft in enumerate(drafts)])
         self.issues.sort(key=lambda issue: issue.line)
         return DataflowSpec(
             file=self.file,
@@ -391,6 +391,25 @@ class _Reader:
             sections=tuple(sections),
             issues=tuple(self.issues),
         )
+
+    def _once(self, sections: list[Section]) -> list[Section]:
+        """Each promise once: a section that repeats an earlier one (the same datatypes, kind
+        and condition, and no row or merge rule the earlier one lacks) promises nothing new,
+        so it is left out with a note instead of being judged twice. Generated checklists
+        repeat sections (the current Invoiced-to-Chargebee one lists a pair three times)."""
+        kept: list[Section] = []
+        for section in sections:
+            earlier = next((k for k in kept if _repeats(section, k)), None)
+            if earlier is None:
+                kept.append(section)
+                continue
+            self.issue(
+                section.line,
+                "repeated-section",
+                f"section {section.index} {_norm(section.heading)!r} repeats section "
+                f"{earlier.index} (line {earlier.line}): its promises are judged once, there",
+            )
+        return kept
 
     def _title_section(self, document: nodes.document) -> nodes.section:
         first_title_line = 1
@@ -825,3 +844,23 @@ def _row_line(cells: list[_Cell], fallback: int) -> int:
 
 def _looks_like_header(cells: list[_Cell]) -> bool:
     return len(cells) >= 2 and all(_HEADER_PROPERTY.search(cell.text) for cell in cells[:2])
+
+
+def _repeats(later: Section, earlier: Section) -> bool:
+    """Whether ``later`` promises nothing ``earlier`` does not (see ``_Reader._once``)."""
+
+    def rows(section: Section) -> set[tuple[str, str, str | None]]:
+        return {(p.source_path, p.target_path, p.data_type) for p in section.properties}
+
+    def rules(section: Section) -> set[tuple[str, str]]:
+        return {(r.source_path, r.target_path) for r in section.merge_rules}
+
+    return (
+        later.source == earlier.source
+        and later.target == earlier.target
+        and later.kind == earlier.kind
+        and later.condition == earlier.condition
+        and later.merges_existing == earlier.merges_existing
+        and rows(later) <= rows(earlier)
+        and rules(later) <= rules(earlier)
+    )

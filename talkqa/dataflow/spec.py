@@ -72,6 +72,11 @@ class Section(_Frozen):
         return not self.properties
 
 
+# Parse notes that cannot change what a checklist promises: an unreadable generation
+# timestamp, and a section left out because an earlier one already makes its promises.
+HARMLESS_ISSUES = frozenset({"generated", "repeated-section"})
+
+
 class ParseIssue(_Frozen):
     """Something the parser could not read; the rest of the document is still read."""
 
@@ -83,9 +88,8 @@ class ParseIssue(_Frozen):
     @property
     def may_change_promises(self) -> bool:
         """Whether the checklist may promise something the spec does not hold (a row dropped or
-        altered, a sentence not understood): a sign-off cannot say GO over it. Only an
-        unreadable generation timestamp is harmless."""
-        return self.kind != "generated"
+        altered, a sentence not understood): a sign-off cannot say GO over it."""
+        return self.kind not in HARMLESS_ISSUES
 
     @property
     def where(self) -> str:

@@ -39,7 +39,7 @@ def _sandbox_systems(customers: int) -> Iterator[tuple[Systems, Callable[[], dic
     from talkqa.systems.connect import Systems as RealSystems
     from talkqa.systems.settings import Settings
 
-    with running_sandboxes(seed=0) as sandbox, httpx.Client() as http:
+    with running_sandboxes(seed=0) as sandbox, httpx.Client(auth=(CHARGEBEE_API_KEY, "")) as http:
         http.post(
             f"{sandbox.chargebee_base_url.rsplit('/api/v2', 1)[0]}/__admin/seed",
             json={"customers": customers},

@@ -44,7 +44,7 @@ def admin_url(env: dict[str, str]) -> str:
 
 def reset(env: dict[str, str], seed: int, **counts: int) -> None:
     """A fresh sandbox state for ``seed``, seeded with ``counts`` (customers, items, orders)."""
-    with httpx.Client(timeout=600) as http:
+    with httpx.Client(timeout=600, auth=(env["CHARGEBEE_API_KEY"], "")) as http:
         http.post(f"{admin_url(env)}/faults", json={"spec": ""}).raise_for_status()
         http.post(f"{admin_url(env)}/reset", json={"seed": seed}).raise_for_status()
         if counts:
@@ -52,7 +52,7 @@ def reset(env: dict[str, str], seed: int, **counts: int) -> None:
 
 
 def set_faults(env: dict[str, str], spec: str) -> None:
-    with httpx.Client(timeout=60) as http:
+    with httpx.Client(timeout=60, auth=(env["CHARGEBEE_API_KEY"], "")) as http:
         http.post(f"{admin_url(env)}/faults", json={"spec": spec}).raise_for_status()
 
 

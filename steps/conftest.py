@@ -338,9 +338,15 @@ def _fresh_sandbox(talkqa_mode: str, sandboxes: Any, talkqa_settings: Settings) 
     if sandboxes is not None:
         sandboxes.reset(seed=0)
         return
-    for base in (talkqa_settings.chargebee_base_url, talkqa_settings.invoiced_base_url):
+    for base, key in (
+        (talkqa_settings.chargebee_base_url, talkqa_settings.chargebee_api_key),
+        (talkqa_settings.invoiced_base_url, talkqa_settings.invoiced_api_key),
+    ):
         root = base.removesuffix("/api/v2")
-        httpx.post(f"{root}/__admin/reset", json={"seed": 0}, timeout=10.0).raise_for_status()
+        auth = (key.get_secret_value(), "")
+        httpx.post(
+            f"{root}/__admin/reset", json={"seed": 0}, timeout=10.0, auth=auth
+        ).raise_for_status()
 
 
 @pytest.fixture

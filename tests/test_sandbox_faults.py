@@ -37,7 +37,9 @@ def invoiced(sb: RunningSandboxes) -> httpx.Client:
 
 
 def faults(sb: RunningSandboxes, spec: str) -> None:
-    response = httpx.post(f"{sb.invoiced_base_url}/__admin/faults", json={"spec": spec})
+    response = httpx.post(
+        f"{sb.invoiced_base_url}/__admin/faults", json={"spec": spec}, auth=(INVOICED_API_KEY, "")
+    )
     assert response.status_code == 200, response.text
 
 
@@ -181,13 +183,14 @@ def test_in_process_drop_raises_the_same_httpx_error() -> None:
 
 def test_admin_faults_json_rules_and_delete(sb: RunningSandboxes) -> None:
     url = f"{sb.chargebee_base_url.removesuffix('/api/v2')}/__admin/faults"
-    added = httpx.post(url, json={"rules": [{"route": "/items*", "kind": "503"}]})
+    admin = (CHARGEBEE_API_KEY, "")
+    added = httpx.post(url, json={"rules": [{"route": "/items*", "kind": "503"}]}, auth=admin)
     assert added.json()["rules"][0]["system"] == "chargebee"  # defaults to the app's system
     with chargebee(sb) as cb:
         assert cb.get("/items").status_code == 503
         assert cb.get("/customers").status_code == 200
-        assert httpx.post(url, json={"rules": [{"kind": "boom"}]}).status_code == 400
-        assert httpx.delete(url).json() == {"rules": []}
+        assert httpx.post(url, json={"rules": [{"kind": "boom"}]}, auth=admin).status_code == 400
+        assert httpx.delete(url, auth=admin).json() == {"rules": []}
         assert cb.get("/items").status_code == 200
 
 
@@ -226,6 +229,6 @@ def test_random_503_with_retry_after_repeats_after_a_reset(sb: RunningSandboxes)
     faults(sb, spec)
     first = statuses()
     assert set(first) == {200, 503}
-    httpx.post(f"{base}/reset", json={})
+    httpx.post(f"{base}/reset", json={}, auth=(INVOICED_API_KEY, "")).raise_for_status()
     faults(sb, spec)
     assert statuses() == first

@@ -110,18 +110,21 @@ def test_running_sandboxes_env_reset_and_stats() -> None:
                                      "invoiced POST /customers": 1}
         assert stats["clock"] == T0 + 2  # one shared clock, one tick per write
         # a reset through either app clears both vendors and restarts ids and the clock
-        reset = httpx.post(f"{sb.invoiced_base_url}/__admin/reset", json={"seed": 3})
+        admin = (INVOICED_API_KEY, "")
+        assert httpx.post(f"{sb.invoiced_base_url}/__admin/reset", json={}).status_code == 401
+        reset = httpx.post(f"{sb.invoiced_base_url}/__admin/reset", json={"seed": 3}, auth=admin)
         assert reset.status_code == 200
         assert cb.get("/customers").json() == {"list": []}
         assert inv.get("/customers").json() == []
         again = cb.post("/customers", data={}).json()["customer"]
         assert (again["id"], again["created_at"]) == (first["id"], first["created_at"])
-        assert httpx.get(f"{sb.invoiced_base_url}/__admin/stats").json()["requests"] == {
+        stats = httpx.get(f"{sb.invoiced_base_url}/__admin/stats", auth=admin).json()
+        assert stats["requests"] == {
             "chargebee GET /customers": 1, "chargebee POST /customers": 1,
             "invoiced GET /customers": 1}
         assert httpx.post(f"{sb.invoiced_base_url}/__admin/reset",
-                          json={"seed": "x"}).status_code == 400
-        assert httpx.get(f"{sb.invoiced_base_url}/__admin/nope").status_code == 404
+                          json={"seed": "x"}, auth=admin).status_code == 400
+        assert httpx.get(f"{sb.invoiced_base_url}/__admin/nope", auth=admin).status_code == 404
         cb.close()
         inv.close()
 
@@ -141,13 +144,18 @@ def test_cli_seed_fills_a_running_sandbox() -> None:
     with running_sandboxes() as sb:
         result = CliRunner().invoke(app, ["sandbox", "seed", "--customers", "30", "--items",
                                           "5", "--orders", "40",
-                                          "--chargebee-url", sb.chargebee_base_url])
+                                          "--chargebee-url", sb.chargebee_base_url,
+                                          "--api-key", CHARGEBEE_API_KEY])
         assert result.exit_code == 0, result.output
         cb = httpx.Client(base_url=sb.chargebee_base_url, auth=(CHARGEBEE_API_KEY, ""))
         customers = cb.get("/customers", params={"limit": "100"}).json()["list"]
         assert len(customers) == 30
         one = customers[0]["customer"]
         assert "@" in one["email"] and len(one["billing_address"]["country"]) == 2
+        wrong = CliRunner().invoke(app, ["sandbox", "seed", "--customers", "1", "--chargebee-url",
+                                         sb.chargebee_base_url, "--api-key", "not-the-key"])
+        # the one-line UserError `talkqa` prints with exit 2 (the runner skips main())
+        assert "refused the key" in str(wrong.exception), wrong.output
         assert len(one["preferred_currency_code"]) == 3
         orders = cb.get("/orders", params={"limit": "100"}).json()["list"]
         assert len(orders) == 40

@@ -104,7 +104,11 @@ def test_chargebee_customers_crud_and_list(harness: Harness) -> None:
 
 
 def test_chargebee_lists_page_through_next_offset(harness: Harness) -> None:
-    seeded = harness.client.post("http://chargebee.sandbox/__admin/seed", json={"customers": 230})
+    seeded = harness.client.post(
+        "http://chargebee.sandbox/__admin/seed",
+        json={"customers": 230},
+        auth=(CHARGEBEE_API_KEY, ""),
+    )
     assert seeded.status_code == 200, seeded.text
     listed = ids(harness.systems.chargebee.customers.list())
     assert len(listed) == len(set(listed)) == 230

@@ -72,18 +72,35 @@ def seed(
             help="The running sandbox's Chargebee URL, as `sandbox serve` prints it.",
         ),
     ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CHARGEBEE_API_KEY",
+            metavar="KEY",
+            help="The sandbox's Chargebee key, as `sandbox serve` prints it.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Fill a running sandbox with deterministic, realistic Chargebee data in one call."""
     if not chargebee_url:
         raise UserError("sandbox seed: give --chargebee-url or set CHARGEBEE_BASE_URL "
                         "(printed by `talkqa sandbox serve`)")
+    if not api_key:
+        raise UserError("sandbox seed: give --api-key or set CHARGEBEE_API_KEY "
+                        "(printed by `talkqa sandbox serve`)")
     root = admin_root(chargebee_url)
     payload = {"customers": customers, "items": items, "orders": orders}
     try:
-        response = httpx.post(f"{root}/__admin/seed", json=payload, timeout=600)
+        response = httpx.post(
+            f"{root}/__admin/seed", json=payload, timeout=600, auth=(api_key, "")
+        )
     except httpx.HTTPError as exc:
         raise UserError(f"sandbox seed: cannot reach {root} ({exc}); is `talkqa sandbox serve` "
                         "running?") from None
+    if response.status_code == 401:
+        raise UserError(f"sandbox seed: {root} refused the key: give the CHARGEBEE_API_KEY "
+                        "that `talkqa sandbox serve` printed")
     if response.status_code != 200:
         raise UserError(f"sandbox seed: {root} answered {response.status_code}: "
                         f"{response.text[:200]}")

@@ -141,6 +141,10 @@ class SandboxApp:
         request = Request(scope, receive)
         path: str = scope["path"]
         if path == "/__admin" or path.startswith("/__admin/"):
+            # the admin API resets and seeds the whole sandbox: it takes the vendor's key too
+            if not self._authorized(request):
+                await self._send(self._problem(self.vendor.unauthorized), scope, receive, send)
+                return
             response = await self.admin(request, self.vendor.name)
             await response(scope, receive, send)
             return

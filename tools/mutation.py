@@ -1,0 +1,153 @@
+"""The mutation runner: plants each one-line fault in a private copy of the tree and asks
+whether the tests that should notice it do.
+
+Why a private copy: the venv holds an editable install of this worktree, so patching files
+in place would race with anyone running tests here, and a crash mid-run would leave a fault
+behind. The copy is made once (``git ls-files``, plus untracked files git would commit) and
+put first on ``sys.path`` (``PYTHONPATH`` and the copy as working directory, whose
+``pyproject.toml`` adds ``.`` for pytest); each mutant is patched in, tested and restored.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+# Options the feature tests under steps/ need to replay their cassettes offline.
+FEATURE_OPTIONS: tuple[str, ...] = (
+    "--talkqa-mode=replay",
+    "--block-network",
+    "--record-mode=none",
+)
+# pytest's exit codes: 1 tests failed, 2 interrupted (e.g. an import error), 5 none collected.
+KILLED_EXITS = frozenset({1, 2})
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One planted fault: ``original`` must occur exactly once in ``file`` so that a refactor
+    which moves or rewrites the code makes the mutant loudly invalid, never silently gone."""
+
+    id: str
+    file: str
+    original: str
+    replacement: str
+    description: str
+    tests: tuple[str, ...]
+
+
+class Verdict(StrEnum):
+    KILLED = "killed"
+    SURVIVED = "survived"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True)
+class Result:
+    mutant: Mutant
+    verdict: Verdict
+    detail: str
+    seconds: float
+
+
+def patched(text: str, mutant: Mutant) -> str | None:
+    """The file's text with the fault planted, or None when the snippet is not there once."""
+    if text.count(mutant.original) != 1:
+        return None
+    return text.replace(mutant.original, mutant.replacement)
+
+
+def verdict_of(exit_code: int) -> tuple[Verdict, str]:
+    """What pytest's exit code says about a mutant."""
+    if exit_code in KILLED_EXITS:
+        return Verdict.KILLED, f"pytest exit {exit_code}"
+    if exit_code == 0:
+        return Verdict.SURVIVED, "every selected test passed"
+    if exit_code == 5:
+        return Verdict.INVALID, "no tests ran (selection matches nothing)"
+    return Verdict.INVALID, f"pytest exit {exit_code} (usage or internal error)"
+
+
+def pytest_args(tests: Iterable[str]) -> list[str]:
+    selected = list(tests)
+    args = ["-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
+    if any(t.startswith("steps") for t in selected):
+        args += FEATURE_OPTIONS
+    return [*args, *selected]
+
+
+def tree_files(repo: Path) -> list[str]:
+    """The files of the tree as git would commit it (tracked, and untracked but not ignored)."""
+    done = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=repo,
+        capture_output=True,
+        check=True,
+    )
+    return [name for name in done.stdout.decode().split("\0") if name]
+
+
+def copy_tree(repo: Path, into: Path) -> None:
+    for name in tree_files(repo):
+        source = repo / name
+        if not source.is_file():  # deleted in the work tree but still tracked
+            continue
+        target = into / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+
+
+def run_pytest(copy: Path, tests: Iterable[str], timeout: float) -> int:
+    """pytest on ``tests`` in the copy, importing the copy's packages before the editable
+    install's. A run past ``timeout`` counts as interrupted (killed: the fault hung it)."""
+    env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", *pytest_args(tests)],
+            cwd=copy,
+            env=env,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return 2
+    return done.returncode
+
+
+def run_mutant(
+    copy: Path, mutant: Mutant, timeout: float, clock: Callable[[], float]
+) -> Result:
+    started = clock()
+    path = copy / mutant.file
+    if not path.is_file():
+        return Result(mutant, Verdict.INVALID, f"{mutant.file} does not exist", 0.0)
+    original = path.read_text(encoding="utf-8")
+    faulty = patched(original, mutant)
+    if faulty is None:
+        count = original.count(mutant.original)
+        return Result(
+            mutant,
+            Verdict.INVALID,
+            f"snippet found {count} times in {mutant.file}, expected exactly once",
+            0.0,
+        )
+    try:
+        path.write_text(faulty, encoding="utf-8")
+        verdict, detail = verdict_of(run_pytest(copy, mutant.tests, timeout))
+    finally:
+        path.write_text(original, encoding="utf-8")
+    return Result(mutant, verdict, detail, clock() - started)
+
+
+def summary_line(results: list[Result]) -> str:
+    killed = sum(1 for r in results if r.verdict is Verdict.KILLED)
+    total = len(results)
+    percent = 100.0 * killed / total if total else 0.0
+    return f"killed {killed} of {total} ({percent:.0f}%)"

@@ -25,8 +25,10 @@ FEATURE_OPTIONS: tuple[str, ...] = (
     "--block-network",
     "--record-mode=none",
 )
-# pytest's exit codes: 1 tests failed, 2 interrupted (e.g. an import error), 5 none collected.
+# pytest's exit codes: 1 tests failed, 2 interrupted (e.g. an import error), 3 internal error,
+# 4 usage error (also a conftest that fails to import), 5 none collected.
 KILLED_EXITS = frozenset({1, 2})
+LOAD_FAILURE_EXITS = frozenset({3, 4})
 
 
 @dataclass(frozen=True)
@@ -63,10 +65,14 @@ def patched(text: str, mutant: Mutant) -> str | None:
     return text.replace(mutant.original, mutant.replacement)
 
 
-def verdict_of(exit_code: int) -> tuple[Verdict, str]:
-    """What pytest's exit code says about a mutant."""
+def verdict_of(exit_code: int, output: str = "", file: str = "") -> tuple[Verdict, str]:
+    """What pytest's exit code says about a mutant. An internal or usage error kills it only
+    when pytest's output names the mutated file (the fault broke loading a conftest or
+    plugin); otherwise the selection or options are wrong, and the mutant proves nothing."""
     if exit_code in KILLED_EXITS:
         return Verdict.KILLED, f"pytest exit {exit_code}"
+    if exit_code in LOAD_FAILURE_EXITS and file and file in output:
+        return Verdict.KILLED, f"pytest exit {exit_code}: {file} failed to load"
     if exit_code == 0:
         return Verdict.SURVIVED, "every selected test passed"
     if exit_code == 5:
@@ -103,9 +109,10 @@ def copy_tree(repo: Path, into: Path) -> None:
         shutil.copy2(source, target)
 
 
-def run_pytest(copy: Path, tests: Iterable[str], timeout: float) -> int:
-    """pytest on ``tests`` in the copy, importing the copy's packages before the editable
-    install's. A run past ``timeout`` counts as interrupted (killed: the fault hung it)."""
+def run_pytest(copy: Path, tests: Iterable[str], timeout: float) -> tuple[int, str]:
+    """pytest's exit code and output on ``tests`` in the copy, importing the copy's packages
+    before the editable install's. A run past ``timeout`` counts as interrupted (killed: the
+    fault hung it)."""
     env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"}
     try:
         done = subprocess.run(
@@ -117,8 +124,8 @@ def run_pytest(copy: Path, tests: Iterable[str], timeout: float) -> int:
             check=False,
         )
     except subprocess.TimeoutExpired:
-        return 2
-    return done.returncode
+        return 2, f"timed out after {timeout:.0f}s"
+    return done.returncode, (done.stdout + done.stderr).decode(errors="replace")
 
 
 def run_mutant(
@@ -140,7 +147,8 @@ def run_mutant(
         )
     try:
         path.write_text(faulty, encoding="utf-8")
-        verdict, detail = verdict_of(run_pytest(copy, mutant.tests, timeout))
+        code, output = run_pytest(copy, mutant.tests, timeout)
+        verdict, detail = verdict_of(code, output, mutant.file)
     finally:
         path.write_text(original, encoding="utf-8")
     return Result(mutant, verdict, detail, clock() - started)

@@ -24,9 +24,7 @@ REPORT = {
     "sections": [
         {
             "index": 1,
-            "conflicts": [
-                {"source_id": "cu_1", "property": "email -> email", "winner": "target"}
-            ],
+            "conflicts": [{"source_id": "cu_1", "property": "email -> email", "winner": "target"}],
         }
     ],
 }

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.mutation import Mutant, Verdict, copy_tree, patched, run_mutant, verdict_of
 from tools.mutants import MUTANTS
+from tools.mutation import Mutant, Verdict, copy_tree, patched, run_mutant, verdict_of
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK_TEST = "tests/test_scene_helpers.py::test_last_line_is_the_failure_reason"
@@ -28,8 +28,13 @@ def test_a_snippet_must_occur_exactly_once() -> None:
 
 @pytest.mark.parametrize(
     ("code", "verdict"),
-    [(0, Verdict.SURVIVED), (1, Verdict.KILLED), (2, Verdict.KILLED), (4, Verdict.INVALID),
-     (5, Verdict.INVALID)],
+    [
+        (0, Verdict.SURVIVED),
+        (1, Verdict.KILLED),
+        (2, Verdict.KILLED),
+        (4, Verdict.INVALID),
+        (5, Verdict.INVALID),
+    ],
 )
 def test_pytest_exit_codes_decide_the_verdict(code: int, verdict: Verdict) -> None:
     assert verdict_of(code)[0] is verdict

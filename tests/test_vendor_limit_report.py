@@ -72,9 +72,7 @@ def _judged(report: RunReport | None) -> list[Any]:
 
 
 def _report(not_carried: list[dict[str, str]]) -> RunReport:
-    return RunReport.model_validate(
-        {"sections": [{"index": 2, "not_carried_over": not_carried}]}
-    )
+    return RunReport.model_validate({"sections": [{"index": 2, "not_carried_over": not_carried}]})
 
 
 def test_a_report_silent_about_the_edit_is_a_finding() -> None:

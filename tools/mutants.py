@@ -26,7 +26,9 @@ REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 300.0  # seconds per mutant: a fault that hangs its tests is killed by the clock
 
 _PLUGIN = "talkqa/pytest_plugin.py"
-_CATALOGUE = "tests/test_defect_catalogue.py::test_each_broken_syncer_gets_a_no_go_naming_its_promise"
+_CATALOGUE = (
+    "tests/test_defect_catalogue.py::test_each_broken_syncer_gets_a_no_go_naming_its_promise"
+)
 _CONTACTS = "steps/test_chargebee_invoiced_contacts.py"
 _FEATURE_CONFLICT = (
     f"{_CONTACTS}::test_email_edited_in_chargebee_and_then_in_invoiced_the_newest_edit_invoiced"
@@ -121,7 +123,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "        if here is not None and read_path(here, state.edit.path) != value:\n",
         "        if here is None and read_path(here, state.edit.path) != value:\n",
         "an edit overwritten where it was made is not a finding",
-        (f"{_CATALOGUE}[forgets-edits]", f"{_CATALOGUE}[one-way]"),
+        ("tests/test_samples.py::test_verify_edits_finds_an_edit_overwritten_where_it_was_made",),
     ),
     Mutant(
         "vendor-limit-report-unchecked",
@@ -195,8 +197,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "talkqa/compare.py",
         "        return math.isclose(left, right, rel_tol=1e-9, abs_tol=1e-12)\n",
         "        return True\n",
-        "any two numbers compare equal",
-        ("tests/test_compare.py",),
+        "any two floats compare equal",
+        ("tests/test_compare.py", "tests/test_float_tolerance.py"),
     ),
     Mutant(
         "compare-list-length-ignored",
@@ -263,7 +265,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "    if unjudged or not judged:\n",
         "    if not judged:\n",
         "decide: something not judged still gives GO",
-        ("tests/test_report_signoff.py",),
+        ("tests/test_verdict_rule.py", "tests/test_report_signoff.py"),
     ),
     Mutant(
         "decide-broken-ignored",
@@ -271,7 +273,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "    if broken:\n",
         "    if False:\n",
         "decide: a broken promise does not make the verdict NO-GO",
-        ("tests/test_report_signoff.py",),
+        ("tests/test_verdict_rule.py", "tests/test_report_signoff.py"),
     ),
     Mutant(
         "signoff-errors-not-unjudged",

@@ -128,9 +128,7 @@ def run_pytest(copy: Path, tests: Iterable[str], timeout: float) -> tuple[int, s
     return done.returncode, (done.stdout + done.stderr).decode(errors="replace")
 
 
-def run_mutant(
-    copy: Path, mutant: Mutant, timeout: float, clock: Callable[[], float]
-) -> Result:
+def run_mutant(copy: Path, mutant: Mutant, timeout: float, clock: Callable[[], float]) -> Result:
     started = clock()
     path = copy / mutant.file
     if not path.is_file():

@@ -242,6 +242,75 @@ MUTANTS: tuple[Mutant, ...] = (
         "the Redactor leaves keys in reasons and Allure attachments",
         ("tests/test_pytest_plugin.py",),
     ),
+    # --- the scene: how a judgement ends ----------------------------------------------------
+    Mutant(
+        "scene-findings-do-not-fail",
+        "talkqa/scene.py",
+        '        if findings:\n            attach_findings(findings, f"findings: {name}")\n',
+        '        if False:\n            attach_findings(findings, f"findings: {name}")\n',
+        "a judgement with findings passes: every finding is recorded but nothing breaks",
+        (f"{_CATALOGUE}[wrong-currency]",),
+    ),
+    Mutant(
+        "scene-vacuous-syncer-fault-unblamed",
+        "talkqa/scene.py",
+        "        if syncer_fault:\n            self.broken(why)\n",
+        "        if False:\n            self.broken(why)\n",
+        "a syncer that linked nothing to compare gets INCOMPLETE, not its broken promise",
+        ("tests/test_vacuous_judgement.py",),
+    ),
+    # --- the other promises -----------------------------------------------------------------
+    Mutant(
+        "exists-judges-nothing",
+        "talkqa/promises/existence.py",
+        "        sc.judge({PromiseId.EXISTS})\n",
+        "        sc.judge(set())\n",
+        "the exists promise runs no check",
+        (f"{_CATALOGUE}[companies-not-persons]",),
+    ),
+    Mutant(
+        "properties-judge-no-row",
+        "talkqa/promises/values.py",
+        "        sc.judge_rows(sc.plan.rows, self.id)\n\n\nclass References",
+        "        sc.judge_rows((), self.id)\n\n\nclass References",
+        "the properties promise compares none of its rows",
+        (f"{_CATALOGUE}[wrong-currency]",),
+    ),
+    Mutant(
+        "checks-reference-unchecked",
+        "talkqa/checks.py",
+        "    if _as_ids(expected) == _as_ids(actual) and not _unresolved(source_value, expected):",
+        "    if not _unresolved(source_value, expected):",
+        "a reference to the wrong (but linked) target is not a finding",
+        ("tests/test_checks.py",),
+    ),
+    # --- evidence: cassettes and recording ----------------------------------------------------
+    Mutant(
+        "replay-recording-allowed",
+        _PLUGIN,
+        'if mode == "replay" and record_mode not in (None, "none"):',
+        'if mode == "replay" and record_mode is None:',
+        "replay mode lets --record-mode rewrite (and so delete) the committed cassettes",
+        (
+            "tests/test_pytest_plugin.py::test_recording_in_replay_mode_is_refused_before_anything_runs",
+        ),
+    ),
+    Mutant(
+        "cassette-empty-accepted",
+        _PLUGIN,
+        "    if not requests:\n",
+        "    if False:\n",
+        "a cassette with no interaction is replayed as if it were evidence",
+        ("tests/test_pytest_plugin.py",),
+    ),
+    Mutant(
+        "signoff-skipped-counts-as-judged",
+        "talkqa/report/signoff.py",
+        'judged = sum(1 for s in statuses if s in ("passed", "failed"))',
+        'judged = sum(1 for s in statuses if s in ("passed", "failed", "skipped"))',
+        "the sign-off counts a scenario not covered as judged: nothing checked can be GO",
+        ("tests/test_report_signoff.py",),
+    ),
     # --- outcomes and the verdict -------------------------------------------------------------
     Mutant(
         "outcome-error-as-failed",

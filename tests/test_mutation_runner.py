@@ -10,7 +10,17 @@ from pathlib import Path
 import pytest
 
 from tools.mutants import MUTANTS
-from tools.mutation import Mutant, Verdict, copy_tree, patched, run_mutant, verdict_of
+from tools.mutation import (
+    BaselineFailed,
+    Mutant,
+    Verdict,
+    check_baseline,
+    copy_tree,
+    mixed,
+    patched,
+    run_mutant,
+    verdict_of,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK_TEST = "tests/test_scene_helpers.py::test_last_line_is_the_failure_reason"
@@ -51,6 +61,7 @@ def test_every_listed_mutant_is_well_formed_and_unique() -> None:
     assert len(ids) == len(set(ids)) and len(ids) >= 25
     for m in MUTANTS:
         assert m.tests and m.original != m.replacement, m.id
+        assert not mixed(m.tests), f"{m.id}: steps/ and tests/ in one selection"
         text = (REPO / m.file).read_text(encoding="utf-8")
         assert text.count(m.original) == 1, f"{m.id}: snippet not exactly once in {m.file}"
 
@@ -81,3 +92,17 @@ def test_a_harmless_change_survives_and_a_moved_snippet_is_invalid(copy: Path) -
     assert result.verdict is Verdict.INVALID and "0 times" in result.detail
     nothing = _mutant("class Verdict(StrEnum):", "class Verdict(StrEnum):  # x", ("tests/nope",))
     assert run_mutant(copy, nothing, 120.0, time.monotonic).verdict is Verdict.INVALID
+
+
+def test_a_suite_that_fails_without_mutants_stops_the_run(copy: Path) -> None:
+    quick = _mutant("class Verdict(StrEnum):", "class Verdict:")
+    check_baseline(copy, [quick], 120.0)  # the clean copy passes: no exception
+    failing = copy / "tests" / "test_fails_on_its_own.py"
+    failing.write_text("def test_it() -> None:\n    assert 1 == 2\n", encoding="utf-8")
+    try:
+        with pytest.raises(BaselineFailed, match="without any mutant"):
+            check_baseline(
+                copy, [quick, _mutant("x", "y", (str(failing.relative_to(copy)),))], 120.0
+            )
+    finally:
+        failing.unlink()

@@ -6,7 +6,9 @@ a promise talk-qa can break without any test saying so; an invalid mutant means 
 was written against moved, and the mutant must be rewritten, not dropped.
 
 Run ``python -m tools.mutants`` (``--only ID`` to run some, ``--list`` to print them).
-Exit 0 when every mutant was killed, 1 when one survived or is invalid, 2 on bad usage.
+The selected tests first run once on the clean copy and must pass (else a "killed" would
+mean nothing). Exit 0 when every mutant was killed, 1 when one survived or is invalid (or
+the clean run failed), 2 on bad usage.
 """
 
 from __future__ import annotations
@@ -20,7 +22,16 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python tools/mutants.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tools.mutation import Mutant, Result, Verdict, copy_tree, run_mutant, summary_line
+from tools.mutation import (
+    BaselineFailed,
+    Mutant,
+    Result,
+    Verdict,
+    check_baseline,
+    copy_tree,
+    run_mutant,
+    summary_line,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 300.0  # seconds per mutant: a fault that hangs its tests is killed by the clock
@@ -371,11 +382,13 @@ def _line(result: Result) -> str:
 
 
 def run(mutants: tuple[Mutant, ...], repo: Path = REPO) -> list[Result]:
-    """Each mutant against its tests in one private copy of ``repo``; prints as it goes."""
+    """Each mutant against its tests in one private copy of ``repo``; prints as it goes.
+    Raises BaselineFailed when those tests fail before any fault is planted."""
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="talkqa-mutants-") as folder:
         copy = Path(folder)
         copy_tree(repo, copy)
+        check_baseline(copy, mutants, TIMEOUT)
         for mutant in mutants:
             result = run_mutant(copy, mutant, TIMEOUT, time.monotonic)
             print(_line(result), flush=True)
@@ -394,7 +407,11 @@ def main(argv: list[str] | None = None) -> int:
         for m in chosen:
             print(f"{m.id:<36} {m.file}: {m.description}")
         return 0
-    results = run(chosen)
+    try:
+        results = run(chosen)
+    except BaselineFailed as exc:
+        print(f"mutants: {exc}", file=sys.stderr)
+        return 1
     print(summary_line(results))
     return 0 if all(r.verdict is Verdict.KILLED for r in results) else 1
 

@@ -80,10 +80,21 @@ def verdict_of(exit_code: int, output: str = "", file: str = "") -> tuple[Verdic
     return Verdict.INVALID, f"pytest exit {exit_code} (usage or internal error)"
 
 
+def is_feature(test: str) -> bool:
+    return test.startswith("steps/")
+
+
+def mixed(tests: Iterable[str]) -> bool:
+    """Feature tests replay with the network blocked, which would fail the tests under
+    tests/ that start a local sandbox: the two never share one pytest run."""
+    kinds = {is_feature(t) for t in tests}
+    return len(kinds) > 1
+
+
 def pytest_args(tests: Iterable[str]) -> list[str]:
     selected = list(tests)
     args = ["-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
-    if any(t.startswith("steps") for t in selected):
+    if selected and all(is_feature(t) for t in selected):
         args += FEATURE_OPTIONS
     return [*args, *selected]
 
@@ -133,6 +144,8 @@ def run_mutant(copy: Path, mutant: Mutant, timeout: float, clock: Callable[[], f
     path = copy / mutant.file
     if not path.is_file():
         return Result(mutant, Verdict.INVALID, f"{mutant.file} does not exist", 0.0)
+    if mixed(mutant.tests):
+        return Result(mutant, Verdict.INVALID, "mixes steps/ and tests/ in one selection", 0.0)
     original = path.read_text(encoding="utf-8")
     faulty = patched(original, mutant)
     if faulty is None:
@@ -157,3 +170,24 @@ def summary_line(results: list[Result]) -> str:
     total = len(results)
     percent = 100.0 * killed / total if total else 0.0
     return f"killed {killed} of {total} ({percent:.0f}%)"
+
+
+class BaselineFailed(Exception):
+    """The selected tests fail on the unmutated copy: every "killed" would be meaningless."""
+
+
+def check_baseline(copy: Path, mutants: Iterable[Mutant], timeout: float) -> None:
+    """Run every mutant's tests once on the clean copy (features apart); they must pass."""
+    tests = list(dict.fromkeys(t for m in mutants for t in m.tests))
+    for group in ([t for t in tests if is_feature(t)], [t for t in tests if not is_feature(t)]):
+        if not group:
+            continue
+        code, output = run_pytest(copy, group, timeout)
+        if code != 0:
+            lines = [line for line in output.splitlines() if line.strip()]
+            failed = [line for line in lines if line.startswith(("FAILED", "ERROR"))]
+            last = (failed or lines or ["no output"])[-1].strip()
+            raise BaselineFailed(
+                f"the mutants' tests fail without any mutant (pytest exit {code}: {last}): "
+                "fix the suite first"
+            )

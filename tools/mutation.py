@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
@@ -123,20 +124,26 @@ def copy_tree(repo: Path, into: Path) -> None:
 def run_pytest(copy: Path, tests: Iterable[str], timeout: float) -> tuple[int, str]:
     """pytest's exit code and output on ``tests`` in the copy, importing the copy's packages
     before the editable install's. A run past ``timeout`` counts as interrupted (killed: the
-    fault hung it)."""
+    fault hung it), and its whole process group (sandboxes, sign-offs) is ended.
+
+    No bytecode is written: a patched file restored within the same second and size could
+    otherwise be imported from a stale ``.pyc`` of its mutant."""
     env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"}
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "pytest", *pytest_args(tests)],
-            cwd=copy,
-            env=env,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return 2, f"timed out after {timeout:.0f}s"
-    return done.returncode, (done.stdout + done.stderr).decode(errors="replace")
+    with subprocess.Popen(
+        [sys.executable, "-m", "pytest", *pytest_args(tests)],
+        cwd=copy,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    ) as proc:
+        try:
+            output, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            return 2, f"timed out after {timeout:.0f}s"
+    return proc.returncode, output.decode(errors="replace")
 
 
 def run_mutant(copy: Path, mutant: Mutant, timeout: float, clock: Callable[[], float]) -> Result:

@@ -1,7 +1,7 @@
 """Prints the kill rate of the judge's planted faults (``make mutants``) and how long it took.
 
-Run: ``python benchmarks/bench_mutants.py`` from the project root (a few minutes: most of it
-is the defect-catalogue sign-offs some mutants need).
+Run: ``python benchmarks/bench_mutants.py`` from the project root (about four minutes: most
+of it is the defect-catalogue sign-offs some mutants need).
 """
 
 from __future__ import annotations
@@ -13,12 +13,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tools.mutants import MUTANTS, run
-from tools.mutation import Verdict, summary_line
+from tools.mutation import BaselineFailed, Verdict, summary_line
 
 
 def main() -> int:
     started = time.monotonic()
-    results = run(MUTANTS)
+    try:
+        results = run(MUTANTS)
+    except BaselineFailed as exc:
+        print(f"bench_mutants: {exc}", file=sys.stderr)
+        return 1
     elapsed = time.monotonic() - started
     slowest = max(results, key=lambda r: r.seconds)
     print(summary_line(results))

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DOC    ?= dataflows/chargebee-invoiced.rst
 
-.PHONY: install test unit features lint signoff cassettes report clean
+.PHONY: install test unit features lint signoff cassettes report mutants clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,9 @@ features: install
 	$(BIN)/pytest steps --talkqa-mode=replay --block-network --record-mode=none
 
 lint: install
-	$(BIN)/ruff check talkqa reference_sync defects steps tests benchmarks
+	$(BIN)/ruff check talkqa reference_sync defects steps tests benchmarks tools
 	$(BIN)/mypy
+	$(BIN)/mypy -p tools
 
 ## The main job: bundled sandboxes, reference sync, reports/ with Allure results and sign-off.
 signoff: install
@@ -44,6 +45,11 @@ cassettes: install
 ## reports/allure-report/index.html. Needs Node.js 20+ (npx fetches the pinned Allure); exit 2 without.
 report: install
 	$(BIN)/talkqa report reports/allure-results --out reports/allure-report
+
+## Plant each fault of tools/mutants.py in a private copy of the tree and run the tests that must
+## kill it: prints one line per mutant and "killed K of N (P%)"; exit 1 if any survived.
+mutants: install
+	$(BIN)/python -m tools.mutants
 
 clean:
 	rm -rf reports .pytest_cache

@@ -1,0 +1,1 @@
+"""Developer tools of talk-qa (not shipped): run as ``python -m tools.<name>``."""

@@ -179,8 +179,6 @@ class SandboxApp:
                 await self._send(self._fault_reply(decision.status, decision.retry_after),
                                  scope, receive, send)
                 return
-            if decision.drop == "before":
-                await self._drop(send)
             try:
                 body = await _bounded_body(request)
             except _TooLarge:
@@ -189,6 +187,11 @@ class SandboxApp:
                     "request_too_large", None,
                 )), scope, receive, send)
                 return
+            if decision.drop == "before":
+                # after reading the body, before the write: a socket closed with unread bytes
+                # sends a reset, so the client would see ReadError or RemoteProtocolError by
+                # chance; a read body makes every drop the same half-sent response
+                await self._drop(send)
             call = Call(
                 method=method,
                 path=relative,

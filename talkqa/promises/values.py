@@ -58,6 +58,11 @@ def _referenced_name(spec: DataflowSpec, prop: PropertyMap, binding: Binding) ->
 _PROPERTIES_SENTENCE = ("The following properties",)
 
 
+def _properties_sentence(src: str, tgt: str) -> str:
+    """The sentence both value promises test, when the checklist lacks it."""
+    return f"The following properties are synchronized between a {src} and a {tgt}."
+
+
 class Properties(Promise):
     """Each linked pair holds equal values in every mapped (non-reference) row."""
 
@@ -67,7 +72,7 @@ class Properties(Promise):
     sentence_starts: ClassVar[tuple[str, ...]] = _PROPERTIES_SENTENCE
 
     def fallback_sentence(self, src: str, tgt: str) -> str:
-        return f"The following properties are synchronized between a {src} and a {tgt}."
+        return _properties_sentence(src, tgt)
 
     def applies(self, section: Section) -> bool:
         return bool(split_rows(section)[0])
@@ -111,7 +116,7 @@ class References(Promise):
     sentence_starts: ClassVar[tuple[str, ...]] = _PROPERTIES_SENTENCE
 
     def fallback_sentence(self, src: str, tgt: str) -> str:
-        return f"The following properties are synchronized between a {src} and a {tgt}."
+        return _properties_sentence(src, tgt)
 
     def applies(self, section: Section) -> bool:
         return bool(split_rows(section)[1]) and bind(section.source) is not None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -625,15 +626,48 @@ def _reference_pairings(
     return pairings, notes
 
 
+def prefetch(
+    spec: DataflowSpec,
+    systems: SystemsLike,
+    cache: dict[tuple[str, str], list[Json]],
+    concurrency: int,
+) -> None:
+    """List every distinct collection the bound sections read, ``concurrency`` at a time.
+
+    The collections are independent and the connectors thread-safe, so the wall time of a
+    judgement becomes that of its longest listing. Only on request: inside a cassette the
+    recorded order of requests must stay the serial one.
+    """
+    bindings: dict[tuple[str, str], Binding] = {}
+    for section in spec.sections:
+        try:
+            for binding in bindings_of(section):
+                bindings.setdefault((binding.system, binding.resource), binding)
+        except NotCovered:
+            continue
+    missing = [binding for key, binding in bindings.items() if key not in cache]
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="talkqa-judge") as pool:
+        listings = list(pool.map(lambda binding: _listing(systems, binding, None), missing))
+    for binding, rows in zip(missing, listings, strict=True):
+        cache[(binding.system, binding.resource)] = rows
+
+
 def check_spec(
     spec: DataflowSpec,
     systems: SystemsLike,
     *,
     source_ids: Collection[str] | None = None,
     unlinked_sources: Collection[str] = (),
+    concurrency: int = 1,
 ) -> CheckReport:
-    """Read every bound section once, pair, and check; unbound sections are 'not covered'."""
+    """Read every bound section once, pair, and check; unbound sections are 'not covered'.
+
+    ``concurrency`` > 1 lists the distinct collections that many at a time first (see
+    ``prefetch``); the default keeps the serial request order cassettes recorded.
+    """
     cache: dict[tuple[str, str], list[Json]] = {}
+    if concurrency > 1:
+        prefetch(spec, systems, cache, concurrency)
     results: dict[int, SectionResult] = {}
     snaps: list[SectionSnapshot] = []
     for section in spec.sections:

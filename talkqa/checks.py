@@ -8,6 +8,7 @@ Allure's categories match on.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -115,6 +116,11 @@ class SectionSnapshot:
     targets: list[Json]
 
     def pairing(self) -> Pairing:
+        """Paired once per snapshot: the checks, the pair count and the coverage share it."""
+        return self._pairing
+
+    @functools.cached_property
+    def _pairing(self) -> Pairing:
         return pair(self.section, self.sources, self.targets, source_system=self.source.system)
 
     def typed_pairing(self) -> Pairing:
@@ -582,8 +588,13 @@ def _reference_pairings(
     snaps: Sequence[SectionSnapshot],
     systems: SystemsLike,
     cache: dict[tuple[str, str], list[Json]],
+    *,
+    restricted: bool = True,
 ) -> tuple[dict[tuple[str, str], Pairing], dict[int, list[str]]]:
     """Pairings every reference field needs, built from unrestricted listings.
+
+    ``restricted=False`` says the snapshots already hold every source (no ``source_ids``),
+    so an owner section's own snapshot is the unrestricted one and is not rebuilt.
 
     A referenced datatype without its own section is still paired by link claim, so an
     Order's customer can be judged even in a checklist that lists only orders.
@@ -601,12 +612,16 @@ def _reference_pairings(
     for ref_key, src_key in needed.items():
         owner = next((s for s in snaps if s.target.key == ref_key), None)
         if owner is not None:
-            full = snapshot_from(
-                owner.section,
-                owner.source,
-                owner.target,
-                _listing(systems, owner.source, cache),
-                _listing(systems, owner.target, cache),
+            full = (
+                snapshot_from(
+                    owner.section,
+                    owner.source,
+                    owner.target,
+                    _listing(systems, owner.source, cache),
+                    _listing(systems, owner.target, cache),
+                )
+                if restricted
+                else owner
             )
             pairings[ref_key] = full.typed_pairing()
         elif src_key is not None:
@@ -682,7 +697,7 @@ def check_spec(
                 reason=exc.reason,
                 existence_only=section.existence_only,
             )
-    pairings, notes = _reference_pairings(snaps, systems, cache)
+    pairings, notes = _reference_pairings(snaps, systems, cache, restricted=source_ids is not None)
     findings: list[Finding] = []
     for snap in snaps:
         section = snap.section

@@ -8,9 +8,11 @@ Allure's categories match on.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -114,6 +116,11 @@ class SectionSnapshot:
     targets: list[Json]
 
     def pairing(self) -> Pairing:
+        """Paired once per snapshot: the checks, the pair count and the coverage share it."""
+        return self._pairing
+
+    @functools.cached_property
+    def _pairing(self) -> Pairing:
         return pair(self.section, self.sources, self.targets, source_system=self.source.system)
 
     def typed_pairing(self) -> Pairing:
@@ -581,8 +588,13 @@ def _reference_pairings(
     snaps: Sequence[SectionSnapshot],
     systems: SystemsLike,
     cache: dict[tuple[str, str], list[Json]],
+    *,
+    restricted: bool = True,
 ) -> tuple[dict[tuple[str, str], Pairing], dict[int, list[str]]]:
     """Pairings every reference field needs, built from unrestricted listings.
+
+    ``restricted=False`` says the snapshots already hold every source (no ``source_ids``),
+    so an owner section's own snapshot is the unrestricted one and is not rebuilt.
 
     A referenced datatype without its own section is still paired by link claim, so an
     Order's customer can be judged even in a checklist that lists only orders.
@@ -600,12 +612,16 @@ def _reference_pairings(
     for ref_key, src_key in needed.items():
         owner = next((s for s in snaps if s.target.key == ref_key), None)
         if owner is not None:
-            full = snapshot_from(
-                owner.section,
-                owner.source,
-                owner.target,
-                _listing(systems, owner.source, cache),
-                _listing(systems, owner.target, cache),
+            full = (
+                snapshot_from(
+                    owner.section,
+                    owner.source,
+                    owner.target,
+                    _listing(systems, owner.source, cache),
+                    _listing(systems, owner.target, cache),
+                )
+                if restricted
+                else owner
             )
             pairings[ref_key] = full.typed_pairing()
         elif src_key is not None:
@@ -625,15 +641,48 @@ def _reference_pairings(
     return pairings, notes
 
 
+def prefetch(
+    spec: DataflowSpec,
+    systems: SystemsLike,
+    cache: dict[tuple[str, str], list[Json]],
+    concurrency: int,
+) -> None:
+    """List every distinct collection the bound sections read, ``concurrency`` at a time.
+
+    The collections are independent and the connectors thread-safe, so the wall time of a
+    judgement becomes that of its longest listing. Only on request: inside a cassette the
+    recorded order of requests must stay the serial one.
+    """
+    bindings: dict[tuple[str, str], Binding] = {}
+    for section in spec.sections:
+        try:
+            for binding in bindings_of(section):
+                bindings.setdefault((binding.system, binding.resource), binding)
+        except NotCovered:
+            continue
+    missing = [binding for key, binding in bindings.items() if key not in cache]
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="talkqa-judge") as pool:
+        listings = list(pool.map(lambda binding: _listing(systems, binding, None), missing))
+    for binding, rows in zip(missing, listings, strict=True):
+        cache[(binding.system, binding.resource)] = rows
+
+
 def check_spec(
     spec: DataflowSpec,
     systems: SystemsLike,
     *,
     source_ids: Collection[str] | None = None,
     unlinked_sources: Collection[str] = (),
+    concurrency: int = 1,
 ) -> CheckReport:
-    """Read every bound section once, pair, and check; unbound sections are 'not covered'."""
+    """Read every bound section once, pair, and check; unbound sections are 'not covered'.
+
+    ``concurrency`` > 1 lists the distinct collections that many at a time first (see
+    ``prefetch``); the default keeps the serial request order cassettes recorded.
+    """
     cache: dict[tuple[str, str], list[Json]] = {}
+    if concurrency > 1:
+        prefetch(spec, systems, cache, concurrency)
     results: dict[int, SectionResult] = {}
     snaps: list[SectionSnapshot] = []
     for section in spec.sections:
@@ -648,7 +697,7 @@ def check_spec(
                 reason=exc.reason,
                 existence_only=section.existence_only,
             )
-    pairings, notes = _reference_pairings(snaps, systems, cache)
+    pairings, notes = _reference_pairings(snaps, systems, cache, restricted=source_ids is not None)
     findings: list[Finding] = []
     for snap in snaps:
         section = snap.section

@@ -9,6 +9,7 @@ which is how "merged with the existing one" becomes checkable.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,8 +23,12 @@ Json = dict[str, Any]
 _METADATA_FIELDS = ("metadata", "meta_data")
 
 
+@functools.lru_cache(maxsize=64)
 def link_key(source_system: str) -> str:
-    """The metadata key a target uses to name its source: 'chargebee_id'."""
+    """The metadata key a target uses to name its source: 'chargebee_id'.
+
+    Cached: the judge asks once per target entity, tens of thousands of times a check.
+    """
     return f"{system_key(source_system)}_id"
 
 

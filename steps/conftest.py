@@ -15,7 +15,7 @@ that drifted from its checklist fails loudly instead of testing the wrong thing.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -347,6 +347,26 @@ def _fresh_sandbox(talkqa_mode: str, sandboxes: Any, talkqa_settings: Settings) 
         httpx.post(
             f"{root}/__admin/reset", json={"seed": 0}, timeout=10.0, auth=auth
         ).raise_for_status()
+
+
+@pytest.fixture
+def sandbox_requests(
+    talkqa_mode: str, sandboxes: Any, talkqa_settings: Settings
+) -> Callable[[], dict[str, int]] | None:
+    """The sandboxes' own request counts, evidence no vendor API gives (sandbox mode only)."""
+    if talkqa_mode != "sandbox":
+        return None
+    if sandboxes is not None:
+        return lambda: dict(sandboxes.stats()["requests"])
+    root = talkqa_settings.chargebee_base_url.removesuffix("/api/v2")
+    auth = (talkqa_settings.chargebee_api_key.get_secret_value(), "")
+
+    def read() -> dict[str, int]:
+        answer = httpx.get(f"{root}/__admin/stats", auth=auth, timeout=10.0)
+        answer.raise_for_status()
+        return dict(answer.json()["requests"])
+
+    return read
 
 
 @pytest.fixture

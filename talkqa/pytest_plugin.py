@@ -694,6 +694,37 @@ def rerun_findings(section: Section, changes: Iterable[Change]) -> list[Any]:
     return findings
 
 
+_READS = frozenset({"GET", "HEAD"})
+
+
+def counted_writes(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:
+    """'system METHOD /route' -> writes the sandbox counted between two of its request counts
+    (keys as the sandbox's ``/__admin/stats`` names them)."""
+    writes: dict[str, int] = {}
+    for key, count in sorted(after.items()):
+        parts = key.split(" ", 2)
+        if len(parts) == 3 and parts[1].upper() not in _READS and count > before.get(key, 0):
+            writes[key] = count - before.get(key, 0)
+    return writes
+
+
+def written_findings(section: Section, writes: Mapping[str, int]) -> list[Any]:
+    """written_on_rerun findings from the sandbox's own request counts: a second run's write
+    that changed nothing visible (same values, in the same second as the entity's last write:
+    the vendors' second-granular ``updated_at`` cannot show it, the sandbox can)."""
+    from talkqa.checks import FindingKind
+
+    return [
+        _edit_finding(
+            section,
+            check=PromiseId.IDEMPOTENCE,
+            kind=FindingKind.WRITTEN_ON_RERUN,
+            note=f"the sandbox answered {count} {route} request(s) during the second run",
+        )
+        for route, count in writes.items()
+    ]
+
+
 def unwatched(
     source: Binding,
     created: Collection[str],

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any, NoReturn, cast
 
@@ -33,6 +33,7 @@ from talkqa.pytest_plugin import (
     ScenarioRecord,
     Shown,
     all_bindings,
+    counted_writes,
     evidence_failure,
     failure_text,
     judge_section,
@@ -52,6 +53,7 @@ PLAN = pytest.StashKey[ScenarioPlan]()
 EDITS = pytest.StashKey[EditState]()
 CONFLICT = pytest.StashKey[ConflictState]()
 SNAPSHOTS = pytest.StashKey[tuple[Snapshot, Snapshot]]()
+WRITES = pytest.StashKey[dict[str, int]]()  # sandbox mode: writes the sandbox saw in a rerun
 REFERENCED_LINKED = pytest.StashKey[int]()
 
 
@@ -164,6 +166,14 @@ class Scene:
 
     def snapshots(self) -> tuple[Snapshot, Snapshot]:
         return self.stash[SNAPSHOTS]
+
+    def rerun_writes(self) -> dict[str, int] | None:
+        """Writes the sandbox itself counted during the second run (None outside sandbox mode)."""
+        return self.stash.get(WRITES, None)
+
+    @property
+    def sandbox_requests(self) -> Callable[[], dict[str, int]] | None:
+        return cast("Callable[[], dict[str, int]] | None", self._get("sandbox_requests"))
 
     def run_report(self) -> RunReport | None:
         """The run report of the latest run of the system under test (None: it gave none)."""
@@ -418,9 +428,13 @@ def run_sut_again(sc: Scene) -> None:
     bindings = all_bindings(sc.spec)
     only = sc.source_ids()
     also = sc.record.created.by_products  # e.g. the Chargebee invoices of its orders
+    requests = sc.sandbox_requests  # the sandbox's own counts: sandbox mode only
+    counted = requests() if requests is not None else None
     before = snapshot(sc.systems, bindings, only, also=also)
     sc.run_sut()
     sc.stash[SNAPSHOTS] = (before, snapshot(sc.systems, bindings, only, also=also))
+    if requests is not None and counted is not None:
+        sc.stash[WRITES] = counted_writes(counted, requests())
 
 
 def change(sc: Scene) -> None:

@@ -419,3 +419,24 @@ def test_unwatched_wants_the_created_sources_and_the_target_side_in_both_snapsho
     reason = unwatched(source, ["c1", "c2"], target, both, both)
     assert reason is not None and "miss 1 of the 2" in reason and "chargebee customers c2" in reason
     assert unwatched(source, [], target, both, both) is not None  # nothing created: no proof
+
+
+def test_a_rerun_write_the_apis_cannot_show_is_counted_by_the_sandbox() -> None:
+    """Same values, same second as the entity's last write: updated_at cannot show the write,
+    the sandbox's own request counts can (sandbox mode's extra evidence for idempotence)."""
+    from talkqa.dataflow.rst import load
+    from talkqa.pytest_plugin import counted_writes, written_findings
+
+    before = {"chargebee GET /customers": 4, "invoiced PATCH /customers/{id}": 2}
+    after = {
+        "chargebee GET /customers": 9,  # the snapshots' reads are not writes
+        "invoiced PATCH /customers/{id}": 3,
+        "invoiced POST /invoices": 1,
+    }
+    writes = counted_writes(before, after)
+    assert writes == {"invoiced PATCH /customers/{id}": 1, "invoiced POST /invoices": 1}
+    assert counted_writes(after, after) == {}
+    section = load(REPO / "dataflows" / "chargebee-invoiced.rst").sections[0]
+    found = written_findings(section, writes)
+    assert [(f.kind, f.check) for f in found] == [("written_on_rerun", "idempotence")] * 2
+    assert "1 invoiced PATCH /customers/{id} request(s)" in found[0].message

@@ -17,18 +17,15 @@ from __future__ import annotations
 import argparse
 import cProfile
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
-import httpx
-from sandbox_process import reset, served_sandboxes  # benchmarks/, beside this script
+from sandbox_process import connected, reset, served_sandboxes  # benchmarks/, beside this script
 
-from reference_sync import LinkStore, run_sync
+from reference_sync import run_sync
 from talkqa.checks import CheckReport, check_spec
 from talkqa.dataflow.rst import load
 from talkqa.systems.connect import Systems
-from talkqa.systems.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = load(REPO / "dataflows" / "chargebee-invoiced.rst")
@@ -71,12 +68,7 @@ def main() -> None:
     args = parser.parse_args()
     with served_sandboxes() as env:
         reset(env, 0, customers=args.customers, items=args.items, orders=args.orders)
-        with (
-            httpx.Client(timeout=120, limits=httpx.Limits(max_connections=64)) as http,
-            tempfile.TemporaryDirectory() as tmp,
-            LinkStore(Path(tmp) / "links.sqlite") as store,
-        ):
-            systems = Systems.connect(Settings.from_env(env), http)
+        with connected(env) as (systems, store):
             started = time.perf_counter()
             summary = run_sync(SPEC, systems, store, concurrency=8)
             print(

@@ -12,18 +12,15 @@ figure issue 13 asks to be >= 1.1). ``--check`` runs the judge after each sync.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from sandbox_process import reset, served_sandboxes  # benchmarks/, beside this script
+from sandbox_process import connected, reset, served_sandboxes  # benchmarks/, beside this script
 
-from reference_sync import LinkStore, run_sync
+from reference_sync import run_sync
 from talkqa.checks import check_spec
 from talkqa.dataflow.rst import load
-from talkqa.systems.connect import Systems
-from talkqa.systems.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = load(REPO / "dataflows" / "chargebee-invoiced.rst")
@@ -42,12 +39,7 @@ def serial_loop(env: dict[str, str], count: int) -> float:
 
 def sync_once(env: dict[str, str], args: argparse.Namespace, concurrency: int) -> dict[str, float]:
     reset(env, 0, customers=args.customers, items=args.items, orders=args.orders)
-    with (
-        httpx.Client(timeout=120, limits=httpx.Limits(max_connections=64)) as http,
-        tempfile.TemporaryDirectory() as tmp,
-        LinkStore(Path(tmp) / "links.sqlite") as store,
-    ):
-        systems = Systems.connect(Settings.from_env(env), http)
+    with connected(env) as (systems, store):
         started, cpu = time.perf_counter(), time.process_time()
         summary = run_sync(SPEC, systems, store, concurrency=concurrency)
         seconds = time.perf_counter() - started

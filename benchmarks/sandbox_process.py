@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 
@@ -66,3 +67,22 @@ def fired(env: dict[str, str]) -> int:
     with httpx.Client(timeout=60) as http:
         rules = http.get(f"{admin_url(env)}/stats").json()["rules"]
     return sum(int(rule.get("fired", 0)) for rule in rules)
+
+
+@contextlib.contextmanager
+def connected(env: dict[str, str]) -> Iterator[tuple[Any, Any]]:
+    """Our connectors on a served sandbox over one pooled client, and a fresh link store:
+    (Systems, LinkStore), for a benchmark's sync."""
+    import tempfile
+    from pathlib import Path
+
+    from reference_sync import LinkStore
+    from talkqa.systems.connect import Systems
+    from talkqa.systems.settings import Settings
+
+    with (
+        httpx.Client(timeout=120, limits=httpx.Limits(max_connections=64)) as http,
+        tempfile.TemporaryDirectory() as tmp,
+        LinkStore(Path(tmp) / "links.sqlite") as store,
+    ):
+        yield Systems.connect(Settings.from_env(env), http), store

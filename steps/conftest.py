@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from talkqa.dataflow.gherkin import BACKGROUND_STEP
 from talkqa.dataflow.spec import DataflowSpec, Section
 from talkqa.outcome import NotJudged
 from talkqa.promises import FeatureTag, PromiseId, marker_docs
@@ -189,7 +190,7 @@ def _record_from_feature(item: pytest.Item, scenario: Any) -> ScenarioRecord:
     record = ScenarioRecord(scenario=scenario.name)
     background = getattr(scenario.feature, "background", None)
     for step in getattr(background, "steps", ()) or ():
-        found = re.match(r'the checklist "(?P<doc>[^"]+)" section (?P<index>\d+)', step.name)
+        found = re.match(BACKGROUND_STEP, step.name)
         if found:
             record.dataflow, record.section_index = found["doc"], int(found["index"])
             record.section = scenario.feature.name

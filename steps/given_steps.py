@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pytest_bdd import given, parsers
 
+from talkqa.dataflow.gherkin import BACKGROUND_STEP
 from talkqa.scene import (
     create_sources,
     link_referenced_first,
@@ -17,7 +18,7 @@ from talkqa.scene import (
 )
 
 
-@given(parsers.re(r'the checklist "(?P<doc>[^"]+)" section (?P<index>\d+)'))
+@given(parsers.re(BACKGROUND_STEP))
 def the_checklist_section(doc: str, index: str) -> None:
     open_section(scene(), doc, int(index))
 

@@ -537,4 +537,5 @@ def judge_promise(sc: Scene) -> None:
 
 
 def judge_conflicts_reported(sc: Scene) -> None:
-    Conflicts().judge_report(sc)
+    """The second Then of a conflicts scenario: the run report names each conflict."""
+    cast(Conflicts, promise(PromiseId.CONFLICTS)).judge_report(sc)

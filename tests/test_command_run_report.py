@@ -11,14 +11,8 @@ from pathlib import Path
 
 from talkqa.dataflow.spec import DataflowSpec
 from talkqa.sut import CommandDriver
+from tests.test_sut import ENV  # the five variables a command driver needs
 
-ENV = {
-    "CHARGEBEE_SITE": "acme-test",
-    "CHARGEBEE_API_KEY": "cb_secret_key",
-    "CHARGEBEE_BASE_URL": "http://127.0.0.1:1/api/v2",
-    "INVOICED_API_KEY": "inv_secret_key",
-    "INVOICED_BASE_URL": "http://127.0.0.1:2",
-}
 REPORT = {
     "syncer": "tiny",
     "sections": [

@@ -202,7 +202,10 @@ def generate(spec: DataflowSpec, doc_path: str) -> dict[str, str]:
 
 # --- drift ------------------------------------------------------------------------------------
 
-_BACKGROUND = re.compile(r'^\s*Given the checklist "(?P<doc>[^"]*)" section (?P<index>\d+)\s*$')
+# The Background step that names a feature's checklist and section: the step definition, the
+# drift check and the plugin (for a scenario that ended before its steps) all read it so.
+BACKGROUND_STEP = r'the checklist "(?P<doc>[^"]+)" section (?P<index>\d+)'
+_BACKGROUND = re.compile(rf"^\s*Given {BACKGROUND_STEP}\s*$")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -563,8 +563,3 @@ def write_signoff(results: SignoffInput, out_dir: Path) -> Verdict:
         html=page_html,
         json_path=page_json,
     )
-
-
-def summarise(outcomes: Iterable[Outcome]) -> dict[str, int]:
-    """Scenario counts by status (for a CLI's closing line)."""
-    return dict(Counter(o.status.value for o in outcomes))

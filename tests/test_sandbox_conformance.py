@@ -148,8 +148,11 @@ def invoiced_records(inv: httpx.Client) -> list[tuple[str, dict[str, Any]]]:
     out.append(("invoice", invoice))
     out.append(("invoice", ok(inv.patch(f"/invoices/{invoice['id']}", json={"notes": "n"}))))
     out.append(("invoice", ok(inv.get(f"/invoices/{invoice['id']}"))))
-    for path, key in (("/customers", "customer"), ("/items", "item"), ("/invoices", "invoice")):
+    out.append(("invoice", ok(inv.post(f"/invoices/{invoice['id']}/void"))))
+    for path, key in (("/customers", "customer"), ("/items", "item"), ("/invoices", "invoice"),
+                      ("/events", "event")):
         out += [(key, record) for record in ok(inv.get(path))]
+    out.append(("event", ok(inv.get(f"/events/{out[-1][1]['id']}"))))
     return out
 
 
@@ -157,8 +160,24 @@ def test_every_invoiced_record_matches_the_vendors_definition(
     clients: tuple[httpx.Client, httpx.Client],
 ) -> None:
     records = invoiced_records(clients[1])
-    assert {key for key, _ in records} == {"customer", "item", "invoice"}
+    assert {key for key, _ in records} == {"customer", "item", "invoice", "event"}
     found = sorted({p for key, record in records for p in problems("invoiced", key, record)})
+    assert found == []
+
+
+def test_invoiced_events_match_the_vendors_definition(
+    clients: tuple[httpx.Client, httpx.Client],
+) -> None:
+    """Each event's type is one the reference lists and its subject is a valid record."""
+    invoiced_records(clients[1])
+    events = ok(clients[1].get("/events", params={"per_page": "100"}))
+    types = set(vendor_defs.load("invoiced")["event_types"])
+    found = sorted({p for event in events for p in (
+        *problems("invoiced", event["data"]["object"]["object"], event["data"]["object"]),
+        *([] if event["type"] in types else [f"event.type: {event['type']!r} not listed"]),
+    )})
+    assert {e["type"] for e in events} == {
+        "customer.created", "customer.updated", "invoice.created", "invoice.updated"}
     assert found == []
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from talkqa.sandbox.server import RunningSandboxes
 from tests import sandbox_fixtures
+from tests.webhook_receiver import receiver
 
 chargebee = pytest.importorskip("chargebee")
 pytestmark = pytest.mark.sdk
@@ -133,3 +135,36 @@ def test_idempotency_replay_through_the_sdk(cb: Any) -> None:
     assert first.customer.id == second.customer.id
     assert second.headers.get("chargebee-idempotency-replayed") == "true"
     assert len(cb.Customer.list({"limit": 10}).list) == 1
+
+
+def test_the_sdk_lists_events_and_parses_a_delivered_webhook(
+    served: RunningSandboxes, cb: Any
+) -> None:
+    admin = httpx.Client(base_url=f"http://127.0.0.1:{served.chargebee_port}/__admin",
+                         auth=(served.env["CHARGEBEE_API_KEY"], ""))
+    with receiver() as endpoint, admin:
+        admin.post("/webhooks", json={"endpoints": [
+            {"url": endpoint.url, "username": "u", "password": "p"}]}).raise_for_status()
+        try:
+            cb.ItemFamily.create({"id": "fam", "name": "Family"})
+            for n in range(4):
+                cb.Customer.create({"id": f"c{n}", "first_name": f"N{n}"})
+                cb.Customer.update(f"c{n}", {"last_name": "L"})
+            cb.Item.create({"id": "i1", "name": "Gold", "type": "plan", "item_family_id": "fam"})
+            delivered = endpoint.wait_for(10)
+        finally:
+            admin.delete("/webhooks").raise_for_status()
+    oldest_first = {"asc": "occurred_at"}
+    every = [e.event for e in cb.Event.list({"limit": 100, "sort_by": oldest_first}).list]
+    assert len(every) == 10
+    since = every[4].occurred_at
+    wanted = {"customer_created", "customer_changed"}
+    listed = cb.Event.list({"limit": 100, "sort_by": oldest_first,
+                            "occurred_at": {"after": since},
+                            "event_type": {"in": sorted(wanted)}}).list
+    assert [e.event.id for e in listed] == [
+        e.id for e in every if e.event_type in wanted and e.occurred_at > since]
+    assert listed and len(listed) < len(every)
+    parsed = cb.Event.deserialize(delivered[-1].body.decode())
+    assert (parsed.event_type, parsed.content["item"]["id"]) == ("item_created", "i1")
+    assert parsed.id == every[-1].id and parsed.api_version == "v2"

@@ -1,4 +1,5 @@
-"""`/__admin/*` on both apps: reset, stats, faults, bulk seed. Never part of a vendor surface.
+"""`/__admin/*` on both apps: reset, stats, faults, webhooks, bulk seed. Never part of a vendor
+surface.
 
 Admin answers use their own small JSON shape (`{"error": ...}` on failure) so nobody mistakes
 them for vendor responses.
@@ -16,31 +17,39 @@ from talkqa.errors import UserError
 from talkqa.sandbox.faults import FaultEngine, FaultRule, parse_spec, rule_from_mapping
 from talkqa.sandbox.seed import seed_chargebee
 from talkqa.sandbox.state import SandboxState
+from talkqa.sandbox.webhooks import Webhooks
 from talkqa.sandbox.wire import render
 
 
 class AdminApi:
     """Shared by both apps: a reset through either one clears both vendors."""
 
-    def __init__(self, state: SandboxState, faults: FaultEngine, base_rules: str | None) -> None:
+    def __init__(self, state: SandboxState, faults: FaultEngine, base_rules: str | None,
+                 webhooks: Webhooks) -> None:
         self.state = state
         self.faults = faults
         self.base_rules = base_rules
+        self.webhooks = webhooks
         self.reset(state.seed)
 
     def reset(self, seed: int = 0) -> None:
-        """Clear data, clock, ids and counters; re-install the faults given at start-up."""
-        self.state.reset(seed)
+        """Clear data, clock, ids, counters and pending webhook deliveries (a new
+        `generation`); re-install the faults given at start-up. Webhook endpoints stay."""
+        with self.state.lock:
+            self.state.reset(seed)
+            self.webhooks.reset()
         self.faults.configure(parse_spec(self.base_rules) if self.base_rules else [])
 
     def stats(self) -> dict[str, Any]:
         with self.state.lock:
             return {
                 "seed": self.state.seed,
+                "generation": self.state.generation,
                 "clock": self.state.clock.now(),
                 "requests": dict(sorted(self.state.request_counts.items())),
                 "faults": dict(sorted(self.state.fault_counts.items())),
                 "rules": self.faults.describe(),
+                "webhooks": self.webhooks.stats(),
             }
 
     async def __call__(self, request: Request, vendor: str) -> Response:
@@ -55,6 +64,8 @@ class AdminApi:
                 return _ok(self.stats())
             if route == "faults":
                 return self._faults(method, body, vendor)
+            if route == "webhooks":
+                return self._webhooks(method, body, vendor)
             if (method, route) == ("POST", "seed"):
                 counts = {k: _int(body.get(k, 0), k) for k in ("customers", "items", "orders")}
                 unknown = sorted(set(body) - set(counts))
@@ -82,6 +93,22 @@ class AdminApi:
         elif method != "GET":
             return _ok({"error": f"{method} is not supported on /__admin/faults"}, 405)
         return _ok({"rules": self.faults.describe()})
+
+
+    def _webhooks(self, method: str, body: dict[str, Any], vendor: str) -> Response:
+        """GET lists the endpoints, POST `{"endpoints": [...], "replace": true}` sets them
+        (`talkqa.sandbox.webhooks.endpoint_from_mapping`; `system` defaults to the vendor
+        of the app asked), DELETE removes them all."""
+        if method == "DELETE":
+            self.webhooks.clear()
+        elif method == "POST":
+            raw = body.get("endpoints", [])
+            if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
+                raise UserError("webhooks: endpoints must be a list of objects")
+            self.webhooks.configure(raw, vendor, replace=bool(body.get("replace", True)))
+        elif method != "GET":
+            return _ok({"error": f"{method} is not supported on /__admin/webhooks"}, 405)
+        return _ok({"endpoints": self.webhooks.describe()})
 
 
 async def _json(request: Request) -> dict[str, Any]:

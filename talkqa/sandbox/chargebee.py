@@ -683,7 +683,7 @@ def _emit(state: SandboxState, event_type: str, key: str, record: JsonDict) -> R
         "object": "event", "api_version": "v2", "event_type": event_type,
         "webhook_status": "not_configured", "content": {key: copy.deepcopy(record)},
     }
-    state.table("chargebee.events").add(event["id"], event)
+    state.publish("chargebee", event)
     return Reply(200, {key: record})
 
 

@@ -23,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from talkqa.sandbox.faults import FaultEngine
 from talkqa.sandbox.state import Replay, SandboxState
+from talkqa.sandbox.webhooks import Webhooks
 from talkqa.sandbox.wire import WireError, render
 
 _log = logging.getLogger("talkqa.sandbox")
@@ -124,12 +125,14 @@ class SandboxApp:
     """One vendor's ASGI app over the shared state; admin endpoints under `/__admin`."""
 
     def __init__(
-        self, vendor: Vendor, state: SandboxState, faults: FaultEngine, admin: Any
+        self, vendor: Vendor, state: SandboxState, faults: FaultEngine, admin: Any,
+        webhooks: Webhooks | None = None,
     ) -> None:
         self.vendor = vendor
         self.state = state
         self.faults = faults
         self.admin = admin
+        self.webhooks = webhooks
         self._compiled = [(route, route.pattern) for route in vendor.routes]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -266,6 +269,8 @@ class SandboxApp:
                     Problem(500, "Internal error in the sandbox.", "internal_error", None,
                             "operation_failed" if self.vendor.name == "chargebee" else "api")
                 )
+            if self.webhooks is not None:
+                self.webhooks.publish_pending()
             if slot is not None and route.writes and reply.status < 500:
                 body = b"" if reply.payload is None else _bytes(reply.payload)
                 self.state.idempotency[slot] = Replay(fingerprint, reply.status, body)

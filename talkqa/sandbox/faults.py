@@ -5,11 +5,13 @@ SPEC syntax (the `--faults` option, `{"spec": ...}` on `POST /__admin/faults`)::
     SPEC   := RULE (';' RULE)*
     RULE   := TARGET '=' KIND (',' OPTION)*  |  PRESET
     TARGET := SYSTEM ['.' METHOD] [ROUTE]      SYSTEM: chargebee | invoiced | *
-                                               METHOD: GET, POST, PATCH, DELETE or *
+                                               METHOD: GET, POST, PATCH, DELETE, WEBHOOK or *
                                                ROUTE: a glob on the path below the vendor base,
                                                matched against the concrete path and the route
                                                template (`/customers/{id}`); default: every route
+                                               (WEBHOOK: `/EVENT_TYPE`, e.g. `/customer_*`)
     KIND   := 429 | 500 | 503 | latency | drop_before | drop_after | rpm | concurrency
+            | duplicate | lose                 the last two: WEBHOOK deliveries only
     OPTION := retry_after=N|auto    429, 503, rpm, concurrency (auto, rpm only: seconds until
                                     the rolling window frees a slot); absent: no Retry-After
             | times=N               fire at most N times (default: always)
@@ -30,6 +32,12 @@ Examples: `chargebee.POST/customers=429,retry_after=2,times=1`, `invoiced=latenc
 `chargebee=rpm,limit=150`, `chargebee.GET=concurrency,limit=50`,
 `invoiced.PATCH/items/*=drop_after`.
 
+WEBHOOK targets the sandbox's webhook deliveries (`talkqa.sandbox.webhooks`), not requests:
+`latency` delays a delivery by `ms`, `duplicate` delivers it twice, `lose` never delivers it
+(no retry: the event stays in the events feed, where a syncer can still catch up), e.g.
+`chargebee.WEBHOOK/customer_changed=lose,times=1`, `invoiced.WEBHOOK=duplicate,p=0.5`.
+Request kinds never match a WEBHOOK target, nor WEBHOOK kinds a request.
+
 `drop_before` closes the connection before the write is applied, `drop_after` after: the
 client cannot tell them apart, which is exactly what makes retries of non-idempotent writes
 dangerous. `rpm` and `concurrency` answer 429 like a Chargebee test site (150/min, 50 in flight).
@@ -49,7 +57,10 @@ from typing import Any
 
 from talkqa.errors import UserError
 
-KINDS = ("429", "500", "503", "latency", "drop_before", "drop_after", "rpm", "concurrency")
+KINDS = ("429", "500", "503", "latency", "drop_before", "drop_after", "rpm", "concurrency",
+         "duplicate", "lose")
+WEBHOOK = "WEBHOOK"  # the pseudo-method of webhook deliveries
+WEBHOOK_KINDS = ("latency", "duplicate", "lose")
 SYSTEMS = ("chargebee", "invoiced", "*")
 PRESETS = {
     "chargebee-test-site": (
@@ -95,6 +106,8 @@ class FaultRule:
             return False
         if self.method not in ("*", method):
             return False
+        if (method == WEBHOOK) != (self.method == WEBHOOK):
+            return False  # `*=latency` slows requests, not deliveries
         if self.route == "*":
             return True
         return fnmatch.fnmatchcase(path, self.route) or fnmatch.fnmatchcase(template, self.route)
@@ -184,6 +197,10 @@ def _build(
     if kind not in KINDS:
         raise UserError(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
     rule = FaultRule(system=system, method=method.upper(), route=route, kind=kind)
+    if rule.method == WEBHOOK and kind not in WEBHOOK_KINDS:
+        raise UserError(f"{where}: a WEBHOOK target takes {', '.join(WEBHOOK_KINDS)} only")
+    if kind in ("duplicate", "lose") and rule.method != WEBHOOK:
+        raise UserError(f"{where}: kind {kind} needs a WEBHOOK target, e.g. chargebee.WEBHOOK")
     for name, value in options.items():
         if value in ("None", ""):
             continue
@@ -239,6 +256,7 @@ class Decision:
     status: int | None = None
     retry_after: int | None = None
     drop: str | None = None  # "before" | "after"
+    copies: int = 1  # webhook deliveries: 2 when duplicated, 0 when lost
     fired: list[str] = field(default_factory=list)
     held: list[FaultRule] = field(default_factory=list)
 
@@ -285,6 +303,11 @@ class FaultEngine:
         failing = decision.status is not None or decision.drop is not None
         if rule.kind == "latency":
             decision.latency_ms += rule.ms
+            return True
+        if rule.kind in ("duplicate", "lose"):
+            if decision.copies != 1:
+                return False
+            decision.copies = 2 if rule.kind == "duplicate" else 0
             return True
         if failing:
             return False

@@ -340,7 +340,7 @@ def _customer_checks(state: SandboxState, fields: dict[str, Any], ident: int | N
 
 
 def create_customer(state: SandboxState, call: Call) -> Reply:
-    return Reply(201, new_customer(state, _body(call)))
+    return Reply(201, _event(state, "customer.created", new_customer(state, _body(call))))
 
 
 def list_customers(state: SandboxState, call: Call) -> Reply:
@@ -360,6 +360,7 @@ def update_customer(state: SandboxState, call: Call) -> Reply:
     record = _find(state, "invoiced.customers", str(ident), "Customer")
     fields = _fields(_body(call), CUSTOMER_FIELDS, "a customer", ("customer", "update"))
     _customer_checks(state, fields, ident)
+    old = copy.deepcopy(record)
     for key, value in fields.items():
         if key == "metadata":
             record["metadata"] = value or {}
@@ -368,17 +369,18 @@ def update_customer(state: SandboxState, call: Call) -> Reply:
         else:
             record[key] = value
     _touch(state, record)
-    return Reply(200, record)
+    return Reply(200, _event(state, "customer.updated", record, old))
 
 
 def delete_customer(state: SandboxState, call: Call) -> Reply:
     ident = _int_id(call, "Customer")
-    _find(state, "invoiced.customers", str(ident), "Customer")
+    record = _find(state, "invoiced.customers", str(ident), "Customer")
     for invoice in state.table("invoiced.invoices").live():
         if invoice["customer"] == ident:
             raise _bad(None, "This customer cannot be deleted because it has invoices")
     state.table("invoiced.customers").remove(str(ident))
     state.clock.tick()
+    _event(state, "customer.deleted", record)
     return Reply(204, None)
 
 
@@ -545,7 +547,7 @@ def new_invoice(state: SandboxState, body: dict[str, Any]) -> JsonDict:
 
 
 def create_invoice(state: SandboxState, call: Call) -> Reply:
-    return Reply(201, new_invoice(state, _body(call)))
+    return Reply(201, _event(state, "invoice.created", new_invoice(state, _body(call))))
 
 
 def list_invoices(state: SandboxState, call: Call) -> Reply:
@@ -601,9 +603,10 @@ def update_invoice(state: SandboxState, call: Call) -> Reply:
             record[key] = value
     _totals(record)
     _touch(state, record)
+    old = copy.deepcopy(live)
     live.clear()
     live.update(record)
-    return Reply(200, live)
+    return Reply(200, _event(state, "invoice.updated", live, old))
 
 
 def void_invoice(state: SandboxState, call: Call) -> Reply:
@@ -617,17 +620,64 @@ def void_invoice(state: SandboxState, call: Call) -> Reply:
         raise _bad(None, "This invoice has already been voided")
     if record["paid"]:
         raise _bad(None, "Paid invoices cannot be voided")
+    old = copy.deepcopy(record)
     record["status"] = "voided"
     _touch(state, record)
-    return Reply(200, record)
+    return Reply(200, _event(state, "invoice.updated", record, old))
 
 
 def delete_invoice(state: SandboxState, call: Call) -> Reply:
     ident = _int_id(call, "Invoice")
-    _find(state, "invoiced.invoices", str(ident), "Invoice")
+    record = _find(state, "invoiced.invoices", str(ident), "Invoice")
     state.table("invoiced.invoices").remove(str(ident))
     state.clock.tick()
+    _event(state, "invoice.deleted", record)
     return Reply(204, None)
+
+
+# ---------------------------------------------------------------- events
+# The API user the reference's example events name (`user.id` -2: a change made through the
+# API, not by a person).
+_API_USER: JsonDict = {
+    "created_at": None, "updated_at": None, "email": None, "first_name": None, "id": -2,
+    "last_name": None, "two_factor_enabled": False, "registered": True,
+}
+
+
+def _event(
+    state: SandboxState, event_type: str, record: JsonDict, old: JsonDict | None = None
+) -> JsonDict:
+    """Record a write as Invoiced's events show it (`data.object` a copy of the record;
+    `data.previous` the old values of what an update changed) and return the record.
+    Catalog items have no event type in the reference, so item writes record none."""
+    data: JsonDict = {"object": copy.deepcopy(record)}
+    if old is not None:
+        data["previous"] = {key: copy.deepcopy(value) for key, value in old.items()
+                            if key != "updated_at" and record.get(key) != value}
+    state.publish("invoiced", {
+        "id": state.next_number("invoiced.event"), "object": "event", "type": event_type,
+        "timestamp": state.clock.now(), "data": data, "user": dict(_API_USER),
+    })
+    return record
+
+
+def list_events(state: SandboxState, call: Call) -> Reply:
+    """Newest first ("reverse chronological order"); `related_to=TYPE,ID` keeps the events
+    whose subject is that object."""
+    rows = list(reversed(state.table("invoiced.events").live()))
+    related = dict(call.query).get("related_to")
+    if related is not None:
+        kind, _, ident = related.partition(",")
+        if not kind or not ident:
+            raise _bad("related_to", "related_to must be written object_type,object_id")
+        rows = [row for row in rows if row["data"]["object"].get("object") == kind
+                and str(row["data"]["object"].get("id")) == ident]
+    return _list(state, call, Table(rows=rows), (), "event")
+
+
+def get_event(state: SandboxState, call: Call) -> Reply:
+    ident = _int_id(call, "Event")
+    return Reply(200, _find(state, "invoiced.events", str(ident), "Event"))
 
 
 # ---------------------------------------------------------------- vendor wiring
@@ -676,6 +726,8 @@ ROUTES: tuple[Route, ...] = tuple(
         ("PATCH", "/invoices/{id}", update_invoice),
         ("POST", "/invoices/{id}/void", void_invoice),
         ("DELETE", "/invoices/{id}", delete_invoice),
+        ("GET", "/events", list_events),
+        ("GET", "/events/{id}", get_event),
     )
 )
 

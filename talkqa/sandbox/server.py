@@ -24,6 +24,7 @@ from talkqa.sandbox.clock import WRITES_PER_SECOND
 from talkqa.sandbox.dispatch import SandboxApp, SandboxConnectionDropped
 from talkqa.sandbox.faults import FaultEngine, parse_spec
 from talkqa.sandbox.state import SandboxState
+from talkqa.sandbox.webhooks import Webhooks
 
 CHARGEBEE_SITE = chargebee.SITE
 CHARGEBEE_API_KEY = chargebee.API_KEY
@@ -33,11 +34,13 @@ HOST = "127.0.0.1"
 
 @dataclass
 class Sandbox:
-    """Both emulators over one state (one clock, one RNG, one lock, one fault table)."""
+    """Both emulators over one state (one clock, one RNG, one lock, one fault table, one
+    webhook deliverer)."""
 
     state: SandboxState
     faults: FaultEngine
     admin: AdminApi
+    webhooks: Webhooks
     chargebee_app: SandboxApp
     invoiced_app: SandboxApp
 
@@ -57,13 +60,15 @@ def create_sandbox(
         parse_spec(faults)  # fail early with a UserError naming the bad rule
     state = SandboxState(seed, writes_per_second)
     engine = FaultEngine()
-    admin = AdminApi(state, engine, faults)
+    webhooks = Webhooks(state, engine)
+    admin = AdminApi(state, engine, faults, webhooks)
     return Sandbox(
         state=state,
         faults=engine,
         admin=admin,
-        chargebee_app=SandboxApp(chargebee.VENDOR, state, engine, admin),
-        invoiced_app=SandboxApp(invoiced.VENDOR, state, engine, admin),
+        webhooks=webhooks,
+        chargebee_app=SandboxApp(chargebee.VENDOR, state, engine, admin, webhooks),
+        invoiced_app=SandboxApp(invoiced.VENDOR, state, engine, admin, webhooks),
     )
 
 
@@ -182,6 +187,7 @@ def running_sandboxes(
     if not any(isinstance(f, _QuietDrops) for f in uvicorn_log.filters):
         uvicorn_log.addFilter(_QuietDrops())
     with ExitStack() as stack:
+        stack.callback(sandbox.webhooks.close)
         cb_port = stack.enter_context(_serve(sandbox.chargebee_app, chargebee_port))
         inv_port = stack.enter_context(_serve(sandbox.invoiced_app, invoiced_port))
         running = RunningSandboxes(sandbox, cb_port, inv_port)

@@ -62,6 +62,7 @@ class SandboxState:
     def __init__(self, seed: int = 0, writes_per_second: int = WRITES_PER_SECOND) -> None:
         self.lock = threading.RLock()
         self.clock = VendorClock(writes_per_second=writes_per_second, seed=seed)
+        self.generation = 0
         self.reset(seed)
 
     def reset(self, seed: int = 0) -> None:
@@ -74,6 +75,20 @@ class SandboxState:
             self.idempotency: dict[tuple[str, str], Replay] = {}
             self.request_counts: Counter[str] = Counter()
             self.fault_counts: Counter[str] = Counter()
+            # events recorded by the last write, for the webhook deliverer to take
+            self.outbox: list[tuple[str, JsonDict]] = []
+            # changes on every reset, so a watcher polling `/__admin/stats` sees one happen
+            self.generation += 1
+
+    def publish(self, system: str, event: JsonDict) -> None:
+        """Record an event in the system's feed (`<system>.events`) and queue it for webhooks."""
+        self.table(f"{system}.events").add(str(event["id"]), event)
+        self.outbox.append((system, event))
+
+    def take_outbox(self) -> list[tuple[str, JsonDict]]:
+        with self.lock:
+            taken, self.outbox = self.outbox, []
+        return taken
 
     def table(self, name: str) -> Table:
         """`chargebee.customers`, `invoiced.items`, ... created on first use."""

@@ -67,6 +67,7 @@ INVOICED: dict[str, tuple[str, str, str]] = {
     "item": ("data/items/object.json", "source/includes/_items.md.erb", "items"),
     "invoice": ("data/invoicing/invoices/object.json", "source/includes/_invoicing.md.erb",
                 "invoices"),
+    "event": ("data/events/object.json", "source/includes/_events.md.erb", "events"),
 }
 
 CURATED: Json = {
@@ -86,6 +87,17 @@ CURATED: Json = {
         "default_order": "oldest_first",
         # API reference, "Errors": {"type", "message", "param"}.
         "error_fields": ["type", "message", "param"],
+    },
+    # Attributes an example object cannot state, per resource.
+    "invoiced_attributes": {
+        "event": {
+            # API reference, "Event Object": the attribute table lists `object` (`event`),
+            # which the example object lacks.
+            "object": {"type": "string", "required": True},
+            # Same table: `previous` (the old values) exists only on `*.updated` events and
+            # belongs inside `data`; the example shows it beside `data`.
+            "previous": {"type": "object", "required": False},
+        },
     },
 }
 
@@ -216,8 +228,9 @@ def invoiced(repo: Path, rev: str) -> Json:
         sections = md_sections(show(page))
         resources[name] = {
             "attributes": {
-                key: {"type": json_type(value), "required": True}
-                for key, value in json.loads(show(example)).items()
+                **{key: {"type": json_type(value), "required": True}
+                   for key, value in json.loads(show(example)).items()},
+                **CURATED["invoiced_attributes"].get(name, {}),
             },
             "operations": {
                 op: sections[f"{method} /{collection}{suffix}"]
@@ -235,8 +248,16 @@ def invoiced(repo: Path, rev: str) -> Json:
         "source": {"github": "Invoiced/api", "commit": commit,
                    "files": ["data/**/object.json", "source/includes/_*.md.erb"]},
         **CURATED["invoiced"],
+        "event_types": event_types(show(INVOICED["event"][1])),
         "resources": resources,
     }
+
+
+def event_types(text: str) -> list[str]:
+    """The `- `object.action`` bullets of the reference's "Event Types" section (webhooks
+    deliver the same events; catalog items have none)."""
+    section = re.split(r"^## ", text.split("## Event Types", 1)[1], flags=re.M)[0]
+    return re.findall(r"^- `([a-z_]+\.[a-z_]+)`", section, re.M)
 
 
 def json_type(value: Any) -> str:

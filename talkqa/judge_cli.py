@@ -219,11 +219,43 @@ def sync(
         ),
     ] = 8,
     as_json: JsonOpt = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="Keep running as a service: a pass at start, then on a schedule "
+            "(--interval) or on the vendors' webhooks (--webhook-port), until Ctrl-C.",
+        ),
+    ] = False,
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            "--interval",
+            metavar="SECONDS",
+            min=0.1,
+            help="With --watch: seconds between passes (default 60); with --webhook-port: "
+            "between checks of the events feeds for missed webhooks (default 30).",
+            show_default=False,
+        ),
+    ] = None,
+    webhook_port: Annotated[
+        int | None,
+        typer.Option(
+            "--webhook-port",
+            metavar="PORT",
+            min=0,
+            max=65535,
+            help="With --watch: take webhooks on 127.0.0.1:PORT (/chargebee, /invoiced) and "
+            "run a pass on each (0: a free port).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Run the reference sync once over the systems in the environment.
+    """Run the reference sync once over the systems in the environment (or, with --watch,
+    as a service).
 
     Exit 0 when everything is in sync, 5 when some entities failed (a rerun retries them)
-    or another sync held the store, 130 on Ctrl-C (a rerun resumes).
+    or another sync held the store, 130 on Ctrl-C (a rerun resumes; a service stops there).
     """
     import secrets
 
@@ -236,6 +268,10 @@ def sync(
     from talkqa.sut import ReferenceDriver
     from talkqa.systems.settings import Settings
 
+    if not watch and (interval is not None or webhook_port is not None):
+        raise UserError("--interval and --webhook-port are options of --watch: add --watch")
+    if watch and as_json:
+        raise UserError("--json prints one run's summary: leave it out with --watch")
     spec = load_doc(doc)
     store = state or default_state(doc_stem(doc_label(doc)))
     if store.is_dir():
@@ -247,6 +283,9 @@ def sync(
         "fresh": fresh,
         "notice": lambda line: typer.echo(f"talkqa: {line}", err=True),
     }
+    if watch:
+        _watch(spec, store, options, concurrency, interval, webhook_port)
+        return
     progress_bar = Progress(console=console, transient=True, disable=not console.is_terminal)
     # A fresh seed per run: every write gets an idempotency key no earlier run used.
     with connected_systems(secrets.token_hex(8)) as systems, progress_bar as bar:
@@ -305,6 +344,107 @@ def sync(
             err=True,
         )
         raise typer.Exit(SYNC_INCOMPLETE)
+
+
+def _watch(
+    spec: DataflowSpec,
+    store: Path,
+    options: dict[str, Any],
+    concurrency: int,
+    interval: float | None,
+    webhook_port: int | None,
+) -> None:
+    """`talkqa sync --watch`: the reference sync as a service (`reference_sync.service`),
+    one line per pass on stderr, until Ctrl-C (exit 130)."""
+    import secrets
+    from contextlib import ExitStack
+
+    import httpx
+
+    from reference_sync import service as svc
+    from talkqa.sut import ReferenceDriver
+    from talkqa.systems.settings import Settings
+
+    settings = Settings.from_env()
+    cb_key = settings.chargebee_api_key.get_secret_value()
+    inv_key = settings.invoiced_api_key.get_secret_value()
+    admin = svc.sandbox_admin(settings.chargebee_base_url)
+    webhooks = webhook_port is not None
+    wakeups = svc.Wakeups()
+
+    def say(line: str) -> None:
+        typer.echo(f"talkqa: {line}", err=True)
+
+    with ExitStack() as stack:
+        http = stack.enter_context(httpx.Client(timeout=10.0))
+        systems = stack.enter_context(connected_systems(secrets.token_hex(8)))
+
+        def run_pass(forget: bool) -> Any:
+            driver = ReferenceDriver(systems, store, concurrency=concurrency,
+                                     store_options={**options, "fresh": forget})
+            driver.run(spec)
+            options["fresh"] = False  # --fresh: the first pass only
+            return driver.last
+
+        feeds = None
+        if webhooks:
+            auth = _webhook_auth(admin is not None)
+            listener = stack.enter_context(
+                svc.WebhookListener(webhook_port or 0, auth, wakeups))
+            where = f"http://127.0.0.1:{listener.port}/chargebee and /invoiced"
+            if admin is not None:
+                svc.register_sandbox_webhooks(http, admin, cb_key, listener)
+                where += " (registered with the sandboxes)"
+            feeds = svc.Feeds(lambda: svc.newest_events(
+                http, (settings.chargebee_base_url, cb_key),
+                (settings.invoiced_base_url, inv_key)))
+            say(f"listening for webhooks on {where}; checking the events feeds every "
+                f"{interval or svc.CATCH_UP_S:g}s")
+        else:
+            say(f"a pass every {interval or 60:g}s")
+        service = svc.Service(
+            run_pass=run_pass,
+            wakeups=wakeups,
+            interval=interval or (svc.CATCH_UP_S if webhooks else 60.0),
+            webhooks=webhooks,
+            generation=(lambda: svc.sandbox_generation(http, admin, cb_key))
+            if admin is not None else (lambda: None),
+            feeds=feeds,
+            log=lambda done: say(_pass_line(done)),
+        )
+        try:
+            service.serve()
+        except KeyboardInterrupt:
+            wakeups.stop()
+            say(f"stopped after {len(service.passes)} passes; a rerun resumes from {store}")
+            raise typer.Exit(130) from None
+
+
+def _webhook_auth(sandbox: bool) -> Any:
+    """The credentials deliveries must carry: TALKQA_WEBHOOK_USERNAME, _PASSWORD (Chargebee's
+    Basic auth) and _SECRET (Invoiced's signing key); made up for the bundled sandboxes."""
+    import secrets
+
+    from reference_sync.service import WebhookAuth
+
+    names = ("TALKQA_WEBHOOK_USERNAME", "TALKQA_WEBHOOK_PASSWORD", "TALKQA_WEBHOOK_SECRET")
+    values = [os.environ.get(name) for name in names]
+    if all(values):
+        return WebhookAuth(*[str(v) for v in values])
+    if not sandbox:
+        raise UserError(
+            f"--webhook-port needs {', '.join(names)}: set them to the credentials your "
+            "Chargebee and Invoiced webhook settings send")
+    return WebhookAuth("talkqa", secrets.token_hex(16), secrets.token_hex(16))
+
+
+def _pass_line(done: Any) -> str:
+    head = f"pass {done.number} ({done.why})"
+    if done.summary is None:
+        return f"{head}: failed: {done.error}; the next pass retries"
+    totals = done.summary.totals
+    return (f"{head}: {totals['created']} created, {totals['updated']} updated, "
+            f"{totals['deleted']} deleted, {totals['failed']} failed")
 
 
 _SYNC_COLUMNS = {  # short headers, explained in the caption: the table fits 80 columns

@@ -72,6 +72,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="shell command running the system under test (default: the in-process reference sync)",
     )
+    group.addoption("--sut-service", action="store_true", default=False,
+                    help="the system under test is a running service: judge promises over time")
+    group.addoption("--within", type=float, default=60.0, help="--sut-service: seconds to hold")
+    group.addoption("--poll", type=float, default=1.0, help="--sut-service: first poll wait")
+    group.addoption("--quiet-window", type=float, default=10.0,
+                    help="--sut-service: seconds a service must write nothing")
     group.addoption(
         "--talkqa-outcomes",
         default=None,
@@ -381,6 +387,10 @@ def sut(
 ) -> Any:
     from talkqa import sut as drivers
 
+    if pytestconfig.getoption("--sut-service"):
+        return drivers.ServiceDriver(within=pytestconfig.getoption("--within"),
+                                     poll=pytestconfig.getoption("--poll"),
+                                     quiet=pytestconfig.getoption("--quiet-window"))
     command = pytestconfig.getoption("--sut-command")
     if not command:
         return drivers.ReferenceDriver(systems, tmp_path / "links.sqlite")
@@ -436,6 +446,8 @@ def section(record: ScenarioRecord) -> Section:
 def sut_label(pytestconfig: pytest.Config, redactor: Redactor) -> str:
     """The system under test as the report names it (a command's secrets hidden)."""
     command = pytestconfig.getoption("--sut-command")
+    if pytestconfig.getoption("--sut-service"):
+        return "service"
     return redactor(f"command: {command}") if command else "reference-sync"
 
 

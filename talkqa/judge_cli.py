@@ -592,6 +592,41 @@ def signoff(
             "default: the reference sync.",
         ),
     ] = None,
+    sut_service: Annotated[
+        bool,
+        typer.Option(
+            "--sut-service",
+            help="The syncer is a service that is already running (sandbox or live mode): "
+            "run nothing, judge each promise as holding within --within.",
+        ),
+    ] = False,
+    within: Annotated[
+        str,
+        typer.Option(
+            "--within",
+            metavar="DURATION",
+            help="With --sut-service: how long after talk-qa's change a promise may take "
+            "to hold (60s, 10m, ...).",
+        ),
+    ] = "60s",
+    poll: Annotated[
+        str,
+        typer.Option(
+            "--poll",
+            metavar="DURATION",
+            help="With --sut-service: the first wait between observations (it grows by half "
+            "each time, to at most a tenth of --within).",
+        ),
+    ] = "1s",
+    quiet: Annotated[
+        str,
+        typer.Option(
+            "--quiet-window",
+            metavar="DURATION",
+            help="With --sut-service: the idempotence window, after everything synced, in "
+            "which the service must write nothing.",
+        ),
+    ] = "10s",
     reports: Annotated[
         Path, typer.Option("--reports", metavar="DIR", help="The folder to write the reports to.")
     ] = Path("reports"),
@@ -636,6 +671,7 @@ def signoff(
             "--sut-command cannot run in replay mode (cassettes hold the reference sync's "
             "traffic): use --mode sandbox or --mode live"
         )
+    service = _service_options(sut_service, sut_command, mode, within, poll, quiet)
     spec = load_doc(doc)
     label = doc_label(doc)
     module = _test_module(label)
@@ -659,6 +695,7 @@ def signoff(
         args += ["--disable-recording"]
     if sut_command:
         args += [f"--sut-command={sut_command}"]
+    args += service
     if selection:
         args += ["-m", " or ".join(selection)]
     args += extra
@@ -689,13 +726,16 @@ def signoff(
             "see its output above"
         )
     shown_command = redact(sut_command) if sut_command else None
+    if sut_service:
+        shown_command = f"a running service (promises hold within {within})"
     verdict = _write_signoff(
         spec, outcomes, reports, mode, shown_command, started, finished, selection, unjudged,
         [redact(arg) for arg in extra],
     )  # fmt: skip
     from talkqa.report.environment import write_environment
 
-    sut_name = f"command: {shown_command}" if shown_command else "reference-sync"
+    sut_name = (f"service: within {within}" if sut_service
+                else f"command: {shown_command}" if shown_command else "reference-sync")
     write_environment(results, mode=mode, sut=sut_name, base_urls=base_urls)
     written = (outcomes, results, verdict.markdown, verdict.html, verdict.json_path)
     redact_files([path for path in written if path is not None], redact)
@@ -706,6 +746,30 @@ def signoff(
     typer.echo(f"sign-off: {verdict.markdown}" + (f" (also {also})" if also else ""))
     if verdict.exit_code:
         raise typer.Exit(verdict.exit_code)
+
+
+def _service_options(
+    sut_service: bool, sut_command: str | None, mode: str, within: str, poll: str, quiet: str
+) -> list[str]:
+    """The feature suite's options for --sut-service, each duration checked here (a typo is
+    a usage error, not a NO-GO); none without it."""
+    from talkqa.sut import parse_duration
+
+    if not sut_service:
+        return []
+    if sut_command:
+        raise UserError("--sut-service and --sut-command are two kinds of syncer: give one")
+    if mode == "replay":
+        raise UserError("--sut-service cannot be judged in replay mode (cassettes hold the "
+                        "reference sync's traffic): use --mode sandbox or --mode live")
+    if mode == "sandbox" and not (os.environ.get("CHARGEBEE_BASE_URL")
+                                  and os.environ.get("INVOICED_BASE_URL")):
+        raise UserError("--sut-service in sandbox mode judges the sandboxes your service "
+                        "watches: set CHARGEBEE_BASE_URL and INVOICED_BASE_URL to them (and "
+                        "pass --reset)")
+    seconds = {name: parse_duration(value, f"--{name}")
+               for name, value in (("within", within), ("poll", poll), ("quiet-window", quiet))}
+    return ["--sut-service", *(f"--{name}={value}" for name, value in seconds.items())]
 
 
 def _selection(promises: list[str]) -> list[str]:

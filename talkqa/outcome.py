@@ -42,6 +42,9 @@ class ScenarioOutcome(BaseModel):
     # it proved less than its promise says (e.g. "link survival only: ...")
     reason: str | None = None
     where: str | None = None  # the file (and line) an error concerns, e.g. a cassette
+    # a service (`--sut-service`): seconds from talk-qa's change to the first observation
+    # where the promise held (None: not judged over time, or it never held)
+    latency_s: float | None = None
 
 
 class NotJudged(Exception):

@@ -786,6 +786,9 @@ class ScenarioRecord:
     qualifier: str | None = None  # what a passing scenario proves less than its promise
     created: Created = field(default_factory=Created, repr=False)
     last_run: Any = field(default=None, repr=False)  # the latest RunSummary of the sut
+    latency_s: float | None = None  # a service: change to first observation that held
+    # a service whose promise never held: "did not hold within 60s" (kept beside its findings)
+    over_time: str | None = None
 
 
 def outcome_of(
@@ -801,6 +804,8 @@ def outcome_of(
         status = Status.FAILED if record.broken else Status.ERROR
     if status is Status.PASSED:
         reason = record.qualifier
+    elif status is Status.FAILED and reason is None:
+        reason = record.over_time
     return ScenarioOutcome(
         dataflow=record.dataflow,
         section_index=record.section_index,
@@ -812,6 +817,7 @@ def outcome_of(
         findings=record.findings if status is Status.FAILED else [],
         reason=reason,
         where=where,
+        latency_s=record.latency_s if status is Status.PASSED else None,
     )
 
 

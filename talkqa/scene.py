@@ -42,6 +42,7 @@ from talkqa.pytest_plugin import (
 )
 from talkqa.redact import Redactor
 from talkqa.run_report import RunReport
+from talkqa.sut import ServiceDriver, format_duration
 from talkqa.systems.catalog import Binding, bind, binding_of
 
 Snapshot = dict[str, tuple[str, ...]]
@@ -156,6 +157,38 @@ class Scene:
         self.record.reason = reason
         pytest.skip(reason)
 
+    def attempt(self, judge: Callable[[], None]) -> str | None:
+        """Run a judgement without failing the scenario: None when it held, else why not
+        (its findings stay on the record). The way a service's promise is polled with the
+        same judge that fails a scenario; `unjudged` and `skip` still end the scenario."""
+        try:
+            judge()
+        except pytest.fail.Exception:
+            if not self.record.broken:
+                raise
+            self.record.broken = False
+            return self.record.reason
+        return None
+
+    @property
+    def service(self) -> ServiceDriver | None:
+        """The service driver when the system under test is a service (`--sut-service`)."""
+        driver = self._get("sut")
+        return driver if isinstance(driver, ServiceDriver) else None
+
+    def eventually(self, judge: Callable[[], None]) -> None:
+        """A service: ``judge`` until it holds (its latency recorded) or the deadline passed
+        (broken: "did not hold within …", with the last observation's findings)."""
+        service = self.service
+        assert service is not None
+        ended = service.eventually(lambda: self.attempt(judge))
+        if ended.held:
+            self.record.latency_s = ended.latency
+            return
+        self.record.over_time = f"did not hold within {format_duration(service.within)}"
+        self.broken(f"{self.record.over_time} ({ended.polls} observations): "
+                    f"{ended.last_failure}")
+
     # --- what a scenario observed ---------------------------------------------------------------
 
     def edit_state(self) -> EditState:
@@ -215,7 +248,10 @@ class Scene:
             # Failed outside the except block, so the report holds one message, not the
             # SutError chained to pytest's own Failed ("During handling of ...").
             self.broken(failure)
+        first_run = self.record.last_run is None
         self.record.last_run = summary
+        if self.service is not None:
+            self._service_ran(first_run)
         evidence: dict[str, Any] = {"sut": summary.sut, **summary.details}
         if summary.report is not None:
             evidence["run_report"] = summary.report.model_dump(mode="json")
@@ -227,6 +263,18 @@ class Scene:
                 name=f"{summary.sut} run",
                 attachment_type=allure.attachment_type.JSON,
             )
+
+    def _service_ran(self, first_run: bool) -> None:
+        """A service acts on its own time: before talk-qa changes anything more (an edit, a
+        conflict, a quiet window), the first sync must have happened, so wait until the
+        section's links, properties and references hold."""
+        plan = self.plan
+        if plan.link_first or plan.referenced_links:
+            self.skip("not covered with --sut-service: a running service may sync the "
+                      "sources before talk-qa links them first")
+        if first_run and plan.action is not Action.RUN:
+            self.eventually(lambda: self.judge_edit([]))
+            self.record.latency_s = None  # the latency that counts is the change's
 
     # --- judging ---------------------------------------------------------------------------------
 
@@ -448,6 +496,8 @@ def change(sc: Scene) -> None:
         edit_referenced(sc)
     else:
         sc.unjudged(f"feature out of date: the plan of '{sc.plan.title}' changes nothing")
+    if sc.service is not None:
+        sc.service.mark_change()
 
 
 def edit_linked(sc: Scene) -> None:
@@ -532,8 +582,13 @@ def edit_referenced(sc: Scene) -> None:
 
 
 def judge_promise(sc: Scene) -> None:
-    """The plan's promise judges what the scenario observed."""
-    promise(sc.plan.promise).judge(sc)
+    """The plan's promise judges what the scenario observed; a service's, as eventually
+    holding (idempotence excepted: its quiet window is one observation of two snapshots)."""
+    judge = promise(sc.plan.promise)
+    if sc.service is not None and sc.plan.action is not Action.RERUN:
+        sc.eventually(lambda: judge.judge(sc))
+        return
+    judge.judge(sc)
 
 
 def judge_conflicts_reported(sc: Scene) -> None:

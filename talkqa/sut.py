@@ -3,8 +3,9 @@
 The judge must be able to judge any syncer, so a scenario only knows this protocol. The
 in-process driver runs our reference sync with the scenario's own httpx client (so the
 cassette holds its traffic); the command driver runs someone else's syncer as a shell
-command with the vendors' settings in its environment. This module is the only place in
-``talkqa`` that imports ``reference_sync``.
+command with the vendors' settings in its environment; the service driver runs nothing (the
+syncer is a service, already running) and judges each promise as eventually holding. This
+module is the only place in ``talkqa`` that imports ``reference_sync``.
 """
 
 from __future__ import annotations
@@ -278,6 +279,122 @@ class CommandDriver:
                 break
             previous = current
         return polls
+
+
+# --- services -------------------------------------------------------------------------------
+
+QUIET_WINDOW_S = 10.0  # default: a service must write nothing this long when nothing changed
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str, option: str) -> float:
+    """Seconds from `60s`, `10m`, `500ms`, `1h` or a plain number of seconds."""
+    import re
+
+    found = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)?\s*", text)
+    if found is None or float(found.group(1)) <= 0:
+        raise UserError(f"{option} {text!r}: give a duration such as 60s, 10m or 500ms")
+    return float(found.group(1)) * _UNITS[found.group(2) or "s"]
+
+
+def format_duration(seconds: float) -> str:
+    """The way a duration was most likely written: 60s, 10m, 1.5s, 500ms."""
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    if seconds > 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g}m"
+    return f"{seconds:g}s"
+
+
+@dataclass(frozen=True)
+class Eventual:
+    """How a promise judged over time ended: held (and how long after the change it was first
+    seen holding) or not, with the last observation's failure."""
+
+    held: bool
+    latency: float | None
+    polls: int
+    last_failure: str | None
+
+
+def eventually(
+    check: Callable[[], str | None],
+    *,
+    since: float,
+    within: float,
+    poll: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Eventual:
+    """Run ``check`` (None: holds; else why not) until it holds or ``within`` seconds after
+    ``since`` have passed; waits start at ``poll`` and grow by half each time, to at most a
+    tenth of ``within`` (never below ``poll``), and the last observation falls on the deadline.
+    Each observation reads the vendors through their account limiters, so polling never
+    outruns a rate limit."""
+    deadline = since + within
+    longest = max(poll, within / 10)
+    wait = poll
+    polls = 0
+    while True:
+        polls += 1
+        failure = check()
+        now = clock()
+        if failure is None:
+            return Eventual(True, max(0.0, now - since), polls, None)
+        if now >= deadline:
+            return Eventual(False, None, polls, failure)
+        sleep(min(wait, deadline - now))
+        wait = min(longest, wait * 1.5)
+
+
+class ServiceDriver:
+    """A syncer that is already running (a service): talk-qa makes its changes through the
+    vendors' APIs and runs nothing. ``run`` only marks when the change it must react to was
+    made; the scene then judges each promise as eventually holding (`eventually`) within
+    ``within`` seconds, polling from every ``poll`` seconds. A run with no change before it
+    (idempotence) waits ``quiet`` seconds, during which the service must write nothing."""
+
+    name = "service"
+
+    def __init__(
+        self,
+        *,
+        within: float,
+        poll: float = 1.0,
+        quiet: float = QUIET_WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.within = within
+        self.poll = poll
+        self.quiet = quiet
+        self.clock = clock
+        self.sleep = sleep
+        self.changed_at: float | None = None
+        self.runs = 0
+        self._edited = False
+
+    def mark_change(self) -> None:
+        """talk-qa just changed something the service must carry over: time starts now."""
+        self.changed_at = self.clock()
+        self._edited = True
+
+    def run(self, spec: DataflowSpec) -> RunSummary:
+        self.runs += 1
+        details: dict[str, Any] = {"within_s": self.within, "poll_s": self.poll}
+        if self.changed_at is None:
+            self.changed_at = self.clock()  # the Givens just created the sources
+        elif not self._edited:
+            # nothing changed since the last observation: the service must stay quiet
+            self.sleep(self.quiet)
+            details["quiet_window_s"] = self.quiet
+        self._edited = False
+        return RunSummary(self.name, 0.0, details)
+
+    def eventually(self, check: Callable[[], str | None]) -> Eventual:
+        since = self.changed_at if self.changed_at is not None else self.clock()
+        return eventually(check, since=since, within=self.within, poll=self.poll,
+                          clock=self.clock, sleep=self.sleep)
 
 
 _SHELL_SYNTAX = frozenset("=$`(){}<>|&;*?[~")

@@ -118,12 +118,22 @@ def test_each_scenario_ends_as_one_typed_outcome(tmp_path: Path) -> None:
         "reason": "not covered: no connector",
         "scenario": "An edit of x keeps its link",
         "where": None,
+        "latency_s": None,
     }
     # a passed scenario says what it proved less than its promise
     assert second["status"] == "passed" and second["reason"] == "link survival only: not mapped"
     # a failure no step called broken is talk-qa's: an error, never the syncer's NO-GO
     assert third["status"] == "error" and third["where"] == "cassettes/x.yaml"
     assert fourth["status"] == "failed"
+
+
+def test_a_service_outcome_carries_its_latency_or_its_deadline() -> None:
+    record = ScenarioRecord(dataflow="d.rst", scenario="s", promise="exists", latency_s=1.5)
+    assert outcome_of(record, "passed", None).latency_s == 1.5
+    record.broken, record.over_time = True, "did not hold within 60s"
+    late = outcome_of(record, "failed", None)
+    assert (late.latency_s, late.reason) == (None, "did not hold within 60s")
+    assert outcome_of(record, "failed", "mismatch: x").reason == "mismatch: x"
 
 
 def test_recording_in_replay_mode_is_refused_before_anything_runs() -> None:

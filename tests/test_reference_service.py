@@ -8,12 +8,7 @@ import hashlib
 import hmac
 import json
 import os
-import signal
 import subprocess
-import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -22,10 +17,8 @@ import pytest
 from reference_sync.service import Feeds, Service, Wakeups, WebhookAuth, WebhookListener
 from talkqa.sandbox.server import RunningSandboxes
 from tests import sandbox_fixtures
+from tests.service_process import DOC, ROOT, TALKQA, watching
 
-ROOT = Path(__file__).resolve().parents[1]
-TALKQA = str(Path(sys.executable).with_name("talkqa"))
-DOC = ROOT / "dataflows" / "chargebee-invoiced.rst"
 served = sandbox_fixtures.served
 
 
@@ -105,59 +98,6 @@ def test_the_listener_takes_only_deliveries_it_can_authenticate() -> None:
 
 
 # ---------------------------------------------------------------- end to end
-class Watch:
-    """`talkqa sync --watch` as a subprocess; its stderr lines gathered as they come."""
-
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            [TALKQA, "sync", str(DOC), "--watch", *args],
-            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, cwd=ROOT)
-        self.lines: list[str] = []
-        self.ended = False
-        self.cond = threading.Condition()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            with self.cond:
-                self.lines.append(line.rstrip("\n"))
-                self.cond.notify_all()
-        with self.cond:
-            self.ended = True
-            self.cond.notify_all()
-
-    def wait_line(self, *parts: str, count: int = 1, timeout: float = 30.0) -> str:
-        """The ``count``-th line holding every one of ``parts``, once it came."""
-        def found() -> list[str]:
-            return [line for line in self.lines if all(p in line for p in parts)]
-
-        with self.cond:  # the reader notifies per line and at the end of the output
-            self.cond.wait_for(lambda: len(found()) >= count or self.ended, timeout)
-            lines = found()
-            assert len(lines) >= count, f"no line {count} with {parts}: {self.lines}"
-            return lines[count - 1]
-
-    def interrupt(self) -> int:
-        self.proc.send_signal(signal.SIGINT)
-        code = self.proc.wait(timeout=30)
-        self.reader.join(timeout=5)
-        return code
-
-
-@contextmanager
-def watching(args: list[str], served: RunningSandboxes) -> Iterator[Watch]:
-    watch = Watch(args, served.env)
-    try:
-        yield watch
-    finally:
-        if watch.proc.poll() is None:
-            watch.proc.kill()
-            watch.proc.wait(timeout=10)
-
-
 def persons(served: RunningSandboxes) -> list[str]:
     answer = httpx.get(f"{served.invoiced_base_url}/customers",
                        auth=(served.env["INVOICED_API_KEY"], ""))

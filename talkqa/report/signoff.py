@@ -279,6 +279,10 @@ def _broken_summary(heading: str, failed: dict[str, list[Outcome]]) -> str:
         kinds = Counter(f.kind.value for o in outcomes for f in o.findings)
         if kinds:
             detail = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+            # a service's promise that never held says so before what it last saw
+            late = next((_first_line(o.reason) for o in outcomes if o.reason and o.findings),
+                        None)
+            detail = f"{late}: {detail}" if late else detail
         else:
             detail = next((_first_line(o.reason) for o in outcomes if o.reason), "failed")
         parts.append(f"{_title(promise).lower()} ({detail})")

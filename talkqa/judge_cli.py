@@ -627,6 +627,16 @@ def signoff(
             "which the service must write nothing.",
         ),
     ] = "10s",
+    latency_budget: Annotated[
+        str | None,
+        typer.Option(
+            "--latency-budget",
+            metavar="DURATION",
+            help="With --sut-service: a section whose p95 propagation latency exceeds this "
+            "is a finding (NO-GO).",
+            show_default=False,
+        ),
+    ] = None,
     reports: Annotated[
         Path, typer.Option("--reports", metavar="DIR", help="The folder to write the reports to.")
     ] = Path("reports"),
@@ -672,6 +682,13 @@ def signoff(
             "traffic): use --mode sandbox or --mode live"
         )
     service = _service_options(sut_service, sut_command, mode, within, poll, quiet)
+    budget = None
+    if latency_budget is not None:
+        from talkqa.sut import parse_duration
+
+        if not sut_service:
+            raise UserError("--latency-budget judges a service's latency: add --sut-service")
+        budget = parse_duration(latency_budget, "--latency-budget")
     spec = load_doc(doc)
     label = doc_label(doc)
     module = _test_module(label)
@@ -726,16 +743,14 @@ def signoff(
             "see its output above"
         )
     shown_command = redact(sut_command) if sut_command else None
-    if sut_service:
-        shown_command = f"a running service (promises hold within {within})"
+    sut_name = (f"a running service (promises must hold within {within})" if sut_service
+                else f"command: {shown_command}" if shown_command else "reference-sync")
     verdict = _write_signoff(
-        spec, outcomes, reports, mode, shown_command, started, finished, selection, unjudged,
-        [redact(arg) for arg in extra],
+        spec, outcomes, reports, mode, sut_name, started, finished, selection, unjudged,
+        [redact(arg) for arg in extra], budget,
     )  # fmt: skip
     from talkqa.report.environment import write_environment
 
-    sut_name = (f"service: within {within}" if sut_service
-                else f"command: {shown_command}" if shown_command else "reference-sync")
     write_environment(results, mode=mode, sut=sut_name, base_urls=base_urls)
     written = (outcomes, results, verdict.markdown, verdict.html, verdict.json_path)
     redact_files([path for path in written if path is not None], redact)
@@ -909,12 +924,13 @@ def _write_signoff(
     outcomes: Path,
     reports: Path,
     mode: str,
-    sut_command: str | None,
+    sut: str,
     started: datetime,
     finished: datetime,
     selection: list[str],
     unjudged: list[str],
     pytest_args: list[str],
+    latency_budget: float | None = None,
 ) -> Any:
     from talkqa.report.signoff import (
         SignoffInput,
@@ -930,11 +946,12 @@ def _write_signoff(
         unjudged=unjudged,
         sections=sections_from_spec(spec),
         mode=mode,
-        sut=f"command: {sut_command}" if sut_command else "reference-sync",
+        sut=sut,
         started=started,
         finished=finished,
         selection=selection,
         pytest_args=pytest_args,
+        latency_budget=latency_budget,
     )
     return write_signoff(results, reports)
 

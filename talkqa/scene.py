@@ -184,6 +184,10 @@ class Scene:
         ended = service.eventually(lambda: self.attempt(judge))
         if ended.held:
             self.record.latency_s = ended.latency
+            self.attach_text(
+                f"held {ended.latency or 0:.3f}s after talk-qa's change, at observation "
+                f"{ended.polls} (deadline {format_duration(service.within)})",
+                "propagation latency")
             return
         self.record.over_time = f"did not hold within {format_duration(service.within)}"
         self.broken(f"{self.record.over_time} ({ended.polls} observations): "

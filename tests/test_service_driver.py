@@ -104,7 +104,8 @@ def test_a_webhook_driven_service_is_go_with_its_latency(
     with watching(["--webhook-port", "0", "--state", str(tmp_path / "s.sqlite")],
                   served) as watch:
         watch.wait_line("pass 1 (start)")
-        done = signoff(served, tmp_path / "r", "--within", "20s", "--poll", "0.1s")
+        done = signoff(served, tmp_path / "r", "--within", "20s", "--poll", "0.1s",
+                       "--latency-budget", "15s")
         assert watch.interrupt() == 130
     httpx.delete(f"{served.chargebee_base_url.removesuffix('/api/v2')}/__admin/webhooks",
                  auth=(served.env["CHARGEBEE_API_KEY"], "")).raise_for_status()
@@ -112,6 +113,8 @@ def test_a_webhook_driven_service_is_go_with_its_latency(
     (outcome,) = outcomes(tmp_path / "r")
     assert outcome["status"] == "passed"
     assert isinstance(outcome["latency_s"], float) and outcome["latency_s"] < 20
+    page = (tmp_path / "r" / "signoff.md").read_text()
+    assert "## Propagation latency" in page and "p95 at most 15.0s per section" in page
 
 
 def test_a_service_slower_than_within_is_no_go_saying_so(
@@ -130,8 +133,15 @@ def test_a_service_slower_than_within_is_no_go_saying_so(
     assert "exists & linked (did not hold within 1s: 3 missing)" in page
 
 
+def test_a_latency_budget_needs_a_service() -> None:
+    done = subprocess.run([TALKQA, "signoff", str(DOC), "--latency-budget", "1s"],
+                          capture_output=True, text=True, cwd=ROOT, check=False, timeout=60)
+    assert done.returncode == 2 and "add --sut-service" in done.stderr
+
+
 @pytest.mark.parametrize(("args", "env", "message"), [
     (["--mode", "replay"], {}, "cannot be judged in replay mode"),
+    (["--mode", "replay", "--latency-budget", "1s"], {}, "cannot be judged in replay mode"),
     (["--mode", "sandbox", "--sut-command", "true"], {}, "two kinds of syncer"),
     (["--mode", "sandbox"], {"CHARGEBEE_BASE_URL": ""}, "set CHARGEBEE_BASE_URL"),
     (["--mode", "sandbox", "--within", "soon"], {"CHARGEBEE_BASE_URL": "http://127.0.0.1:1",

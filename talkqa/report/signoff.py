@@ -30,13 +30,19 @@ from talkqa.outcome import Verdict as VerdictKind
 from talkqa.promises import REGISTRY, PromiseId, plans_of
 from talkqa.promises import promise as registry_promise
 from talkqa.report.environment import git_revision
+from talkqa.report.latency import SectionLatency, by_section, over_budget, seconds
 
 FINDINGS_PER_KIND = 5
 Outcome = ScenarioOutcome  # the sign-off renders the one typed outcome of each scenario
 
 
+LATENCY = "latency"  # a section broken by --latency-budget, beside the promises it broke
+
+
 def _title(promise: str) -> str:
     """A promise's sign-off column, from the registry."""
+    if promise == LATENCY:
+        return "Propagation latency"
     try:
         return registry_promise(promise).title
     except ValueError:
@@ -73,6 +79,8 @@ class SignoffInput(BaseModel):
     unjudged: list[str] = []
     # what the run passed on to pytest (``talkqa signoff -- ARGS``): it may narrow the run
     pytest_args: list[str] = []
+    # ``--latency-budget``: seconds a section's p95 propagation latency may take (a service)
+    latency_budget: float | None = None
 
 
 class BrokenSection(BaseModel):
@@ -190,6 +198,8 @@ class Page:
     notes: list[str] = field(default_factory=list)  # note n is notes[n - 1]
     broken_sections: list[BrokenSection] = field(default_factory=list)
     unjudged: list[str] = field(default_factory=list)  # what talk-qa could not judge, and why
+    latency: list[SectionLatency] = field(default_factory=list)  # a service's, per section
+    latency_budget: float | None = None
 
     @property
     def go(self) -> bool:
@@ -375,6 +385,21 @@ def build(results: SignoffInput, revision: str) -> Page:
                         )
         matrices.append(Matrix(dataflow, promises, rows))
 
+    latency = by_section(results.outcomes)
+    if results.latency_budget is not None:
+        for slow in over_budget(latency, results.latency_budget):
+            key = names.get(_dataflow_key(slow.dataflow), slow.dataflow)
+            heading = headings.get((key, slow.index), slow.section)
+            broken.append(f"{heading} — propagation latency (p95 {seconds(slow.p95)} over the "
+                          f"budget of {seconds(results.latency_budget)})")
+            listed = next((b for b in broken_sections
+                           if (b.dataflow, b.index) == (key, slow.index)), None)
+            if listed is None:
+                broken_sections.append(BrokenSection(dataflow=key, index=slow.index,
+                                                     section=heading, promises=[LATENCY]))
+            else:
+                listed.promises.append(LATENCY)
+
     counts = Counter(o.status for o in results.outcomes)
     statuses = [c.status for m in matrices for r in m.rows for c in r.cells]
     total_cells = sum(1 for s in statuses if s != "none")
@@ -455,6 +480,8 @@ def build(results: SignoffInput, revision: str) -> Page:
         notes=notes,
         broken_sections=broken_sections,
         unjudged=unjudged,
+        latency=latency,
+        latency_budget=results.latency_budget,
     )
 
 
@@ -483,7 +510,7 @@ def _templates() -> Any:
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
-    env.filters.update(md=_md, cell=_cell_text, title=_title)
+    env.filters.update(md=_md, cell=_cell_text, title=_title, seconds=seconds)
     return env
 
 
@@ -541,6 +568,15 @@ def render_json(page: Page) -> str:
         "failures_without_findings": page.other_failures,
         "not_covered": page.not_covered,
         "notes": page.notes,
+        "latency": {
+            "budget_s": page.latency_budget,
+            "sections": [
+                {"dataflow": f.dataflow, "index": f.index, "section": f.section,
+                 "scenarios": f.count, "p50_s": f.p50, "p95_s": f.p95, "max_s": f.max,
+                 "slowest": [{"scenario": name, "seconds": value} for name, value in f.slowest]}
+                for f in page.latency
+            ],
+        },
         "run": dict(page.metadata),
     }
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,64 @@
+"""Propagation latency as evidence: how long a service took to make each promise hold.
+
+A service-driven sign-off (`--sut-service`) records, per passed scenario, the seconds from
+talk-qa's change to the first observation where the promise held (`latency_s`; one figure per
+scenario, so that of its slowest entity). This module turns those into the figures the page
+shows per section (p50, p95, max, the slowest scenarios) and, with a budget, the sections
+whose p95 exceeds it: a finding that makes the sign-off NO-GO.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from talkqa.outcome import ScenarioOutcome
+
+SLOWEST = 3  # scenarios named per section
+
+
+@dataclass(frozen=True)
+class SectionLatency:
+    dataflow: str
+    index: int
+    section: str
+    count: int
+    p50: float
+    p95: float
+    max: float
+    slowest: tuple[tuple[str, float], ...]  # (scenario, seconds), slowest first
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The nearest-rank percentile (a value that was observed, never an interpolation)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def by_section(outcomes: Sequence[ScenarioOutcome]) -> list[SectionLatency]:
+    """The latency figures of each section that has any, in checklist order."""
+    timed: dict[tuple[str, int, str], list[tuple[str, float]]] = defaultdict(list)
+    for outcome in outcomes:
+        if outcome.latency_s is not None:
+            key = (outcome.dataflow, outcome.section_index, " ".join(outcome.section.split()))
+            timed[key].append((outcome.scenario, outcome.latency_s))
+    figures = []
+    for (dataflow, index, section), scenarios in sorted(timed.items()):
+        values = [seconds for _, seconds in scenarios]
+        slowest = sorted(scenarios, key=lambda item: -item[1])[:SLOWEST]
+        figures.append(SectionLatency(
+            dataflow, index, section, len(values), percentile(values, 0.5),
+            percentile(values, 0.95), max(values), tuple(slowest)))
+    return figures
+
+
+def over_budget(figures: Sequence[SectionLatency], budget: float) -> list[SectionLatency]:
+    """The sections whose p95 latency exceeds ``budget`` seconds."""
+    return [figure for figure in figures if figure.p95 > budget]
+
+
+def seconds(value: float) -> str:
+    """A latency as the page shows it: 0.25s, 12.3s."""
+    return f"{value:.2f}s" if value < 10 else f"{value:.1f}s"

@@ -46,6 +46,7 @@ class Tap:
     create: RewriteCreate | None = None
     update: RewriteUpdate | None = None
     since: Since | None = None
+    keyless: bool = False  # creates go out without the sync's idempotency key (never replayed)
 
     def matches(self, resource: Resource) -> bool:
         return (resource.system, resource.name) == (self.system, self.resource)
@@ -90,6 +91,8 @@ class TappedResource:
         for tap in self.taps:
             if tap.create is not None:
                 sent = tap.create(self.here, sent)
+        if any(tap.keyless for tap in self.taps):
+            idempotency_key = None
         return self._seen(self.inner.create(sent, idempotency_key=idempotency_key))
 
     def update(self, entity_id: str, fields: Mapping[str, Any]) -> Json:

@@ -179,8 +179,12 @@ def event_label(system: str, body: bytes) -> str | None:
 class WebhookListener:
     """`POST /chargebee` and `POST /invoiced` on 127.0.0.1: a valid delivery wakes a pass."""
 
-    def __init__(self, port: int, auth: WebhookAuth, wakeups: Wakeups) -> None:
+    def __init__(
+        self, port: int, auth: WebhookAuth, wakeups: Wakeups,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
         outer = self
+        self.on_event = on_event  # instead of waking a pass (an event-by-event syncer)
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # the stdlib's name for it
@@ -220,7 +224,10 @@ class WebhookListener:
         if label is None:
             return 400
         self.received.append(label)
-        self.wakeups.poke(f"webhook: {label}")
+        if self.on_event is not None:
+            self.on_event(system, json.loads(body))
+        else:
+            self.wakeups.poke(f"webhook: {label}")
         return 200
 
     def __enter__(self) -> WebhookListener:

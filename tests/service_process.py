@@ -1,5 +1,6 @@
-"""`talkqa sync --watch` as a subprocess for tests: its stderr lines gathered as they come,
-waited on as conditions (never sleeps), stopped with Ctrl-C (SIGINT)."""
+"""Services (`talkqa sync --watch`, `python -m defects.service`) as subprocesses for tests:
+their stderr lines gathered as they come, waited on as conditions (never sleeps), stopped
+with Ctrl-C (SIGINT)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,11 @@ TALKQA = str(Path(sys.executable).with_name("talkqa"))
 
 
 class Watch:
-    """`talkqa sync --watch` as a subprocess; its stderr lines gathered as they come."""
+    """A service as a subprocess (``argv``); its stderr lines gathered as they come."""
 
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
-            [TALKQA, "sync", str(DOC), "--watch", *args],
+            argv,
             env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, cwd=ROOT)
         self.lines: list[str] = []
@@ -62,8 +63,18 @@ class Watch:
 
 
 @contextmanager
-def watching(args: list[str], served: RunningSandboxes) -> Iterator[Watch]:
-    watch = Watch(args, served.env)
+def watching(
+    args: list[str], served: RunningSandboxes, doc: Path = DOC
+) -> Iterator[Watch]:
+    """`talkqa sync DOC --watch ARGS` against ``served``."""
+    with serving([TALKQA, "sync", str(doc), "--watch", *args], served) as watch:
+        yield watch
+
+
+@contextmanager
+def serving(argv: list[str], served: RunningSandboxes) -> Iterator[Watch]:
+    """Any service started as ``argv`` with ``served``'s variables, killed if still up."""
+    watch = Watch(argv, served.env)
     try:
         yield watch
     finally:

@@ -62,6 +62,22 @@ MUTANTS: tuple[Mutant, ...] = (
         ("tests/test_sut_failure.py", f"{_CATALOGUE}[exits-nonzero]"),
     ),
     Mutant(
+        "service-holds-at-once",
+        "talkqa/sut.py",
+        "        if failure is None:\n            return Eventual(True,",
+        "        if True:\n            return Eventual(True,",
+        "a service's promise holds at the first observation, whatever it observed",
+        ("tests/test_service_driver.py::test_eventually_gives_the_last_failure_at_the_deadline",),
+    ),
+    Mutant(
+        "service-deadline-ignored",
+        "talkqa/scene.py",
+        "        if ended.held:\n",
+        "        if True:\n",
+        "a service's promise that never held within the deadline passes",
+        ("tests/test_service_driver.py::test_a_service_slower_than_within_is_no_go_saying_so",),
+    ),
+    Mutant(
         "sut-report-path-not-given",
         "talkqa/sut.py",
         "env={**self.environment(), ENV_VAR: str(report_path)},",

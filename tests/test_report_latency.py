@@ -22,7 +22,9 @@ def service_run() -> list[Outcome]:
     orders = [timed(1, ORDERS, "exists", 0.3, "orders 0"), timed(1, ORDERS, "edits", 9.0,
                                                                   "orders edit")]
     untimed = outcome(1, ORDERS, "idempotence", "passed", entities_checked=2)
-    return [*customers, *orders, untimed]
+    survival = outcome(1, ORDERS, "edits", "passed", entities_checked=2, latency_s=0.01,
+                       reason="link survival only: the checklist maps no property")
+    return [*customers, *orders, untimed, survival]
 
 
 def test_nearest_rank_percentiles_are_observed_values() -> None:
@@ -37,7 +39,8 @@ def test_figures_per_section_name_the_slowest_scenarios() -> None:
         0, 4, 0.6, 2.5, 2.5)
     assert [name for name, _ in customers.slowest] == ["customers 1", "customers 2",
                                                        "customers 3"]
-    assert (orders.count, orders.max) == (2, 9.0)  # the untimed idempotence is not a figure
+    # neither the untimed idempotence nor a link survival (nothing travelled) is a figure
+    assert (orders.count, orders.max) == (2, 9.0)
     assert over_budget([customers, orders], 5.0) == [orders]
 
 

@@ -3,7 +3,8 @@
 A service-driven sign-off (`--sut-service`) records, per passed scenario, the seconds from
 talk-qa's change to the first observation where the promise held (`latency_s`; one figure per
 scenario, so that of its slowest entity). This module turns those into the figures the page
-shows per section (p50, p95, max, the slowest scenarios) and, with a budget, the sections
+shows per section (scenarios that prove less than their promise, such as link survival of an
+unmapped edit, are left out: nothing had to travel) (p50, p95, max, the slowest scenarios) and, with a budget, the sections
 whose p95 exceeds it: a finding that makes the sign-off NO-GO.
 """
 
@@ -41,7 +42,9 @@ def by_section(outcomes: Sequence[ScenarioOutcome]) -> list[SectionLatency]:
     """The latency figures of each section that has any, in checklist order."""
     timed: dict[tuple[str, int, str], list[tuple[str, float]]] = defaultdict(list)
     for outcome in outcomes:
-        if outcome.latency_s is not None:
+        # a passed scenario with a reason proves less than its promise (e.g. "link survival
+        # only": an unmapped edit holds at once, nothing had to travel): not a propagation
+        if outcome.latency_s is not None and not outcome.reason:
             key = (outcome.dataflow, outcome.section_index, " ".join(outcome.section.split()))
             timed[key].append((outcome.scenario, outcome.latency_s))
     figures = []

@@ -3,9 +3,9 @@
 A service-driven sign-off (`--sut-service`) records, per passed scenario, the seconds from
 talk-qa's change to the first observation where the promise held (`latency_s`; one figure per
 scenario, so that of its slowest entity). This module turns those into the figures the page
-shows per section (scenarios that prove less than their promise, such as link survival of an
-unmapped edit, are left out: nothing had to travel) (p50, p95, max, the slowest scenarios) and, with a budget, the sections
-whose p95 exceeds it: a finding that makes the sign-off NO-GO.
+shows per section (p50, p95, max, the slowest scenarios) and, with a budget, the sections
+whose p95 exceeds it: a finding that makes the sign-off NO-GO. Scenarios that prove less
+than their promise (link survival of an unmapped edit) are left out: nothing had to travel.
 """
 
 from __future__ import annotations

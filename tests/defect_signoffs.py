@@ -107,6 +107,9 @@ def sign_off(run: Run, where: Path) -> Signed:
         if not k.startswith(("CHARGEBEE_", "INVOICED_", "TALKQA_DEFECT_"))
     }
     env["TALKQA_DEFECT_STATE"] = str(reports / "defect-state.sqlite")
+    # each catalogue syncer runs inside the sign-off's pytest, not as a fresh interpreter
+    # (steps/conftest.py `_in_process_defect`): ~0.6 s of CPU saved on each of ~60 runs
+    env["TALKQA_IN_PROCESS_DEFECTS"] = "1"
     args = [
         *_talkqa(), "signoff", run.checklist, "--mode", "sandbox",
         "--sut-command", run.command, "--reports", str(reports),

@@ -5,11 +5,12 @@
 
 The sandboxes run in their own process (`talkqa sandbox serve`), so the CPU figure is the
 judge's alone; ``sandbox_cpu_s`` is what the emulators spent answering it (Linux only). On a
-shared machine the two CPU figures say more than the wall time. A seeded sandbox is synced once by the
-reference sync (8 writes in flight), then a few known mismatches are planted through the
-vendors' APIs: invoice currencies changed, invoices deleted, persons claiming a customer that
-does not exist. Each ``--concurrency`` value is timed ``--repeat`` times (median printed), and
-every run must give the same findings: the judge may read faster, never see differently.
+shared machine the two CPU figures say more than the wall time. A seeded sandbox is synced
+once by the reference sync (8 writes in flight), then a few known mismatches are planted
+through the vendors' APIs: invoice currencies changed, invoices deleted, persons claiming a
+customer that does not exist. Each ``--concurrency`` value is timed ``--repeat`` times
+(median printed), and every run must give the same findings: the judge may read faster,
+never see differently.
 Small defaults so it runs in seconds; the issue-13 figure is 10000 / 1000 / 20000.
 """
 

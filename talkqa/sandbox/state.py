@@ -26,6 +26,7 @@ class Table:
     rows: list[JsonDict] = field(default_factory=list)
     by_id: dict[str, int] = field(default_factory=dict)
     unique: dict[str, str] = field(default_factory=dict)  # e.g. Chargebee item name -> id
+    removed: int = 0  # tombstones among rows: none, and `live` is a plain copy
 
     def add(self, key: str, record: JsonDict) -> None:
         self.by_id[key] = len(self.rows)
@@ -42,8 +43,13 @@ class Table:
         """Hard removal (Invoiced deletes); keeps indices valid by leaving a tombstone."""
         index = self.by_id.pop(key)
         self.rows[index] = {"__removed__": True}
+        self.removed += 1
 
     def live(self) -> list[JsonDict]:
+        """The rows not removed, in creation order. Every list page asks for them, so with no
+        tombstone it is a copy of the list (20k invoices: 0.1 ms, not 6 ms per page)."""
+        if not self.removed:
+            return self.rows[:]
         return [row for row in self.rows if "__removed__" not in row]
 
 

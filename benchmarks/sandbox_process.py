@@ -8,11 +8,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 TALKQA = [sys.executable, "-c", "from talkqa.cli import main; main()"]
+# the served process of each running sandbox, by its Chargebee base URL (see `server_cpu`)
+_SERVERS: dict[str, int] = {}
 
 
 @contextlib.contextmanager
@@ -33,10 +36,25 @@ def served_sandboxes(seed: int = 0) -> Iterator[dict[str, str]]:
                 raise RuntimeError("the sandbox exited before it printed its variables")
             name, _, value = line.strip().partition("=")
             env[name] = value
+        _SERVERS[env["CHARGEBEE_BASE_URL"]] = server.pid
         yield env
     finally:
+        _SERVERS.pop(env.get("CHARGEBEE_BASE_URL", ""), None)
         server.terminate()
         server.wait(10)
+
+
+def server_cpu(env: dict[str, str]) -> float:
+    """CPU seconds the sandbox process has used so far (Linux `/proc`; NaN elsewhere).
+
+    On a shared machine wall time says little; the CPU each side spends per answer does.
+    """
+    try:
+        fields = Path(f"/proc/{_SERVERS[env['CHARGEBEE_BASE_URL']]}/stat").read_text().split()
+    except (KeyError, OSError):
+        return float("nan")
+    ticks = int(fields[13]) + int(fields[14])  # utime, stime: fields 14 and 15 of proc(5)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def admin_url(env: dict[str, str]) -> str:
@@ -74,7 +92,6 @@ def connected(env: dict[str, str]) -> Iterator[tuple[Any, Any]]:
     """Our connectors on a served sandbox over one pooled client, and a fresh link store:
     (Systems, LinkStore), for a benchmark's sync."""
     import tempfile
-    from pathlib import Path
 
     from reference_sync import LinkStore
     from talkqa.systems.connect import Systems

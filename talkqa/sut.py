@@ -171,6 +171,30 @@ def _tail(text: str, lines: int = 15) -> str:
     return " | ".join(kept)
 
 
+class CommandRunner(Protocol):
+    """How a command is executed: its exit code and output, as ``subprocess.run`` gives them."""
+
+    def __call__(
+        self, command: str, *, env: dict[str, str], cwd: Path | None, timeout: float
+    ) -> subprocess.CompletedProcess[str]: ...
+
+
+def run_in_shell(
+    command: str, *, env: dict[str, str], cwd: Path | None, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """The command in a shell, its output captured (the driver's one way outside tests)."""
+    return subprocess.run(
+        command,
+        shell=True,
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 class CommandDriver:
     """Any syncer, run as a shell command with the vendors' settings in its environment.
 
@@ -191,6 +215,7 @@ class CommandDriver:
         cwd: Path | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        runner: CommandRunner | None = None,
     ) -> None:
         if not command.strip():
             raise SutError("--sut-command is empty: give the shell command that runs your syncer")
@@ -208,6 +233,7 @@ class CommandDriver:
         self.cwd = cwd
         self.sleep = sleep
         self.clock = clock
+        self.runner: CommandRunner = runner or run_in_shell
         self.redact = redactor_from_env(self.env)
         self.name = self.redact(f"command: {command}")
 
@@ -232,15 +258,11 @@ class CommandDriver:
     def _run(self, spec: DataflowSpec, report_path: Path) -> RunSummary:
         started = self.clock()
         try:
-            done = subprocess.run(
+            done = self.runner(
                 self.command,
-                shell=True,
                 env={**self.environment(), ENV_VAR: str(report_path)},
                 cwd=self.cwd,
-                capture_output=True,
-                text=True,
                 timeout=self.command_timeout,
-                check=False,
             )
         except subprocess.TimeoutExpired as exc:
             raise SutError(

@@ -8,132 +8,33 @@ through the same command driver) must answer GO on every checklist and promise u
 catch is never noise. The catch rate is printed in the terminal summary.
 
 The runs are subprocesses that mostly wait (the command driver polls the vendors until the
-systems settle), so a few of them run side by side, longest first.
+systems settle), so a few of them run side by side, longest first, and ``tests/conftest.py``
+starts them as soon as collection ends: they run beside the rest of the suite, and these
+tests, which only read their results, run last (``defect_signoffs``).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from defect_signoffs import (  # tests/, beside this module
+    CATALOGUE,
+    PROMISES,
+    REPO,
+    SIGNOFFS,
+    Run,
+    Signoffs,
+    control_runs,
+    defect_runs,
+    selected_runs,
+)
 
 from talkqa.dataflow.rst import load
-from talkqa.promises import PromiseId
 from talkqa.promises import promise as registry_promise
-
-PROMISES = tuple(p.value for p in PromiseId)
-
-REPO = Path(__file__).resolve().parents[1]
-try:
-    from defects.catalogue import CATALOGUE, CONTROL, Defect
-except ImportError:  # `defects` is run from the project root, not installed
-    sys.path.insert(0, str(REPO))
-    from defects.catalogue import CATALOGUE, CONTROL, Defect
-
-WORKERS = 3  # side by side: each run is mostly sleeping between polls
-RUN_TIMEOUT = 300.0  # seconds, one sign-off
-
-
-@dataclass(frozen=True)
-class Run:
-    """One sign-off: a syncer, a checklist, the promises whose scenarios run."""
-
-    name: str
-    command: str
-    checklist: str
-    promises: tuple[str, ...]
-    defect: Defect | None = field(default=None, compare=False)
-
-    @property
-    def label(self) -> str:
-        return f"{self.name}-{Path(self.checklist).stem}-{'+'.join(self.promises)}"
-
-    @property
-    def weight(self) -> int:
-        """Rough cost, to start the longest runs first (edits and idempotence run twice)."""
-        return sum(3 if p in ("edits", "idempotence") else 1 for p in self.promises)
-
-
-def defect_runs() -> list[Run]:
-    return [
-        Run(d.name, d.command, d.checklist, (d.promise,), d)
-        for d in CATALOGUE
-        if d.promise is not None
-    ]
-
-
-def control_runs() -> list[Run]:
-    """The reference sync on every checklist, with every promise an entry is judged on."""
-    wanted: dict[str, set[str]] = {}
-    for run in defect_runs():
-        wanted.setdefault(run.checklist, set()).update(run.promises)
-    return [
-        Run(CONTROL.name, CONTROL.command, checklist, tuple(p for p in PROMISES if p in promises))
-        for checklist, promises in sorted(wanted.items())
-    ]
-
-
-@dataclass
-class Signed:
-    """What one sign-off produced."""
-
-    run: Run
-    code: int
-    output: str
-    verdict: dict[str, Any] | None
-
-    def explain(self) -> str:
-        tail = "\n".join(self.output.strip().splitlines()[-15:])
-        return f"talkqa signoff ({self.run.label}) exit {self.code}:\n{tail}"
-
-
-def _talkqa() -> list[str]:
-    script = Path(sys.executable).parent / "talkqa"
-    found = str(script) if script.is_file() else shutil.which("talkqa")
-    if found is None:
-        pytest.fail("no `talkqa` command next to the interpreter: `make install` first")
-    return [found]
-
-
-def sign_off(run: Run, where: Path) -> Signed:
-    """``talkqa signoff`` of one run, in its own reports folder and defect state."""
-    reports = where / run.label
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("CHARGEBEE_", "INVOICED_", "TALKQA_DEFECT_"))
-    }
-    env["TALKQA_DEFECT_STATE"] = str(reports / "defect-state.sqlite")
-    args = [
-        *_talkqa(), "signoff", run.checklist, "--mode", "sandbox",
-        "--sut-command", run.command, "--reports", str(reports),
-    ]  # fmt: skip
-    for promise in run.promises:
-        args += ["--promise", promise]
-    try:
-        done = subprocess.run(
-            args,
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=RUN_TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        return Signed(run, -1, f"timed out after {RUN_TIMEOUT:.0f}s: {exc.stdout!r}", None)
-    page = reports / "signoff.json"
-    verdict = json.loads(page.read_text(encoding="utf-8")) if page.is_file() else None
-    return Signed(run, done.returncode, done.stdout + done.stderr, verdict)
 
 
 @dataclass
@@ -159,44 +60,20 @@ class CatchRate:
 RATE = CatchRate()
 
 
-class Signoffs:
-    """Sign-offs started in the background, handed out as each test asks for its own."""
-
-    def __init__(self, runs: list[Run], where: Path) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=WORKERS)
-        self._where = where
-        self._futures: dict[Run, Future[Signed]] = {}
-        for run in sorted(runs, key=lambda r: -r.weight):
-            self._submit(run)
-
-    def _submit(self, run: Run) -> Future[Signed]:
-        if run not in self._futures:
-            self._futures[run] = self._pool.submit(sign_off, run, self._where)
-        return self._futures[run]
-
-    def result(self, run: Run) -> Signed:
-        return self._submit(run).result()
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
 @pytest.fixture(scope="module")
 def signoffs(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Signoffs]:
+    """The pool ``tests/conftest.py`` started after collection (closed at session end), or,
+    should this module be collected without that conftest, one started here."""
     plugins = request.config.pluginmanager
     if not plugins.is_registered(RATE):
         plugins.register(RATE, "talkqa-defect-catalogue-catch-rate")
-    selected: list[Run] = [
-        run
-        for item in request.session.items
-        if isinstance(item, pytest.Function)
-        and item.module is request.module
-        and hasattr(item, "callspec")
-        and isinstance(run := item.callspec.params.get("run"), Run)
-    ]
-    pool = Signoffs(selected, tmp_path_factory.mktemp("signoffs"))
+    started = request.session.stash.get(SIGNOFFS, None)
+    if started is not None:
+        yield started
+        return
+    pool = Signoffs(selected_runs(request.session.items), tmp_path_factory.mktemp("signoffs"))
     yield pool
     pool.close()
 

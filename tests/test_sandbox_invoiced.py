@@ -73,6 +73,18 @@ def test_delete_is_204_then_404(inv: httpx.Client) -> None:
     assert inv.get("/customers/abc").status_code == 404
 
 
+def test_a_list_leaves_out_what_was_deleted_and_pages_the_rest(inv: httpx.Client) -> None:
+    for n in range(5):
+        inv.post("/customers", json={"name": f"C{n}"})
+    names = [c["name"] for c in inv.get("/customers", params={"per_page": "2"}).json()]
+    assert names == ["C0", "C1"]  # before any delete (the tables' fast path)
+    assert inv.delete("/customers/2").status_code == 204
+    first = inv.get("/customers", params={"per_page": "2"})
+    second = inv.get("/customers", params={"per_page": "2", "page": "2"})
+    assert [c["name"] for c in first.json() + second.json()] == ["C0", "C2", "C3", "C4"]
+    assert first.headers["x-total-count"] == "4"
+
+
 def test_list_pages_links_and_total(inv: httpx.Client) -> None:
     for n in range(7):
         inv.post("/customers", json={"name": f"C{n}", "type": "person" if n % 2 else "company"})

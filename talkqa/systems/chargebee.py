@@ -9,17 +9,18 @@ receive plain JSON dicts.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
 from talkqa.systems.base import BadRequest, Json, UnexpectedResponse
 from talkqa.systems.client import VendorClient
-from talkqa.systems.http import VendorHttp, resend_checked, validated
+from talkqa.systems.http import VendorHttp, lean, page_fits, resend_checked, validated
 
 SYSTEM = "chargebee"
 PAGE_SIZE = 100
@@ -126,6 +127,20 @@ class _Page(BaseModel):
     next_offset: str | None = None
 
 
+@functools.cache
+def _page_checker(singular: str) -> TypeAdapter[Any]:
+    """A list page checked whole: ``{"list": [{singular: <model's fields>}, ...],
+    "next_offset": str | None}``, what ``_Page`` and ``_unwrap`` check entry by entry."""
+    wrapped: dict[str, Any] = {singular: (lean(_MODELS.get(singular, _Entity)), ...)}
+    entry = create_model(f"_{singular.title()}Entry", **wrapped)
+    fields: dict[str, Any] = {
+        "entries": (list[entry], Field(alias="list")),
+        "next_offset": (str | None, None),
+    }
+    page = create_model(f"_{singular.title()}Page", **fields)
+    return TypeAdapter(page)
+
+
 # --- resources -----------------------------------------------------------------------------
 
 
@@ -166,9 +181,11 @@ class ChargebeeResource:
         while True:
             response = self._http.request("GET", f"/{self.name}", resource=self.name, params=params)
             body = self._http.read_json(response, resource=self.name)
-            validated(_Page, body, system=SYSTEM, resource=self.name)
+            checked = page_fits(_page_checker(self.singular), response.content)
+            if not checked:
+                validated(_Page, body, system=SYSTEM, resource=self.name)
             for entry in body["list"]:
-                yield self._unwrap(entry, None)
+                yield self._unwrap(entry, None, checked=checked)
             offset = body.get("next_offset")
             if not offset:
                 return
@@ -271,8 +288,11 @@ class ChargebeeResource:
     def _read(self, response: httpx.Response, entity_id: str | None) -> Json:
         return self._unwrap(self._http.read_json(response, resource=self.name), entity_id)
 
-    def _unwrap(self, body: Any, entity_id: str | None) -> Json:
-        """The entity under its type name: ``{"customer": {...}, "card": ...}`` -> customer."""
+    def _unwrap(self, body: Any, entity_id: str | None, *, checked: bool = False) -> Json:
+        """The entity under its type name: ``{"customer": {...}, "card": ...}`` -> customer.
+
+        ``checked``: its page already passed ``_page_checker``, so its model is not run again.
+        """
         inner = body.get(self.singular) if isinstance(body, dict) else None
         if not isinstance(inner, dict):
             raise UnexpectedResponse(
@@ -281,8 +301,9 @@ class ChargebeeResource:
                 f"response has no {self.singular!r} object",
                 entity_id=entity_id,
             )
-        model = _MODELS.get(self.singular, _Entity)
-        validated(model, inner, system=SYSTEM, resource=self.name, entity_id=entity_id)
+        if not checked:
+            model = _MODELS.get(self.singular, _Entity)
+            validated(model, inner, system=SYSTEM, resource=self.name, entity_id=entity_id)
         if inner.get("object") not in (None, self.singular):
             raise UnexpectedResponse(
                 SYSTEM,

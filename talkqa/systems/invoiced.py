@@ -8,17 +8,18 @@ and invoice ids are integers, catalog item ids strings; paths take either as tex
 from __future__ import annotations
 
 import builtins
+import functools
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, TypeAdapter
 
 from talkqa.systems.base import Json, UnexpectedResponse
 from talkqa.systems.client import VendorClient
-from talkqa.systems.http import VendorHttp, resend_checked, validated
+from talkqa.systems.http import VendorHttp, lean, page_fits, resend_checked, validated
 
 SYSTEM = "invoiced"
 PAGE_SIZE = 100
@@ -58,6 +59,12 @@ _MODELS: Mapping[str, type[_Entity]] = {
     "items": _Item,
     "invoices": _Invoice,
 }
+
+
+@functools.cache
+def _page_checker(name: str) -> TypeAdapter[Any]:
+    """A list page checked whole: an array of entities with the model's fields."""
+    return TypeAdapter(list[lean(_MODELS[name])])  # type: ignore[arg-type, misc]
 
 
 def next_page_params(response: httpx.Response) -> dict[str, str] | None:
@@ -108,8 +115,9 @@ class InvoicedResource:
                 raise UnexpectedResponse(
                     SYSTEM, self.name, f"a list answered {type(body).__name__}, not a JSON array"
                 )
+            checked = page_fits(_page_checker(self.name), response.content)
             for entity in body:
-                yield self._valid(entity, None)
+                yield entity if checked else self._valid(entity, None)
             following = next_page_params(response)
             if following is None or following == params:
                 return

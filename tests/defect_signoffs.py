@@ -1,0 +1,169 @@
+"""The defect catalogue's sign-offs: which to run, how to run one, and a pool that runs them.
+
+Not a test module: ``tests/conftest.py`` starts the pool as soon as collection ends, so the
+sign-offs (subprocesses that mostly wait while the command driver polls the vendors) run
+beside the rest of the suite instead of after it; ``test_defect_catalogue`` reads their
+results, last.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from talkqa.promises import PromiseId
+
+PROMISES = tuple(p.value for p in PromiseId)
+
+REPO = Path(__file__).resolve().parents[1]
+try:
+    from defects.catalogue import CATALOGUE, CONTROL, Defect
+except ImportError:  # `defects` is run from the project root, not installed
+    sys.path.insert(0, str(REPO))
+    from defects.catalogue import CATALOGUE, CONTROL, Defect
+
+# side by side: each run spends most of its time asleep between the driver's polls, so more
+# runs than cores keep both cores busy (measured on 2 cores: 4 beats 3; 6 gains nothing)
+WORKERS = 4
+RUN_TIMEOUT = 300.0  # seconds, one sign-off
+
+
+@dataclass(frozen=True)
+class Run:
+    """One sign-off: a syncer, a checklist, the promises whose scenarios run."""
+
+    name: str
+    command: str
+    checklist: str
+    promises: tuple[str, ...]
+    defect: Defect | None = field(default=None, compare=False)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}-{Path(self.checklist).stem}-{'+'.join(self.promises)}"
+
+    @property
+    def weight(self) -> int:
+        """Rough cost, to start the longest runs first (edits and idempotence run twice)."""
+        return sum(3 if p in ("edits", "idempotence") else 1 for p in self.promises)
+
+
+def defect_runs() -> list[Run]:
+    return [
+        Run(d.name, d.command, d.checklist, (d.promise,), d)
+        for d in CATALOGUE
+        if d.promise is not None
+    ]
+
+
+def control_runs() -> list[Run]:
+    """The reference sync on every checklist, with every promise an entry is judged on."""
+    wanted: dict[str, set[str]] = {}
+    for run in defect_runs():
+        wanted.setdefault(run.checklist, set()).update(run.promises)
+    return [
+        Run(CONTROL.name, CONTROL.command, checklist, tuple(p for p in PROMISES if p in promises))
+        for checklist, promises in sorted(wanted.items())
+    ]
+
+
+@dataclass
+class Signed:
+    """What one sign-off produced."""
+
+    run: Run
+    code: int
+    output: str
+    verdict: dict[str, Any] | None
+
+    def explain(self) -> str:
+        tail = "\n".join(self.output.strip().splitlines()[-15:])
+        return f"talkqa signoff ({self.run.label}) exit {self.code}:\n{tail}"
+
+
+def _talkqa() -> list[str]:
+    script = Path(sys.executable).parent / "talkqa"
+    found = str(script) if script.is_file() else shutil.which("talkqa")
+    if found is None:
+        pytest.fail("no `talkqa` command next to the interpreter: `make install` first")
+    return [found]
+
+
+def sign_off(run: Run, where: Path) -> Signed:
+    """``talkqa signoff`` of one run, in its own reports folder and defect state."""
+    reports = where / run.label
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CHARGEBEE_", "INVOICED_", "TALKQA_DEFECT_"))
+    }
+    env["TALKQA_DEFECT_STATE"] = str(reports / "defect-state.sqlite")
+    # each catalogue syncer runs inside the sign-off's pytest, not as a fresh interpreter
+    # (steps/conftest.py `_in_process_defect`): ~0.6 s of CPU saved on each of ~60 runs
+    env["TALKQA_IN_PROCESS_DEFECTS"] = "1"
+    args = [
+        *_talkqa(), "signoff", run.checklist, "--mode", "sandbox",
+        "--sut-command", run.command, "--reports", str(reports),
+    ]  # fmt: skip
+    for promise in run.promises:
+        args += ["--promise", promise]
+    try:
+        done = subprocess.run(
+            args,
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        return Signed(run, -1, f"timed out after {RUN_TIMEOUT:.0f}s: {exc.stdout!r}", None)
+    page = reports / "signoff.json"
+    verdict = json.loads(page.read_text(encoding="utf-8")) if page.is_file() else None
+    return Signed(run, done.returncode, done.stdout + done.stderr, verdict)
+
+
+class Signoffs:
+    """Sign-offs started in the background, handed out as each test asks for its own."""
+
+    def __init__(self, runs: list[Run], where: Path) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=WORKERS)
+        self._where = where
+        self._futures: dict[Run, Future[Signed]] = {}
+        for run in sorted(runs, key=lambda r: -r.weight):
+            self._submit(run)
+
+    def _submit(self, run: Run) -> Future[Signed]:
+        if run not in self._futures:
+            self._futures[run] = self._pool.submit(sign_off, run, self._where)
+        return self._futures[run]
+
+    def result(self, run: Run) -> Signed:
+        return self._submit(run).result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def selected_runs(items: list[pytest.Item]) -> list[Run]:
+    """The runs the collected catalogue tests ask for (``-k`` and node ids narrow them)."""
+    return [
+        run
+        for item in items
+        if isinstance(item, pytest.Function)
+        and hasattr(item, "callspec")
+        and isinstance(run := item.callspec.params.get("run"), Run)
+    ]
+
+
+SIGNOFFS = pytest.StashKey[Signoffs]()

@@ -61,7 +61,7 @@ def test_every_listed_mutant_is_well_formed_and_unique() -> None:
     assert len(ids) == len(set(ids)) and len(ids) >= 25
     for m in MUTANTS:
         assert m.tests and m.original != m.replacement, m.id
-        assert not mixed(m.tests), f"{m.id}: steps/ and tests/ in one selection"
+        assert not mixed(m.tests), f"{m.id}: features/ and tests/ in one selection"
         text = (REPO / m.file).read_text(encoding="utf-8")
         assert text.count(m.original) == 1, f"{m.id}: snippet not exactly once in {m.file}"
 

@@ -17,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from talkqa.errors import UserError
 
 CONFIG_FILE = "talkqa.toml"
+# The checklists talk-qa ships (in this repository a link to dataflows/, in the wheel a copy):
+# what `talkqa init` starts a project from and what the defect catalogue's syncers follow.
+SHIPPED_CHECKLISTS = Path(__file__).resolve().parent / "checklists"
 
 
 class ProjectSettings(BaseModel):

@@ -106,3 +106,10 @@ def test_a_suite_that_fails_without_mutants_stops_the_run(copy: Path) -> None:
             )
     finally:
         failing.unlink()
+
+
+def test_the_copy_keeps_the_link_to_the_shipped_checklists(copy: Path) -> None:
+    """The defect catalogue's syncers read talkqa/checklists: a copy without it would fail
+    every mutant whose tests sign off with a broken syncer, for the wrong reason."""
+    link = copy / "talkqa" / "checklists"
+    assert link.is_symlink() and (link / "chargebee-invoiced.rst").is_file()

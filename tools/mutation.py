@@ -114,9 +114,13 @@ def tree_files(repo: Path) -> list[str]:
 def copy_tree(repo: Path, into: Path) -> None:
     for name in tree_files(repo):
         source = repo / name
+        target = into / name
+        if source.is_symlink():  # e.g. talkqa/checklists -> ../dataflows: a link in the copy too
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(source.readlink())
+            continue
         if not source.is_file():  # deleted in the work tree but still tracked
             continue
-        target = into / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
 

@@ -92,7 +92,7 @@ def _project(config: pytest.Config) -> Project | None:
     return config.stash.get(PROJECT_KEY, None)
 
 
-def _mode(config: pytest.Config) -> str:
+def suite_mode(config: pytest.Config) -> str:
     """--talkqa-mode, else the project's mode, else replay."""
     chosen = config.getoption("--talkqa-mode", default=None)
     project = _project(config)
@@ -121,7 +121,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for tag, doc in marker_docs().items():
         config.addinivalue_line("markers", f"{tag}: {doc}")
     refusal = refuse_recording_in_replay(
-        _mode(config), config.getoption("--record-mode", default=None)
+        suite_mode(config), config.getoption("--record-mode", default=None)
     )
     if refusal:  # before anything runs: recording in replay would delete the evidence
         raise pytest.UsageError(refusal)
@@ -163,10 +163,10 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Replay means no network, even without --block-network: cassettes only."""
-    if _project(config) is None or _mode(config) != "replay":
+    if _project(config) is None or suite_mode(config) != "replay":
         return
     for item in items:
-        if _scenario_of_item(item) is not None and item.get_closest_marker("vcr"):
+        if scenario_of_item(item) is not None and item.get_closest_marker("vcr"):
             item.add_marker(pytest.mark.block_network)
 
 
@@ -174,14 +174,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Replay: a missing or unreadable cassette is one line naming it, before vcrpy loads it
     (a truncated cassette is otherwise a long YAML traceback that names no file)."""
-    scenario = _scenario_of_item(item)
-    if scenario is None or _mode(item.config) != "replay":
+    scenario = scenario_of_item(item)
+    if scenario is None or suite_mode(item.config) != "replay":
         return
     if not item.get_closest_marker("vcr"):
         return
     if item.get_closest_marker(FeatureTag.UNBOUND):  # skipped as not covered: no cassette
         return
-    problem = cassette_problem(_cassette_path(item.config, scenario))
+    problem = cassette_problem(cassette_path(item.config, scenario))
     if problem:
         raise NotJudged(problem)
 
@@ -194,7 +194,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.excinfo is not None and isinstance(call.excinfo.value, NotJudged):
         report.longrepr = str(call.excinfo.value)  # one line, not a traceback of the plugin
     outcomes = item.config.getoption("--talkqa-outcomes", default=None)
-    scenario = _scenario_of_item(item)
+    scenario = scenario_of_item(item)
     if scenario is None:
         return report
     ended = report.when == "call" or (report.when == "setup" and report.outcome != "passed")
@@ -206,7 +206,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.skipped:
         reason = skip_reason(report.longrepr)
     elif report.failed and not record.broken:
-        reason, where = error_reason(call.excinfo, _cassette_path(item.config, scenario))
+        reason, where = error_reason(call.excinfo, cassette_path(item.config, scenario))
         reason = reason or record.reason or last_line(report.longreprtext)
     elif report.failed:
         reason = record.reason if not record.findings else None
@@ -229,7 +229,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     written = session.config.stash.get(WRITTEN_KEY, set())
     for item in session.items:
-        scenario = _scenario_of_item(item)
+        scenario = scenario_of_item(item)
         if scenario is None or item.nodeid in written:
             continue
         record = item.stash.get(RECORD_KEY, None) or _record_from_feature(item, scenario)
@@ -268,7 +268,7 @@ def _record_from_feature(item: pytest.Item, scenario: Any) -> ScenarioRecord:
 
 @pytest.fixture(scope="session")
 def talkqa_mode(pytestconfig: pytest.Config) -> str:
-    return check_mode(_mode(pytestconfig))
+    return check_mode(suite_mode(pytestconfig))
 
 
 @pytest.fixture(scope="session")
@@ -328,7 +328,7 @@ def redactor(pytestconfig: pytest.Config, talkqa_settings: Settings) -> Redactor
 # --- which tests are ours --------------------------------------------------------------------
 
 
-def _scenario_of_item(item: pytest.Item) -> Any:
+def scenario_of_item(item: pytest.Item) -> Any:
     """The pytest-bdd scenario of one of the project's features, or None for any other test
     (the plugin's hooks and autouse fixtures act on these scenarios only)."""
     from pytest_bdd.scenario import scenario_wrapper_template_registry
@@ -343,11 +343,11 @@ def _scenario_of_item(item: pytest.Item) -> Any:
     return scenario
 
 
-def _scenario_of(request: pytest.FixtureRequest) -> Any:
-    return _scenario_of_item(request.node)
+def scenario_of(request: pytest.FixtureRequest) -> Any:
+    return scenario_of_item(request.node)
 
 
-def _cassette_path(config: pytest.Config, scenario: Any) -> Path:
+def cassette_path(config: pytest.Config, scenario: Any) -> Path:
     """<cassettes>/<checklist>/<feature>/<scenario>.yaml (pytest-recording's name, ours too)."""
     project = _project(config)
     assert project is not None  # only the project's own scenarios have a cassette
@@ -377,7 +377,7 @@ def systems(talkqa_settings: Settings, http_client: httpx.Client, talkqa_mode: s
 @pytest.fixture(autouse=True)
 def _fresh_sandbox(request: pytest.FixtureRequest) -> None:
     """Every scenario starts from the same seeded state (so re-recording is byte-identical)."""
-    if _scenario_of(request) is None or _mode(request.config) != "sandbox":
+    if scenario_of(request) is None or suite_mode(request.config) != "sandbox":
         return
     sandboxes = request.getfixturevalue("sandboxes")
     talkqa_settings: Settings = request.getfixturevalue("talkqa_settings")
@@ -447,7 +447,7 @@ def sut(
 def record(
     request: pytest.FixtureRequest, talkqa_mode: str, systems: Any
 ) -> Iterator[ScenarioRecord]:
-    scenario = _scenario_of(request)
+    scenario = scenario_of(request)
     rec = ScenarioRecord(scenario=scenario.name if scenario is not None else request.node.name)
     request.node.stash[RECORD_KEY] = rec
     yield rec
@@ -489,7 +489,7 @@ def _scene(request: pytest.FixtureRequest) -> Iterator[None]:
     """The scenario the step functions act on (they take no fixtures: see Scene); checklist
     paths in features are relative to the project's root."""
     project = _project(request.config)
-    if project is None or _scenario_of(request) is None:
+    if project is None or scenario_of(request) is None:
         yield
         return
     with scene_of(request, project.root):

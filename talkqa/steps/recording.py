@@ -15,7 +15,7 @@ import pytest
 
 from talkqa.pytest_plugin import scenario_slug
 from talkqa.pytest_plugin import vcr_config as build_vcr_config
-from talkqa.steps.plugin import _cassette_path, _mode, _scenario_of
+from talkqa.steps.plugin import cassette_path, scenario_of, suite_mode
 
 
 @pytest.fixture(scope="session")
@@ -28,27 +28,27 @@ def disable_recording(pytestconfig: pytest.Config) -> bool:
     """Sandbox and live runs talk to real servers unless asked to record (--record-mode)."""
     if pytestconfig.getoption("--disable-recording"):
         return True
-    return _mode(pytestconfig) != "replay" and pytestconfig.getoption("--record-mode") is None
+    return suite_mode(pytestconfig) != "replay" and pytestconfig.getoption("--record-mode") is None
 
 
 @pytest.fixture
 def vcr_config(request: pytest.FixtureRequest) -> dict[str, Any]:
-    if _scenario_of(request) is None:  # pytest-recording's default, for other tests
+    if scenario_of(request) is None:  # pytest-recording's default, for other tests
         return {}
     return build_vcr_config(request.getfixturevalue("talkqa_settings"))
 
 
 @pytest.fixture
 def vcr_cassette_dir(request: pytest.FixtureRequest) -> str:
-    scenario = _scenario_of(request)
+    scenario = scenario_of(request)
     if scenario is None:  # pytest-recording's default, for other tests
         return str(request.path.parent / "cassettes" / request.path.stem)
-    return str(_cassette_path(request.config, scenario).parent)
+    return str(cassette_path(request.config, scenario).parent)
 
 
 @pytest.fixture
 def default_cassette_name(request: pytest.FixtureRequest) -> str:
-    scenario = _scenario_of(request)
+    scenario = scenario_of(request)
     if scenario is None:  # pytest-recording's default, for other tests
         from pytest_recording.plugin import get_default_cassette_name
 

@@ -24,10 +24,10 @@ unit: install
 	$(BIN)/pytest tests
 
 features: install
-	$(BIN)/pytest steps --talkqa-mode=replay --block-network --record-mode=none
+	$(BIN)/pytest features --talkqa-mode=replay --block-network --record-mode=none
 
 lint: install
-	$(BIN)/ruff check talkqa reference_sync defects steps tests benchmarks tools
+	$(BIN)/ruff check talkqa reference_sync defects tests benchmarks tools
 	$(BIN)/mypy
 	$(BIN)/mypy -p tools
 

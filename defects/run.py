@@ -28,13 +28,14 @@ from reference_sync.summary import SyncSummary
 from talkqa.dataflow.spec import DataflowSpec
 from talkqa.errors import UserError
 from talkqa.links import claim
+from talkqa.project import SHIPPED_CHECKLISTS
 from talkqa.systems.base import ApiError
 from talkqa.systems.catalog import bind
 
-REPO = Path(__file__).resolve().parents[1]
 # The syncer's own mapping (what it syncs), not what it is judged against: the contacts
-# checklist is a superset of the first one, so one syncer serves both.
-DEFAULT_CHECKLIST = REPO / "dataflows" / "chargebee-invoiced-contacts.rst"
+# checklist is a superset of the first one, so one syncer serves both. Shipped with talk-qa,
+# so the catalogue runs from an installed wheel too.
+DEFAULT_CHECKLIST = SHIPPED_CHECKLISTS / "chargebee-invoiced-contacts.rst"
 
 
 # --- pure-ish pieces --------------------------------------------------------------------------

@@ -33,6 +33,7 @@ def _register() -> None:
         "talkqa.sandbox.cli",
         "talkqa.judge_cli",
         "talkqa.report.cli",
+        "talkqa.scaffold.cli",
     ):
         importlib.import_module(module).register(app)
 

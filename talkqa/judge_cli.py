@@ -22,6 +22,7 @@ import typer
 from talkqa.dataflow.spec import DataflowSpec
 from talkqa.errors import UserError
 from talkqa.outcome import ExitCode
+from talkqa.project import Project
 from talkqa.promises.ids import PromiseId
 from talkqa.redact import redact_files, redactor_from_env, run_redacted
 
@@ -575,21 +576,23 @@ def _print_check(report: Any) -> None:
 def signoff(
     doc: DocArg,
     mode: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--mode",
             metavar="MODE",
             help="replay (recorded cassettes, offline), sandbox (the bundled emulators) "
-            "or live (the vendors in CHARGEBEE_* / INVOICED_*).",
+            "or live (the vendors in CHARGEBEE_* / INVOICED_*); default: the project's "
+            "`mode`, else replay.",
+            show_default=False,
         ),
-    ] = "replay",
+    ] = None,
     sut_command: Annotated[
         str | None,
         typer.Option(
             "--sut-command",
             metavar="CMD",
             help="Shell command that runs your syncer once (sandbox or live mode); "
-            "default: the reference sync.",
+            "default: the project's `sut_command`, else the reference sync.",
         ),
     ] = None,
     sut_service: Annotated[
@@ -667,7 +670,13 @@ def signoff(
     ] = None,
 ) -> None:
     """Run the checklist's feature suite and write the sign-off (exit 0 GO, 1 NO-GO, 4
-    INCOMPLETE: something could not be judged)."""
+    INCOMPLETE: something could not be judged).
+
+    Runs from a talk-qa project (this folder or one above it configures one: `talkqa init`).
+    """
+    project = _project_here()
+    mode = mode or project.settings.mode
+    sut_command = project.settings.sut_command if sut_command is None else sut_command
     selection = _selection(promise or [])
     extra = list(pytest_args or [])
     if reports.exists() and not reports.is_dir():
@@ -690,9 +699,9 @@ def signoff(
             raise UserError("--latency-budget judges a service's latency: add --sut-service")
         budget = parse_duration(latency_budget, "--latency-budget")
     spec = load_doc(doc)
-    label = doc_label(doc)
-    module = _test_module(label)
-    _refuse_drift(spec, label)
+    label = doc_label(doc, project.root)
+    suite = _feature_folder(project, label)
+    _refuse_drift(spec, label, project.features)
     if sut_command:
         from talkqa.sut import check_command
 
@@ -702,7 +711,8 @@ def signoff(
     results = reports / "allure-results"
     outcomes = reports / "outcomes.jsonl"
     args = [
-        sys.executable, "-m", "pytest", str(module), "-p", "no:cacheprovider",
+        sys.executable, "-m", "pytest", str(suite), f"--rootdir={project.root}",
+        "-p", "no:cacheprovider",
         f"--talkqa-mode={mode}", f"--alluredir={results}", "--clean-alluredir",
         f"--talkqa-outcomes={outcomes}",
     ]  # fmt: skip
@@ -796,23 +806,35 @@ def _selection(promises: list[str]) -> list[str]:
     return [p for p in names if p in promises]
 
 
-def _test_module(label: str) -> Path:
+def _project_here() -> Project:
+    """The talk-qa project of the working directory (its features, cassettes, settings)."""
+    from talkqa.project import find_project
+
+    project = find_project(Path.cwd())
+    if project is None:
+        raise UserError(
+            f"{Path.cwd()}: not a talk-qa project (no talkqa.toml, nor [tool.talkqa] in "
+            "pyproject.toml, here or above): run `talkqa init` to make one"
+        )
+    return project
+
+
+def _feature_folder(project: Project, label: str) -> Path:
+    """The checklist's generated features: <features>/<checklist-stem>/."""
     from talkqa.dataflow.gherkin import doc_stem
 
-    module = Path("steps") / f"test_{doc_stem(label).replace('-', '_')}.py"
-    if not module.is_file():
+    folder = project.features / doc_stem(label)
+    if not any(folder.glob("*.feature")):
         raise UserError(
-            f"{module}: no feature suite for {label}: create it with "
-            f'`from pytest_bdd import scenarios; scenarios("{doc_stem(label)}")` '
-            "(run from the project root)"
+            f"{folder}: no features for {label}: run "
+            f"`talkqa features generate {label} --out {project.settings.features}/`"
         )
-    return module
+    return folder
 
 
-def _refuse_drift(spec: DataflowSpec, label: str) -> None:
+def _refuse_drift(spec: DataflowSpec, label: str, features: Path) -> None:
     from talkqa.dataflow.gherkin import drift
 
-    features = Path("features")
     found = drift(spec, features, label)
     if found:
         raise UserError(

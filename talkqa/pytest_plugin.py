@@ -1,9 +1,9 @@
 """What the feature suite needs from talk-qa, kept out of the step glue so it is typed and tested.
 
-``steps/conftest.py`` stays thin: fixtures and step text. Here live the pieces with rules
-in them: the three modes and their settings, the vcrpy configuration (matching, secrets,
-volatile headers), cassette names, the outcome records the sign-off reads, and the one
-call that judges a section.
+The plugin (``talkqa/steps/plugin.py``) stays thin: hooks, fixtures and step text. Here live
+the pieces with rules in them: the three modes and their settings, the vcrpy configuration
+(matching, secrets, volatile headers), cassette names, the outcome records the sign-off
+reads, and the one call that judges a section.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """`make cassettes`: re-record the checklists' cassettes without risking anyone's files.
 
-The feature suite writes cassettes next to its own ``steps/conftest.py``. So the suite
-(steps, features, checklists, pyproject.toml) is copied into a scratch folder under
+The feature suite writes cassettes into its project's cassettes folder. So the project's
+suite (its configuration, features and checklists) is copied into a scratch folder under
 ``.talkqa/`` and recorded there against freshly reset sandboxes; only when the whole
 recording passed is each re-recorded checklist's folder swapped into ``cassettes/``.
 A failed or interrupted recording leaves ``cassettes/`` exactly as it was, and a folder
@@ -23,14 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from talkqa.errors import UserError
+from talkqa.project import Project, read_project
 
-# What the feature suite reads below the project folder (tests/fixtures holds test checklists).
+# What the feature suite reads below the project folder, besides the folders its settings name
+# (this repository's tests/fixtures holds test checklists; copied only where they exist).
 SUITE_PARTS: tuple[str, ...] = (
     "pyproject.toml",
-    "steps",
-    "features",
-    "dataflows",
-    "defects",
+    "talkqa.toml",
     "tests/fixtures",
 )
 NOT_A_CHECKLIST = frozenset({"unsorted"})  # cassettes of tests that are not scenarios
@@ -42,22 +41,30 @@ class RecordingFailed(UserError):
     """The suite did not record cleanly: exit 1, like any failed run, not a usage error."""
 
 
-def recording_command() -> list[str]:
+def recording_command(features: str = "features") -> list[str]:
     """The pytest run that records every scenario against fresh sandboxes (pure)."""
     return [
-        sys.executable, "-m", "pytest", "steps", "-p", "no:cacheprovider",
+        sys.executable, "-m", "pytest", features, "-p", "no:cacheprovider",
         "--talkqa-mode=sandbox", "--record-mode=rewrite",
     ]  # fmt: skip
 
 
-def stage_suite(project: Path, into: Path) -> None:
-    """Copy the parts of the project the feature suite reads (never its cassettes)."""
-    if not (project / "steps" / "conftest.py").is_file():
+def project_at(folder: Path) -> Project:
+    """The talk-qa project configured in ``folder`` itself, or a one-line error."""
+    project = read_project(folder)
+    if project is None:
         raise UserError(
-            f"{project}: no steps/conftest.py: run `make cassettes` from the talk-qa project"
+            f"{folder}: not a talk-qa project (no talkqa.toml, nor [tool.talkqa] in "
+            "pyproject.toml): run `make cassettes` from the talk-qa project"
         )
-    for part in SUITE_PARTS:
-        source, target = project / part, into / part
+    return project
+
+
+def stage_suite(project: Project, into: Path) -> None:
+    """Copy the parts of the project the feature suite reads (never its cassettes)."""
+    parts = (*SUITE_PARTS, project.settings.features, project.settings.dataflows)
+    for part in dict.fromkeys(parts):
+        source, target = project.root / part, into / part
         if source.is_dir():
             ignore = shutil.ignore_patterns("__pycache__", ".pytest_cache")
             shutil.copytree(source, target, ignore=ignore)
@@ -92,27 +99,29 @@ def swap_in(fresh: Path, cassettes: Path, names: Sequence[str], parking: Path) -
         shutil.move(str(fresh / name), str(target))
 
 
-def record(project: Path, *, run: Runner = subprocess.run) -> list[str]:
+def record(folder: Path, *, run: Runner = subprocess.run) -> list[str]:
     """Record into scratch, then swap in the re-recorded checklists; their names.
 
     Raises RecordingFailed (one line) when the recording fails, UserError when ``project``
     is not a talk-qa project; ``cassettes/`` is then untouched.
     """
-    scratch_root = project / ".talkqa"
+    project = project_at(folder)
+    scratch_root = project.root / ".talkqa"
     scratch_root.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="record-", dir=scratch_root) as scratch:
         suite = Path(scratch) / "suite"
         stage_suite(project, suite)
-        done = run(recording_command(), cwd=suite, check=False)
+        done = run(recording_command(project.settings.features), cwd=suite, check=False)
         if done.returncode != 0:
             raise RecordingFailed(
                 f"recording failed (pytest exit code {done.returncode}): see its output above; "
                 "cassettes/ is left as it was"
             )
-        names = recorded_checklists(suite / "cassettes")
+        names = recorded_checklists(suite / project.settings.cassettes)
         if not names:
             raise RecordingFailed("the recording wrote no cassettes: cassettes/ is left as it was")
-        swap_in(suite / "cassettes", project / "cassettes", names, Path(scratch) / "old")
+        fresh = suite / project.settings.cassettes
+        swap_in(fresh, project.cassettes, names, Path(scratch) / "old")
     return names
 
 

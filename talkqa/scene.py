@@ -2,8 +2,8 @@
 
 Every scenario acts on its :class:`~talkqa.promises.ScenarioPlan`, looked up by the
 scenario's name among the registry's plans of its section: the step text is for people and
-is never parsed for decisions. The step definitions in ``steps/`` call one function here;
-the promise classes judge. Everything here talks to pytest at the edge (``pytest.fail``/
+is never parsed for decisions. The step definitions in ``talkqa/steps/`` call one function
+here; the promise classes judge. Everything here talks to pytest at the edge (``pytest.fail``/
 ``pytest.skip``, the request's fixtures, Allure attachments).
 
 Two ways to fail, kept apart because the verdict depends on it: :meth:`Scene.broken` (the

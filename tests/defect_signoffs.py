@@ -108,7 +108,7 @@ def sign_off(run: Run, where: Path) -> Signed:
     }
     env["TALKQA_DEFECT_STATE"] = str(reports / "defect-state.sqlite")
     # each catalogue syncer runs inside the sign-off's pytest, not as a fresh interpreter
-    # (steps/conftest.py `_in_process_defect`): ~0.6 s of CPU saved on each of ~60 runs
+    # (talkqa/steps/plugin.py `_in_process_defect`): ~0.6 s of CPU saved on each of ~60 runs
     env["TALKQA_IN_PROCESS_DEFECTS"] = "1"
     args = [
         *_talkqa(), "signoff", run.checklist, "--mode", "sandbox",

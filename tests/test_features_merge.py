@@ -2,7 +2,8 @@
 
 The merge fixture checklist (tests/fixtures/dataflows/merge-chargebee-invoiced.rst) puts a
 merge rule on Chargebee Customer -> Invoiced Customers person by email in a link-first
-section; its features live in features/merge-chargebee-invoiced/ and run in steps/.
+section; its features live in features/merge-chargebee-invoiced/ and run through the talk-qa
+pytest plugin.
 """
 
 from __future__ import annotations

@@ -87,12 +87,23 @@ def test_signoff_rejects_bad_usage_in_one_line(
     assert "replay mode" in _one_line_error(capsys.readouterr().err)
 
 
-def test_signoff_without_a_feature_suite_says_how_to_make_one(
+def test_signoff_outside_a_project_says_how_to_make_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.chdir(tmp_path)  # no steps/ here
+    monkeypatch.chdir(tmp_path)  # no talkqa.toml here or above
     assert run_cli(["signoff", str(CHECKLIST)], monkeypatch) == 2
-    assert "no feature suite" in _one_line_error(capsys.readouterr().err)
+    error = _one_line_error(capsys.readouterr().err)
+    assert "not a talk-qa project" in error and "talkqa init" in error
+
+
+def test_signoff_of_a_checklist_without_features_says_how_to_generate_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "talkqa.toml").write_text("", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(["signoff", str(CHECKLIST)], monkeypatch) == 2
+    error = _one_line_error(capsys.readouterr().err)
+    assert "no features for" in error and "talkqa features generate" in error
 
 
 def test_check_and_live_signoff_name_the_missing_settings(

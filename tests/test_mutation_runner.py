@@ -61,7 +61,7 @@ def test_every_listed_mutant_is_well_formed_and_unique() -> None:
     assert len(ids) == len(set(ids)) and len(ids) >= 25
     for m in MUTANTS:
         assert m.tests and m.original != m.replacement, m.id
-        assert not mixed(m.tests), f"{m.id}: steps/ and tests/ in one selection"
+        assert not mixed(m.tests), f"{m.id}: features/ and tests/ in one selection"
         text = (REPO / m.file).read_text(encoding="utf-8")
         assert text.count(m.original) == 1, f"{m.id}: snippet not exactly once in {m.file}"
 
@@ -106,3 +106,10 @@ def test_a_suite_that_fails_without_mutants_stops_the_run(copy: Path) -> None:
             )
     finally:
         failing.unlink()
+
+
+def test_the_copy_keeps_the_link_to_the_shipped_checklists(copy: Path) -> None:
+    """The defect catalogue's syncers read talkqa/checklists: a copy without it would fail
+    every mutant whose tests sign off with a broken syncer, for the wrong reason."""
+    link = copy / "talkqa" / "checklists"
+    assert link.is_symlink() and (link / "chargebee-invoiced.rst").is_file()

@@ -27,10 +27,11 @@ Run = Callable[..., subprocess.CompletedProcess[Any]]
 
 def _project(tmp_path: Path) -> Path:
     project = tmp_path / "project"
-    (project / "steps").mkdir(parents=True)
-    (project / "steps" / "conftest.py").write_text("# the suite\n", encoding="utf-8")
     (project / "features" / "flow").mkdir(parents=True)
-    (project / "pyproject.toml").write_text("[tool.pytest.ini_options]\n", encoding="utf-8")
+    (project / "dataflows").mkdir()
+    (project / "pyproject.toml").write_text(
+        "[tool.pytest.ini_options]\n[tool.talkqa]\n", encoding="utf-8"
+    )
     (project / "reports").mkdir()
     (project / "reports" / "big.bin").write_bytes(b"not part of the suite")
     old = project / "cassettes" / "flow" / "01-feature"
@@ -49,7 +50,7 @@ def _suite_writes(code: int, seen: list[Path]) -> Run:
     def run(args: list[str], cwd: Path, check: bool) -> subprocess.CompletedProcess[Any]:
         seen.append(Path(cwd))
         staged = sorted(p.name for p in Path(cwd).iterdir())
-        assert staged == ["features", "pyproject.toml", "steps"]  # no reports/, no cassettes/
+        assert staged == ["dataflows", "features", "pyproject.toml"]  # no reports/, no cassettes/
         fresh = Path(cwd) / "cassettes" / "flow" / "01-feature"
         fresh.mkdir(parents=True)
         (fresh / "kept-scenario.yaml").write_text("new recording\n", encoding="utf-8")
@@ -61,10 +62,10 @@ def _suite_writes(code: int, seen: list[Path]) -> Run:
 
 def test_the_recording_runs_the_whole_suite_against_sandboxes_with_rewrite() -> None:
     command = recording_command()
-    assert command[1:4] == ["-m", "pytest", "steps"]
+    assert command[1:4] == ["-m", "pytest", "features"]
     assert "--talkqa-mode=sandbox" in command and "--record-mode=rewrite" in command
     assert not any(arg.startswith("-k") or arg.startswith("-m=") for arg in command)
-    assert "steps" in SUITE_PARTS and "cassettes" not in SUITE_PARTS
+    assert "cassettes" not in SUITE_PARTS
 
 
 def test_a_passing_recording_replaces_only_the_checklists_it_recorded(tmp_path: Path) -> None:
@@ -102,4 +103,4 @@ def test_outside_a_project_it_is_one_line_and_exit_2(
 ) -> None:
     assert main(["--project", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and "no steps/conftest.py" in err
+    assert len(err.strip().splitlines()) == 1 and "not a talk-qa project" in err

@@ -29,7 +29,7 @@ def test_a_failing_sut_command_is_one_clear_failure(tmp_path: Path) -> None:
             "pytest",
             "-p",
             "no:cacheprovider",
-            "steps/test_chargebee_invoiced.py",
+            "features/chargebee-invoiced",
             "-k",
             "every_chargebee_customer_has_exactly_one_linked",
             "--talkqa-mode=sandbox",

@@ -29,7 +29,7 @@ def project(tmp_path: Path) -> Path:
     """A copy of the suite: what `talkqa signoff` reads from the working directory."""
     root = tmp_path / "project"
     root.mkdir()
-    for folder in ("steps", "features", "cassettes", "dataflows"):
+    for folder in ("features", "cassettes", "dataflows"):
         shutil.copytree(REPO / folder, root / folder)
     shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
     return root
@@ -110,7 +110,7 @@ def test_recording_in_replay_mode_is_refused_and_touches_no_cassette(project: Pa
             sys.executable,
             "-m",
             "pytest",
-            "steps",
+            "features",
             "--record-mode=rewrite",
             "-p",
             "no:cacheprovider",

@@ -40,7 +40,9 @@ _PLUGIN = "talkqa/pytest_plugin.py"
 _CATALOGUE = (
     "tests/test_defect_catalogue.py::test_each_broken_syncer_gets_a_no_go_naming_its_promise"
 )
-_CONTACTS = "steps/test_chargebee_invoiced_contacts.py"
+_CONTACTS = (
+    "features/chargebee-invoiced-contacts/01-chargebee-customer-to-invoiced-customers-person.feature"
+)
 _FEATURE_CONFLICT = (
     f"{_CONTACTS}::test_email_edited_in_chargebee_and_then_in_invoiced_the_newest_edit_invoiced"
     "_wins_on_both_sides"
@@ -163,7 +165,7 @@ MUTANTS: tuple[Mutant, ...] = (
     # --- the steps: a plan's promise judges ---------------------------------------------------
     Mutant(
         "then-step-judges-nothing",
-        "steps/then_steps.py",
+        "talkqa/steps/then_steps.py",
         "    judge_promise(scene())\n",
         "    pass\n",
         "the Then step of every promise passes without judging",
@@ -171,7 +173,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "then-step-conflict-report-skipped",
-        "steps/then_steps.py",
+        "talkqa/steps/then_steps.py",
         "    judge_conflicts_reported(scene())\n",
         "    pass\n",
         "the 'reported each conflict' step never looks at the run report",
@@ -179,7 +181,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "when-step-edits-nothing",
-        "steps/when_steps.py",
+        "talkqa/steps/when_steps.py",
         "    change(scene())\n",
         "    pass\n",
         "the When step of an edit scenario changes nothing before the second run",

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-# Options the feature tests under steps/ need to replay their cassettes offline.
+# Options the feature tests under features/ need to replay their cassettes offline.
 FEATURE_OPTIONS: tuple[str, ...] = (
     "--talkqa-mode=replay",
     "--block-network",
@@ -82,7 +82,7 @@ def verdict_of(exit_code: int, output: str = "", file: str = "") -> tuple[Verdic
 
 
 def is_feature(test: str) -> bool:
-    return test.startswith("steps/")
+    return test.startswith("features/")
 
 
 def mixed(tests: Iterable[str]) -> bool:
@@ -114,9 +114,13 @@ def tree_files(repo: Path) -> list[str]:
 def copy_tree(repo: Path, into: Path) -> None:
     for name in tree_files(repo):
         source = repo / name
+        target = into / name
+        if source.is_symlink():  # e.g. talkqa/checklists -> ../dataflows: a link in the copy too
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(source.readlink())
+            continue
         if not source.is_file():  # deleted in the work tree but still tracked
             continue
-        target = into / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
 
@@ -152,7 +156,7 @@ def run_mutant(copy: Path, mutant: Mutant, timeout: float, clock: Callable[[], f
     if not path.is_file():
         return Result(mutant, Verdict.INVALID, f"{mutant.file} does not exist", 0.0)
     if mixed(mutant.tests):
-        return Result(mutant, Verdict.INVALID, "mixes steps/ and tests/ in one selection", 0.0)
+        return Result(mutant, Verdict.INVALID, "mixes features/ and tests/ in one selection", 0.0)
     original = path.read_text(encoding="utf-8")
     faulty = patched(original, mutant)
     if faulty is None:

@@ -1,10 +1,16 @@
-"""pytest-bdd wiring for every generated feature: options, hooks, vcr config and fixtures.
+"""The talk-qa pytest plugin (the ``pytest11`` entry point ``talkqa``): options, hooks,
+vcr config, fixtures, and the collection of a project's feature files.
+
+It loads in every pytest run of an environment that has talk-qa installed, so it acts only
+in a talk-qa project (:mod:`talkqa.project`: a ``talkqa.toml`` or ``[tool.talkqa]``) and only
+on that project's scenarios: each ``.feature`` file under its features folder is collected
+as one test module (no hand-written ``scenarios(...)`` module per checklist), and every
+hook and autouse fixture leaves other tests alone.
 
 The step definitions live in ``given_steps``, ``when_steps`` and ``then_steps`` beside this
 file. pytest-bdd turns each step into a fixture in the module that defines it, so they are
-star-imported at the end of this conftest: that makes them fixtures of every test module in
-``steps/`` (and of any suite that loads ``-p steps.conftest``). What a step does lives in
-:mod:`talkqa.scene`.
+star-imported at the end of this module: that makes them fixtures of the plugin, seen by
+every scenario. What a step does lives in :mod:`talkqa.scene`.
 
 Steps are generic: a feature's Background names a checklist and a section by position,
 and every step reads what it needs from that section's spec. Nothing here knows a
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +32,9 @@ import pytest
 
 from talkqa.dataflow.gherkin import BACKGROUND_STEP
 from talkqa.dataflow.spec import DataflowSpec, Section
+from talkqa.errors import UserError
 from talkqa.outcome import NotJudged
+from talkqa.project import Project, find_project
 from talkqa.promises import FeatureTag, PromiseId, marker_docs
 from talkqa.pytest_plugin import (
     CHARGEBEE_KEY_PLACEHOLDER,
@@ -43,14 +52,12 @@ from talkqa.pytest_plugin import (
     scenario_slug,
     skip_reason,
 )
-from talkqa.pytest_plugin import vcr_config as build_vcr_config
 from talkqa.redact import Redactor
 from talkqa.scene import SPECS, scene_of
 from talkqa.systems.catalog import Binding, bind
 from talkqa.systems.settings import Settings
 
-REPO = Path(__file__).resolve().parents[1]
-CASSETTES = REPO / "cassettes"
+PROJECT_KEY = pytest.StashKey[Project | None]()  # the talk-qa project of the run, if any
 RECORD_KEY = pytest.StashKey[ScenarioRecord]()
 WRITTEN_KEY = pytest.StashKey[set[str]]()  # node ids whose outcome is written
 REDACTOR_KEY = pytest.StashKey[Redactor]()  # the session's redactor, for the hooks
@@ -63,15 +70,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("talkqa")
     group.addoption(
         "--talkqa-mode",
-        default="replay",
+        default=None,
         choices=("replay", "sandbox", "live"),
         help="replay: cassettes, network blocked; sandbox: bundled emulators; live: vendor "
-        "sandboxes from CHARGEBEE_*/INVOICED_* environment variables",
+        "sandboxes from CHARGEBEE_*/INVOICED_* environment variables (default: the "
+        "project's `mode`, else replay)",
     )
     group.addoption(
         "--sut-command",
         default=None,
-        help="shell command running the system under test (default: the in-process reference sync)",
+        help="shell command running the system under test (default: the project's "
+        "`sut_command`, else the in-process reference sync)",
     )
     group.addoption("--sut-service", action="store_true", default=False,
                     help="the system under test is a running service: judge promises over time")
@@ -86,16 +95,43 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _project(config: pytest.Config) -> Project | None:
+    return config.stash.get(PROJECT_KEY, None)
+
+
+def suite_mode(config: pytest.Config) -> str:
+    """--talkqa-mode, else the project's mode, else replay."""
+    chosen = config.getoption("--talkqa-mode", default=None)
+    project = _project(config)
+    return str(chosen or (project.settings.mode if project else "replay"))
+
+
+def _sut_command(config: pytest.Config) -> str | None:
+    """--sut-command, else the project's sut_command (None: the reference sync)."""
+    project = _project(config)
+    chosen = config.getoption("--sut-command", default=None)
+    return chosen or (project.settings.sut_command if project else None) or None
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    try:
+        config.stash[PROJECT_KEY] = find_project(config.rootpath)
+    except UserError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[WRITTEN_KEY] = set()
+    if _project(config) is None:  # not a talk-qa project: the plugin stays out of the way
+        return
+    from talkqa.steps import recording
+
+    # registered now, after every entry-point plugin: its fixtures override pytest-recording's
+    config.pluginmanager.register(recording, "talkqa-recording")
     for tag, doc in marker_docs().items():
         config.addinivalue_line("markers", f"{tag}: {doc}")
     refusal = refuse_recording_in_replay(
-        str(config.getoption("--talkqa-mode", default="replay")),
-        config.getoption("--record-mode", default=None),
+        suite_mode(config), config.getoption("--record-mode", default=None)
     )
     if refusal:  # before anything runs: recording in replay would delete the evidence
         raise pytest.UsageError(refusal)
-    config.stash[WRITTEN_KEY] = set()
     outcomes = config.getoption("--talkqa-outcomes", default=None)
     if outcomes:
         path = Path(outcomes)
@@ -103,13 +139,41 @@ def pytest_configure(config: pytest.Config) -> None:
         path.write_text("", encoding="utf-8")
 
 
+class FeatureModule(pytest.Module):
+    """One feature file as a test module: its scenarios bound by pytest-bdd's ``scenarios``
+    in a fresh namespace, as a hand-written ``test_<checklist>.py`` would bind them."""
+
+    def _getobj(self) -> types.ModuleType:
+        from pytest_bdd import scenarios
+
+        module = types.ModuleType(self.path.stem)
+        module.__file__ = str(self.path)
+        namespace = vars(module)
+        namespace["_bind"] = scenarios
+        # scenarios() puts the tests into its caller's locals: run it as module-level code
+        code = compile(
+            f"_bind({str(self.path)!r}, features_base_dir={str(self.path.parent)!r})",
+            str(self.path),
+            "exec",
+        )
+        exec(code, namespace)
+        return module
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """The project's feature files are its tests (nothing else is collected here)."""
+    project = _project(parent.config)
+    if project is None or not project.holds_feature(file_path):
+        return None
+    return FeatureModule.from_parent(parent, path=file_path)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Replay means no network, even without --block-network: cassettes only."""
-    if config.getoption("--talkqa-mode", default="replay") != "replay":
+    if _project(config) is None or suite_mode(config) != "replay":
         return
-    here = Path(__file__).resolve().parent
     for item in items:
-        if item.path.resolve().is_relative_to(here) and item.get_closest_marker("vcr"):
+        if scenario_of_item(item) is not None and item.get_closest_marker("vcr"):
             item.add_marker(pytest.mark.block_network)
 
 
@@ -117,14 +181,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Replay: a missing or unreadable cassette is one line naming it, before vcrpy loads it
     (a truncated cassette is otherwise a long YAML traceback that names no file)."""
-    if item.config.getoption("--talkqa-mode", default="replay") != "replay":
+    scenario = scenario_of_item(item)
+    if scenario is None or suite_mode(item.config) != "replay":
         return
-    scenario = _scenario_of_item(item)
-    if scenario is None or not item.get_closest_marker("vcr"):
+    if not item.get_closest_marker("vcr"):
         return
     if item.get_closest_marker(FeatureTag.UNBOUND):  # skipped as not covered: no cassette
         return
-    problem = cassette_problem(_cassette_path(scenario))
+    problem = cassette_problem(cassette_path(item.config, scenario))
     if problem:
         raise NotJudged(problem)
 
@@ -137,7 +201,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.excinfo is not None and isinstance(call.excinfo.value, NotJudged):
         report.longrepr = str(call.excinfo.value)  # one line, not a traceback of the plugin
     outcomes = item.config.getoption("--talkqa-outcomes", default=None)
-    scenario = _scenario_of_item(item)
+    scenario = scenario_of_item(item)
     if scenario is None:
         return report
     ended = report.when == "call" or (report.when == "setup" and report.outcome != "passed")
@@ -149,7 +213,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.skipped:
         reason = skip_reason(report.longrepr)
     elif report.failed and not record.broken:
-        reason, where = error_reason(call.excinfo, _cassette_path(scenario))
+        reason, where = error_reason(call.excinfo, cassette_path(item.config, scenario))
         reason = reason or record.reason or last_line(report.longreprtext)
     elif report.failed:
         reason = record.reason if not record.findings else None
@@ -172,7 +236,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     written = session.config.stash.get(WRITTEN_KEY, set())
     for item in session.items:
-        scenario = _scenario_of_item(item)
+        scenario = scenario_of_item(item)
         if scenario is None or item.nodeid in written:
             continue
         record = item.stash.get(RECORD_KEY, None) or _record_from_feature(item, scenario)
@@ -211,7 +275,7 @@ def _record_from_feature(item: pytest.Item, scenario: Any) -> ScenarioRecord:
 
 @pytest.fixture(scope="session")
 def talkqa_mode(pytestconfig: pytest.Config) -> str:
-    return check_mode(str(pytestconfig.getoption("--talkqa-mode")))
+    return check_mode(suite_mode(pytestconfig))
 
 
 @pytest.fixture(scope="session")
@@ -268,56 +332,35 @@ def redactor(pytestconfig: pytest.Config, talkqa_settings: Settings) -> Redactor
     return redact
 
 
-# --- pytest-recording: one cassette per scenario ----------------------------------------------
+# --- which tests are ours --------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def record_mode(pytestconfig: pytest.Config) -> str:
-    return str(pytestconfig.getoption("--record-mode") or "none")
-
-
-@pytest.fixture(scope="session")
-def disable_recording(pytestconfig: pytest.Config, talkqa_mode: str) -> bool:
-    """Sandbox and live runs talk to real servers unless asked to record (--record-mode)."""
-    if pytestconfig.getoption("--disable-recording"):
-        return True
-    return talkqa_mode != "replay" and pytestconfig.getoption("--record-mode") is None
-
-
-@pytest.fixture
-def vcr_config(talkqa_settings: Settings) -> dict[str, Any]:
-    return build_vcr_config(talkqa_settings)
-
-
-def _scenario_of_item(item: pytest.Item) -> Any:
+def scenario_of_item(item: pytest.Item) -> Any:
+    """The pytest-bdd scenario of one of the project's features, or None for any other test
+    (the plugin's hooks and autouse fixtures act on these scenarios only)."""
     from pytest_bdd.scenario import scenario_wrapper_template_registry
 
+    project = _project(item.config)
     function = getattr(item, "function", None)
-    return scenario_wrapper_template_registry.get(function) if function is not None else None
+    if project is None or function is None:
+        return None
+    scenario = scenario_wrapper_template_registry.get(function)
+    if scenario is None or not project.holds_feature(Path(scenario.feature.filename)):
+        return None
+    return scenario
 
 
-def _scenario_of(request: pytest.FixtureRequest) -> Any:
-    return _scenario_of_item(request.node)
+def scenario_of(request: pytest.FixtureRequest) -> Any:
+    return scenario_of_item(request.node)
 
 
-def _cassette_path(scenario: Any) -> Path:
-    """cassettes/<checklist>/<feature>/<scenario>.yaml (pytest-recording's name, ours too)."""
+def cassette_path(config: pytest.Config, scenario: Any) -> Path:
+    """<cassettes>/<checklist>/<feature>/<scenario>.yaml (pytest-recording's name, ours too)."""
+    project = _project(config)
+    assert project is not None  # only the project's own scenarios have a cassette
     feature = Path(scenario.feature.filename)
-    return CASSETTES / feature.parent.name / feature.stem / f"{scenario_slug(scenario.name)}.yaml"
-
-
-@pytest.fixture
-def vcr_cassette_dir(request: pytest.FixtureRequest) -> str:
-    scenario = _scenario_of(request)
-    if scenario is None:
-        return str(CASSETTES / "unsorted")
-    return str(_cassette_path(scenario).parent)
-
-
-@pytest.fixture
-def default_cassette_name(request: pytest.FixtureRequest) -> str:
-    scenario = _scenario_of(request)
-    return scenario_slug(scenario.name if scenario is not None else request.node.name)
+    folder = project.cassettes / feature.parent.name / feature.stem
+    return folder / f"{scenario_slug(scenario.name)}.yaml"
 
 
 # --- per scenario: client, systems, sut, record -----------------------------------------------
@@ -339,10 +382,12 @@ def systems(talkqa_settings: Settings, http_client: httpx.Client, talkqa_mode: s
 
 
 @pytest.fixture(autouse=True)
-def _fresh_sandbox(talkqa_mode: str, sandboxes: Any, talkqa_settings: Settings) -> None:
+def _fresh_sandbox(request: pytest.FixtureRequest) -> None:
     """Every scenario starts from the same seeded state (so re-recording is byte-identical)."""
-    if talkqa_mode != "sandbox":
+    if scenario_of(request) is None or suite_mode(request.config) != "sandbox":
         return
+    sandboxes = request.getfixturevalue("sandboxes")
+    talkqa_settings: Settings = request.getfixturevalue("talkqa_settings")
     if sandboxes is not None:
         sandboxes.reset(seed=0)
         return
@@ -392,7 +437,7 @@ def sut(
         return drivers.ServiceDriver(within=pytestconfig.getoption("--within"),
                                      poll=pytestconfig.getoption("--poll"),
                                      quiet=pytestconfig.getoption("--quiet-window"))
-    command = pytestconfig.getoption("--sut-command")
+    command = _sut_command(pytestconfig)
     if not command:
         return drivers.ReferenceDriver(systems, tmp_path / "links.sqlite")
     if talkqa_mode == "replay":
@@ -457,7 +502,7 @@ def _in_process_defect(command: str) -> Any:
 def record(
     request: pytest.FixtureRequest, talkqa_mode: str, systems: Any
 ) -> Iterator[ScenarioRecord]:
-    scenario = _scenario_of(request)
+    scenario = scenario_of(request)
     rec = ScenarioRecord(scenario=scenario.name if scenario is not None else request.node.name)
     request.node.stash[RECORD_KEY] = rec
     yield rec
@@ -490,21 +535,26 @@ def section(record: ScenarioRecord) -> Section:
 @pytest.fixture(scope="session")
 def sut_label(pytestconfig: pytest.Config, redactor: Redactor) -> str:
     """The system under test as the report names it (a command's secrets hidden)."""
-    command = pytestconfig.getoption("--sut-command")
     if pytestconfig.getoption("--sut-service"):
         return "service"
+    command = _sut_command(pytestconfig)
     return redactor(f"command: {command}") if command else "reference-sync"
 
 
 @pytest.fixture(autouse=True)
 def _scene(request: pytest.FixtureRequest) -> Iterator[None]:
-    """The scenario the step functions act on (they take no fixtures: see Scene)."""
-    with scene_of(request, REPO):
+    """The scenario the step functions act on (they take no fixtures: see Scene); checklist
+    paths in features are relative to the project's root."""
+    project = _project(request.config)
+    if project is None or scenario_of(request) is None:
+        yield
+        return
+    with scene_of(request, project.root):
         yield
 
 
 # --- steps: one module per keyword, star-imported so pytest-bdd sees their step fixtures -------
 
-from steps.given_steps import *  # noqa: E402, F403
-from steps.then_steps import *  # noqa: E402, F403
-from steps.when_steps import *  # noqa: E402, F403
+from talkqa.steps.given_steps import *  # noqa: E402, F403
+from talkqa.steps.then_steps import *  # noqa: E402, F403
+from talkqa.steps.when_steps import *  # noqa: E402, F403

@@ -1,0 +1,1 @@
+"""The step definitions of the generated features, and the pytest plugin that runs them."""

@@ -90,9 +90,31 @@ def features_generate(
     spec = load_doc(doc)
     for issue in spec.issues:  # e.g. a blank target: the features would test half a promise
         typer.echo(issue_line(issue), err=True)
-    files = generate(spec, doc_label(doc, out.resolve().parent))
+    label = doc_label(doc, out.resolve().parent)
+    files = generate(spec, label)
     for path in write_features(files, out):
         typer.echo(str(path))
+    module = _steps_module(out.resolve().parent / "steps", label)
+    if module is not None:
+        typer.echo(str(module))
+
+
+def _steps_module(steps: Path, label: str) -> Path | None:
+    """In a project with a feature suite (``steps/conftest.py``), the checklist's test module
+    when it is missing, so a new checklist needs no hand-written file to run; else None."""
+    from talkqa.dataflow.gherkin import doc_stem
+
+    stem = doc_stem(label)
+    module = steps / f"test_{stem.replace('-', '_')}.py"
+    if not (steps / "conftest.py").is_file() or module.exists():
+        return None
+    module.write_text(
+        f'"""Every scenario generated from {label}."""\n\n'
+        f"from pytest_bdd import scenarios\n\n"
+        f'scenarios("{stem}")\n',
+        encoding="utf-8",
+    )
+    return module
 
 
 @features_app.command("check")
@@ -583,9 +605,8 @@ def _test_module(label: str) -> Path:
     module = Path("steps") / f"test_{doc_stem(label).replace('-', '_')}.py"
     if not module.is_file():
         raise UserError(
-            f"{module}: no feature suite for {label}: create it with "
-            f'`from pytest_bdd import scenarios; scenarios("{doc_stem(label)}")` '
-            "(run from the project root)"
+            f"{module}: no feature suite for {label}: run `talkqa features generate {label} "
+            "--out features/` from the project root (it writes the module)"
         )
     return module
 

@@ -33,3 +33,25 @@ def test_generate_removes_only_stale_files_with_the_generator_header(
     assert mine.read_text(encoding="utf-8").startswith("Feature: my own checks")
     assert commented.is_file()
     assert sorted(folder.glob("*.feature")) == sorted([*generated, mine, commented])
+
+
+def test_generate_writes_the_checklists_test_module_once_in_a_project_with_a_suite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new checklist needs only commands: generate also adds its steps module, never
+    overwriting one, and only where a feature suite (steps/conftest.py) exists."""
+    monkeypatch.chdir(tmp_path)
+    doc = tmp_path / "dataflows" / "my-flow.rst"
+    doc.parent.mkdir()
+    doc.write_text(CHECKLIST.read_text(encoding="utf-8"), encoding="utf-8")
+    args = ["features", "generate", str(doc), "--out", str(tmp_path / "features")]
+    assert run_cli(args, monkeypatch) == 0
+    module = tmp_path / "steps" / "test_my_flow.py"
+    assert not module.exists()  # no suite here: nothing to add to
+    (tmp_path / "steps").mkdir()
+    (tmp_path / "steps" / "conftest.py").write_text("", encoding="utf-8")
+    assert run_cli(args, monkeypatch) == 0
+    assert 'scenarios("my-flow")' in module.read_text(encoding="utf-8")
+    module.write_text("# mine\n", encoding="utf-8")
+    assert run_cli(args, monkeypatch) == 0
+    assert module.read_text(encoding="utf-8") == "# mine\n"

@@ -113,6 +113,7 @@ def sign_off(run: Run, where: Path) -> Signed:
         if not k.startswith(("CHARGEBEE_", "INVOICED_", "TALKQA_DEFECT_"))
     }
     env["TALKQA_DEFECT_STATE"] = str(reports / "defect-state.sqlite")
+    env["TALKQA_DEFECT_CHECKLIST"] = str(REPO / run.checklist)  # it syncs what it is judged on
     args = [
         *_talkqa(), "signoff", run.checklist, "--mode", "sandbox",
         "--sut-command", run.command, "--reports", str(reports),

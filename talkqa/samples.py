@@ -17,6 +17,7 @@ from typing import Any
 
 from talkqa.dataflow.spec import PropertyMap, Section
 from talkqa.errors import UserError
+from talkqa.links import claim
 from talkqa.systems.base import ApiError, Json, NotFound
 from talkqa.systems.catalog import Binding, Talk, binding_of, section_bindings
 from talkqa.systems.connect import Systems
@@ -267,8 +268,7 @@ def delete_linked_targets(
         seen.add((binding.system, binding.resource))
         resource = systems.resource(binding)
         for entity in list(resource.list()):
-            claim = (entity.get("metadata") or {}).get("chargebee_id")
-            if claim is not None and str(claim) in source_ids:
+            if _concerns(entity, source_ids, by_id=False):
                 try:
                     resource.delete(str(entity["id"]))
                 except ApiError as exc:
@@ -642,9 +642,11 @@ def _listed(systems: Systems, system: str, collection: str, ids: list[str]) -> I
     yield from (e for e in resource.list() if str(e.get("id")) in wanted)
 
 
-def _concerns(entity: Json, ids: Collection[str]) -> bool:
-    claim = (entity.get("metadata") or {}).get("chargebee_id")
-    return str(entity.get("id")) in ids or (claim is not None and str(claim) in ids)
+def _concerns(entity: Json, ids: Collection[str], *, by_id: bool = True) -> bool:
+    """Whether an entity is one of ``ids`` or claims one as its source (either direction)."""
+    if by_id and str(entity.get("id")) in ids:
+        return True
+    return any(claim(entity, system) in ids for system in ("chargebee", "invoiced"))
 
 
 def _all(systems: Systems, binding: Binding) -> Iterator[Json]:

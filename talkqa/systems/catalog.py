@@ -31,8 +31,12 @@ data)" (global-location). Each vendor datatype is bound to those by a rule:
 A section's entities are chosen by the rule on both sides (``section_bindings``): the
 section "Chargebee Customer to Invoiced Customers (organisation data)" demands only the
 Chargebee customers that are organisations, and a customer the rule puts in no section of a
-checklist is not demanded at all. Talk's merging (``talk/merging``): the newest property
-wins, and an empty newer value does not replace an older one.
+checklist is not demanded at all.
+
+Talk's merging (``talk/merging/index.rst``): the most recently updated property wins, and an
+empty newer value does not replace an older one. The conflicts promise judges the first half
+(newest edit wins); the second is not judged yet, and the reference sync carries an emptied
+value over as empty.
 """
 
 from __future__ import annotations

@@ -161,6 +161,21 @@ def other_person(here: Here, right: Any) -> Any:
     return collection.create(copy)["id"]
 
 
+def other_order_customer(here: Here, fields: Json) -> Json:
+    """An order made for another Chargebee customer synced from Invoiced (the next by id)."""
+    right = fields.get("customer_id")
+    customers = here.systems.resource(binding_of(CUSTOMER))
+    synced = sorted(
+        str(e["id"])
+        for e in customers.list()
+        if claim(e, "invoiced") is not None and str(e["id"]) != str(right)
+    )
+    if right is None or not synced:
+        return fields
+    after = [c for c in synced if c > str(right)]
+    return {**fields, "customer_id": (after or synced)[0]}
+
+
 def drop(_here: Here, _entity_id: str, _fields: Json) -> None:
     """The update is never sent."""
     return None
@@ -256,6 +271,17 @@ CATALOGUE: tuple[Defect, ...] = (
         findings=frozenset({"missing"}),
         checklist=BACKWARDS,
         also=frozenset({PromiseId.EDITS, PromiseId.REFERENCES}),
+    ),
+    Defect(
+        name="wrong-order-customer",
+        promise=PromiseId.REFERENCES,
+        sections=("Invoices",),
+        description="makes each Chargebee order from an Invoiced invoice for another synced "
+        "Chargebee customer (the next by id)",
+        injection=Injection(taps=(Tap("chargebee", "orders", create=other_order_customer),)),
+        findings=frozenset({"dangling_reference"}),
+        checklist=BACKWARDS,
+        also=frozenset({PromiseId.EDITS}),
     ),
     Defect(
         name="wrong-currency",

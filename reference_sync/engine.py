@@ -114,12 +114,6 @@ def _find_referenced(
     )
 
 
-def _rule(
-    prop_source: str, prop_target: str, data_type: str | None, keys: tuple[str, ...]
-) -> PropertyRule:
-    return PropertyRule(prop_source, prop_target, data_type, " + ".join(keys) or None, keys)
-
-
 def compile_spec(spec: DataflowSpec) -> Compiled:
     """Bind each section, resolve reference rules, and order sections by dependency."""
     out = Compiled()
@@ -152,15 +146,10 @@ def compile_spec(spec: DataflowSpec) -> Compiled:
             if prop.target_path in target.references:
                 tgt_ref = target.references[prop.target_path]
                 keys = _find_referenced(bound, source.references.get(prop.source_path), tgt_ref)
-                rule = _rule(prop.source_path, prop.target_path, prop.data_type, keys)
-                if not keys:
-                    rule = PropertyRule(
-                        prop.source_path,
-                        prop.target_path,
-                        prop.data_type,
-                        f"(no section of this checklist links {tgt_ref[1]})",
-                    )
-                rules.append(rule)
+                links = " + ".join(keys) or f"(no section of this checklist links {tgt_ref[1]})"
+                rules.append(
+                    PropertyRule(prop.source_path, prop.target_path, prop.data_type, links, keys)
+                )
                 continue
             rules.append(PropertyRule(prop.source_path, prop.target_path, prop.data_type))
         # A reference the target requires but no row maps (an invoice's customer): pair it
@@ -172,7 +161,9 @@ def compile_spec(spec: DataflowSpec) -> Compiled:
             for src_field, src_ref in source.references.items():
                 keys = _find_referenced(bound, src_ref, tgt_ref)
                 if keys:
-                    rules.append(_rule(src_field, tgt_field, "string", keys))
+                    rules.append(
+                        PropertyRule(src_field, tgt_field, "string", " + ".join(keys), keys)
+                    )
                     break
         models[key] = SectionModel(
             key=key,

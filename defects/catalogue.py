@@ -24,6 +24,9 @@ from talkqa.systems.catalog import binding_of
 # the contacts one also maps mapped-and-editable customer fields (email) that edits need.
 FIRST = "dataflows/chargebee-invoiced.rst"
 CONTACTS = "dataflows/chargebee-invoiced-contacts.rst"
+# The current generation: organisations and persons apart, and the other direction.
+CURRENT = "dataflows/chargebee-invoiced-current.rst"
+BACKWARDS = "dataflows/invoiced-chargebee.rst"
 
 CUSTOMER, ITEM, ORDER = ("chargebee", "Customer"), ("chargebee", "Item"), ("chargebee", "Order")
 PERSON = ("invoiced", "Customers person")
@@ -116,6 +119,15 @@ def as_company_update(here: Here, _entity_id: str, fields: Json) -> Json:
     return as_company(here, fields)
 
 
+def as_person(_here: Here, fields: Json) -> Json:
+    """type=company becomes type=person: an organisation synced as a person."""
+    return {**fields, "type": "person"} if fields.get("type") == "company" else fields
+
+
+def as_person_update(here: Here, _entity_id: str, fields: Json) -> Json:
+    return as_person(here, fields)
+
+
 SWAPPED = {"usd": "eur", "eur": "usd"}
 
 
@@ -147,6 +159,21 @@ def other_person(here: Here, right: Any) -> Any:
     original = collection.get(str(right))
     copy = {"name": f"{original.get('name') or right} (old)", "type": "person", "metadata": marker}
     return collection.create(copy)["id"]
+
+
+def other_order_customer(here: Here, fields: Json) -> Json:
+    """An order made for another Chargebee customer synced from Invoiced (the next by id)."""
+    right = fields.get("customer_id")
+    customers = here.systems.resource(binding_of(CUSTOMER))
+    synced = sorted(
+        str(e["id"])
+        for e in customers.list()
+        if claim(e, "invoiced") is not None and str(e["id"]) != str(right)
+    )
+    if right is None or not synced:
+        return fields
+    after = [c for c in synced if c > str(right)]
+    return {**fields, "customer_id": (after or synced)[0]}
 
 
 def drop(_here: Here, _entity_id: str, _fields: Json) -> None:
@@ -221,6 +248,40 @@ CATALOGUE: tuple[Defect, ...] = (
         ),
         findings=frozenset({"wrong_type"}),
         also=frozenset({PromiseId.REFERENCES, PromiseId.EDITS}),
+    ),
+    Defect(
+        name="organisations-as-persons",
+        promise=PromiseId.EXISTS,
+        sections=("Customer",),
+        description="syncs a Chargebee customer that names only a company (organisation "
+        "data) as an Invoiced person",
+        injection=Injection(
+            taps=(Tap("invoiced", "customers", create=as_person, update=as_person_update),)
+        ),
+        findings=frozenset({"wrong_type"}),
+        checklist=CURRENT,
+        also=frozenset({PromiseId.EDITS}),
+    ),
+    Defect(
+        name="drops-invoiced-customers",
+        promise=PromiseId.EXISTS,
+        sections=("Customers (human data)",),
+        description="every third Invoiced customer (creation order) never reaches Chargebee",
+        injection=Injection(taps=(Tap("invoiced", "customers", hide=every_third),)),
+        findings=frozenset({"missing"}),
+        checklist=BACKWARDS,
+        also=frozenset({PromiseId.EDITS, PromiseId.REFERENCES}),
+    ),
+    Defect(
+        name="wrong-order-customer",
+        promise=PromiseId.REFERENCES,
+        sections=("Invoices",),
+        description="makes each Chargebee order from an Invoiced invoice for another synced "
+        "Chargebee customer (the next by id)",
+        injection=Injection(taps=(Tap("chargebee", "orders", create=other_order_customer),)),
+        findings=frozenset({"dangling_reference"}),
+        checklist=BACKWARDS,
+        also=frozenset({PromiseId.EDITS}),
     ),
     Defect(
         name="wrong-currency",

@@ -73,7 +73,7 @@ from talkqa.systems.base import (
     NotFound,
     Resource,
 )
-from talkqa.systems.catalog import Binding, bind
+from talkqa.systems.catalog import Binding, binding_of, section_bindings
 
 Progress = Callable[[str, int, int], None]
 SOURCE, TARGET = "source", "target"
@@ -103,11 +103,15 @@ def _find_referenced(
     bound: list[tuple[Section, str, Binding, Binding]],
     src_ref: tuple[str, str] | None,
     tgt_ref: tuple[str, str],
-) -> str | None:
-    for _section, key, source, target in bound:
-        if target.key == tgt_ref and (src_ref is None or source.key == src_ref):
-            return key
-    return None
+) -> tuple[str, ...]:
+    """The sections whose targets a reference may name (a person's or an organisation's)."""
+    wanted = binding_of(tgt_ref)
+    source_wanted = binding_of(src_ref) if src_ref is not None else None
+    return tuple(
+        key
+        for _section, key, source, target in bound
+        if target.within(wanted) and (source_wanted is None or source.within(source_wanted))
+    )
 
 
 def compile_spec(spec: DataflowSpec) -> Compiled:
@@ -116,7 +120,7 @@ def compile_spec(spec: DataflowSpec) -> Compiled:
     bound: list[tuple[Section, str, Binding, Binding]] = []
     seen: dict[str, int] = {}
     for section in spec.sections:
-        source, target = bind(section.source), bind(section.target)
+        source, target = section_bindings(section)
         if source is None or target is None:
             missing = section.source if source is None else section.target
             out.skipped.append(
@@ -139,16 +143,15 @@ def compile_spec(spec: DataflowSpec) -> Compiled:
         for prop in section.properties:
             if prop.source_path.startswith("$") or prop.target_path.startswith("$"):
                 continue  # Sesam-internal, no vendor field behind it
-            referenced = None
             if prop.target_path in target.references:
                 tgt_ref = target.references[prop.target_path]
-                referenced = (
-                    _find_referenced(bound, source.references.get(prop.source_path), tgt_ref)
-                    or f"(no section of this checklist links {tgt_ref[1]})"
+                keys = _find_referenced(bound, source.references.get(prop.source_path), tgt_ref)
+                links = " + ".join(keys) or f"(no section of this checklist links {tgt_ref[1]})"
+                rules.append(
+                    PropertyRule(prop.source_path, prop.target_path, prop.data_type, links, keys)
                 )
-            rules.append(
-                PropertyRule(prop.source_path, prop.target_path, prop.data_type, referenced)
-            )
+                continue
+            rules.append(PropertyRule(prop.source_path, prop.target_path, prop.data_type))
         # A reference the target requires but no row maps (an invoice's customer): pair it
         # with the source's own reference to the matching section.
         mapped = {r.target_path for r in rules}
@@ -156,9 +159,11 @@ def compile_spec(spec: DataflowSpec) -> Compiled:
             if tgt_field in mapped:
                 continue
             for src_field, src_ref in source.references.items():
-                referenced = _find_referenced(bound, src_ref, tgt_ref)
-                if referenced is not None:
-                    rules.append(PropertyRule(src_field, tgt_field, "string", referenced))
+                keys = _find_referenced(bound, src_ref, tgt_ref)
+                if keys:
+                    rules.append(
+                        PropertyRule(src_field, tgt_field, "string", " + ".join(keys), keys)
+                    )
                     break
         models[key] = SectionModel(
             key=key,
@@ -180,7 +185,7 @@ def _dependency_order(models: list[SectionModel]) -> list[SectionModel]:
     keys = {m.key for m in models}
     while remaining:
         for model in remaining:
-            needs = {r.referenced_section for r in model.rules} & keys - {model.key}
+            needs = {k for r in model.rules for k in r.referenced_keys} & keys - {model.key}
             if needs <= placed:
                 break
         else:
@@ -255,8 +260,12 @@ class _Run:
         for rule in model.rules:
             key = rule.referenced_section
             if key is not None and key not in forward:
-                links = self.store.links(key).values()
-                forward[key] = {link.source_id: link.target_native for link in links if link.linked}
+                forward[key] = {
+                    link.source_id: link.target_native
+                    for section in rule.referenced_keys
+                    for link in self.store.links(section).values()
+                    if link.linked
+                }
         return Refs(forward=forward)
 
     def dependants(self, model: SectionModel, target_native: Any) -> int:
@@ -264,7 +273,7 @@ class _Run:
         wanted = str(target_native)
         count = 0
         for other in self.models.values():
-            paths = [r.target_path for r in other.rules if r.referenced_section == model.key]
+            paths = [r.target_path for r in other.rules if model.key in r.referenced_keys]
             if not paths:
                 continue
             for link in self.store.links(other.key).values():
@@ -350,6 +359,18 @@ class _Ledger:
         )
 
 
+def _prepare_targets(run: _Run, model: SectionModel) -> None:
+    """Vendor set-up a create needs: Chargebee refuses an item whose item family is missing."""
+    if (model.target.system, model.target.resource) != ("chargebee", "items"):
+        return
+    families = run.systems.resource(Binding("chargebee", "Item family", "item_families"))
+    family = mapping.item_family_id()
+    try:
+        families.get(family)
+    except NotFound:
+        families.create({"id": family, "name": "Talk-QA"}, idempotency_key=f"family-{family}")
+
+
 def _read_side(
     run: _Run, model: SectionModel, side: str, resource: Resource, binding: Binding
 ) -> tuple[dict[str, Json], bool, int | None]:
@@ -392,6 +413,13 @@ def _sync_section(run: _Run, model: SectionModel, summary: SectionSummary) -> No
     try:
         _retire_replaced(run, model, tgt_res)
         src_entities, src_complete, src_high = _read_side(run, model, SOURCE, src_res, model.source)
+        # the section's own sources only: a Chargebee customer that names only a company is
+        # the organisation section's, not the person section's (catalog.section_bindings)
+        src_entities = {
+            sid: e
+            for sid, e in src_entities.items()
+            if model.source.holds(e) or mapping.is_deleted(e)
+        }
         tgt_entities, tgt_complete, tgt_high = _read_side(run, model, TARGET, tgt_res, model.target)
         if not tgt_complete and _needs_every_target(model, links, src_entities):
             # a new source may match an existing target by a merge rule: look at them all
@@ -417,6 +445,8 @@ def _sync_section(run: _Run, model: SectionModel, summary: SectionSummary) -> No
             ledger.note(note.source_id, "failed")
     summary.not_synced = len(plan.not_synced & ledger.accounted)
     ledger.outcome.update(dict.fromkeys(plan.not_synced, "not_synced"))
+    if any(isinstance(action, Create) for action in plan.actions):
+        _prepare_targets(run, model)
     applier = _Applier(run, model, summary, plan, src_res, tgt_res, tgt_entities)
     applier.apply_all()
 
@@ -486,6 +516,8 @@ def _target_explained(run: _Run, model: SectionModel, entity: Json) -> bool:
 
 
 def _source_explained(run: _Run, model: SectionModel, refs: Refs, entity: Json) -> bool:
+    if not model.source.holds(entity):
+        return True  # another section's entity (another Talk datatype)
     link = run.store.get(model.key, str(entity.get("id")))
     if link is None or link.state == CREATING:
         return mapping.is_deleted(entity)
@@ -496,12 +528,8 @@ def _source_explained(run: _Run, model: SectionModel, refs: Refs, entity: Json) 
 
 
 def claimed_by(entity: Mapping[str, Any], model: SectionModel) -> str | None:
-    """The source id a target names in its metadata (Chargebee spells it ``meta_data``)."""
-    for name in ("metadata", "meta_data"):
-        metadata = entity.get(name)
-        if isinstance(metadata, Mapping) and metadata.get(model.metadata_key) is not None:
-            return str(metadata[model.metadata_key])
-    return None
+    """The source id a target names (``metadata``; Chargebee ``meta_data``, ``reference_id``)."""
+    return mapping.claim_of(entity, model.metadata_key)
 
 
 def _retire_replaced(run: _Run, model: SectionModel, tgt_res: Resource) -> None:
@@ -756,9 +784,12 @@ def _dependants_note(model: SectionModel, link: Link) -> NotCarried:
 
 def _merge_metadata(fields: Json, link: Link, model: SectionModel) -> Json:
     """A PATCH of ``metadata`` replaces it whole: keep the source id in it."""
-    metadata = fields.get("metadata")
+    name = mapping.claim_field(model.target.system, model.target.resource)
+    metadata = fields.get(name)
     if isinstance(metadata, dict) and model.metadata_key not in metadata:
-        return {**fields, "metadata": {**metadata, model.metadata_key: link.source_id}}
+        return mapping.claim_fields(
+            model.target.system, model.target.resource, model.metadata_key, link.source_id, fields
+        )
     return fields
 
 

@@ -10,6 +10,7 @@ value never ping-pongs between the systems.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
@@ -214,12 +215,73 @@ def _item_name(entity: Mapping[str, Any]) -> str:
     return str(entity.get("id", ""))
 
 
+def _first_name(entity: Mapping[str, Any]) -> str:
+    """An Invoiced person's name split for Chargebee: all but the last word."""
+    words = str(entity.get("name") or "").split()
+    return " ".join(words[:-1]) if len(words) > 1 else " ".join(words)
+
+
+def _last_name(entity: Mapping[str, Any]) -> str:
+    words = str(entity.get("name") or "").split()
+    return words[-1] if len(words) > 1 else ""
+
+
+def item_family_id() -> str:
+    """The Chargebee item family items from Invoiced go into (Chargebee requires one)."""
+    return os.environ.get("TALKQA_ITEM_FAMILY_ID", "talkqa")
+
+
 # (target system, target resource) -> fields the target needs that no checklist row maps,
-# derived from the source entity. Written on create, and kept up to date one way.
+# derived from the source entity. Written on create, and kept up to date one way. A
+# Chargebee customer made from an Invoiced person is named as a person (so it stays human
+# data, see talkqa.systems.catalog); a Chargebee item needs an id, a type and a family.
 DERIVED: Mapping[tuple[str, str], Mapping[str, Callable[[Mapping[str, Any]], Any]]] = {
     ("invoiced", "customers"): {"name": derived_name},
     ("invoiced", "items"): {"name": _item_name},
+    ("chargebee", "customers"): {"first_name": _first_name, "last_name": _last_name},
+    ("chargebee", "items"): {
+        "id": lambda e: str(e.get("id")),
+        "name": _item_name,
+        "type": lambda _e: "charge",
+        "item_family_id": lambda _e: item_family_id(),
+    },
 }
+
+
+# --- where a target names its source ------------------------------------------------------
+
+# (target system, resource) -> the field that holds the source's id: a metadata object by the
+# vendor's own name, or (a Chargebee order has no metadata) its free ``reference_id`` holding
+# ``<system>_id:<id>``.
+CLAIM_FIELD: Mapping[tuple[str, str], str] = {
+    ("chargebee", "customers"): "meta_data",
+    ("chargebee", "orders"): "reference_id",
+}
+
+
+def claim_field(system: str, resource: str) -> str:
+    return CLAIM_FIELD.get((system, resource), "metadata")
+
+
+def claim_fields(system: str, resource: str, key: str, source_id: str, fields: Json) -> Json:
+    """``fields`` plus the claim of ``source_id`` (``key``: ``chargebee_id``), kept whole."""
+    name = claim_field(system, resource)
+    if name == "reference_id":
+        return {**fields, name: f"{key}:{source_id}"}
+    current = fields.get(name)
+    return {**fields, name: {**(current if isinstance(current, dict) else {}), key: source_id}}
+
+
+def claim_of(entity: Mapping[str, Any], key: str) -> str | None:
+    """The source id a target names (``metadata``, ``meta_data`` or ``reference_id``)."""
+    for name in ("metadata", "meta_data"):
+        metadata = entity.get(name)
+        if isinstance(metadata, Mapping) and metadata.get(key) is not None:
+            return str(metadata[key])
+    reference = entity.get("reference_id")
+    if isinstance(reference, str) and reference.startswith(f"{key}:"):
+        return reference[len(key) + 1 :]
+    return None
 
 # (system, resource) -> fields the API refuses to change after create.
 IMMUTABLE: Mapping[tuple[str, str], frozenset[str]] = {

@@ -36,7 +36,10 @@ class PropertyRule:
     source_path: str
     target_path: str
     data_type: str | None
-    referenced_section: str | None = None  # the section whose links translate this reference
+    referenced_section: str | None = None  # the name of the links that translate this reference
+    # the sections whose links those are: an invoice's customer may be a person's or an
+    # organisation's target, so both sections' links translate it
+    referenced_keys: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -283,11 +286,9 @@ def creation_fields(
     for path, value in values.items():
         if value is not None:
             mapping.write_path(fields, path, _target_wire(model, path, value, refs))
-    metadata = fields.get("metadata")
-    metadata = dict(metadata) if isinstance(metadata, dict) else {}
-    metadata[model.metadata_key] = source_id
-    fields["metadata"] = metadata
-    return fields
+    return mapping.claim_fields(
+        model.target.system, model.target.resource, model.metadata_key, source_id, fields
+    )
 
 
 # --- planning -----------------------------------------------------------------------------
@@ -444,8 +445,7 @@ def _find_existing(
                 yield target_id, entity
 
     for target_id, entity in free():
-        metadata = entity.get("metadata")
-        if isinstance(metadata, Mapping) and str(metadata.get(model.metadata_key)) == source_id:
+        if mapping.claim_of(entity, model.metadata_key) == source_id:
             return target_id, entity, f"metadata.{model.metadata_key}"
     for target_id, entity in free():
         for rule in model.merge_rules:

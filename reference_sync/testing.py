@@ -222,7 +222,7 @@ class FakeSystems:
         self.lock = threading.RLock()
         self.resources: dict[tuple[str, str], FakeResource] = {}
         for system, names in (
-            ("chargebee", ("customers", "items", "orders")),
+            ("chargebee", ("customers", "items", "orders", "item_families")),
             ("invoiced", ("customers", "items", "invoices")),
         ):
             for name in names:

@@ -22,10 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 from talkqa.compare import explain, read_path, same
 from talkqa.dataflow.spec import DataflowSpec, Section, SectionKind
 from talkqa.errors import UserError
-from talkqa.links import Json, Pairing, claim, entity_id, pair
+from talkqa.links import Json, Pairing, claim, entity_id, merged, pair
 from talkqa.promises.ids import PromiseId
 from talkqa.systems.base import Resource
-from talkqa.systems.catalog import Binding, bind, binding_of
+from talkqa.systems.catalog import Binding, binding_of, section_bindings
 
 
 class FindingKind(StrEnum):
@@ -161,7 +161,7 @@ def label(side_system: str, datatype: str, binding: Binding | None) -> str:
 
 def bindings_of(section: Section) -> tuple[Binding, Binding]:
     """Both sides' bindings, or NotCovered naming the side without a connector."""
-    source, target = bind(section.source), bind(section.target)
+    source, target = section_bindings(section)
     missing = [
         label(ref.system, ref.datatype, None)
         for ref, found in ((section.source, source), (section.target, target))
@@ -200,16 +200,20 @@ def snapshot_from(
 ) -> SectionSnapshot:
     """The snapshot of a section from raw listings (pure: read_snapshot's middle)."""
     wanted = {str(i) for i in source_ids} if source_ids is not None else None
-    sources = [
-        row
-        for row in source_rows
-        if source.holds(row) and _alive(row) and (wanted is None or entity_id(row) in wanted)
-    ]
+    sources: list[Json] = []
+    elsewhere: set[str] = set()  # live sources of another Talk datatype: another section's
+    for row in source_rows:
+        if not _alive(row) or (wanted is not None and entity_id(row) not in wanted):
+            continue
+        if source.holds(row):
+            sources.append(row)
+        else:
+            elsewhere.add(entity_id(row))
     targets: list[Json] = []
     for row in target_rows:
         owner = claim(row, source.system)
         if owner is not None:
-            if wanted is None or owner in wanted:
+            if (wanted is None or owner in wanted) and owner not in elsewhere:
                 targets.append(row)
         elif section.merge_rules and target.holds(row):
             targets.append(row)
@@ -610,9 +614,16 @@ def _reference_pairings(
     pairings: dict[tuple[str, str], Pairing] = {}
     notes: dict[int, list[str]] = {}
     for ref_key, src_key in needed.items():
-        owner = next((s for s in snaps if s.target.key == ref_key), None)
-        if owner is not None:
-            full = (
+        wanted = binding_of(ref_key)
+        source_wanted = binding_of(src_key) if src_key is not None else None
+        owners = [
+            s
+            for s in snaps
+            if s.target.within(wanted)
+            and (source_wanted is None or s.source.within(source_wanted))
+        ]
+        if owners:
+            fulls = [
                 snapshot_from(
                     owner.section,
                     owner.source,
@@ -622,8 +633,9 @@ def _reference_pairings(
                 )
                 if restricted
                 else owner
-            )
-            pairings[ref_key] = full.typed_pairing()
+                for owner in owners
+            ]
+            pairings[ref_key] = merged([full.typed_pairing() for full in fulls])
         elif src_key is not None:
             src_b, tgt_b = binding_of(src_key), binding_of(ref_key)
             sources = [r for r in _listing(systems, src_b, cache) if src_b.holds(r) and _alive(r)]

@@ -91,7 +91,8 @@ def features_generate(
     spec = load_doc(doc)
     for issue in spec.issues:  # e.g. a blank target: the features would test half a promise
         typer.echo(issue_line(issue), err=True)
-    files = generate(spec, doc_label(doc, out.resolve().parent))
+    label = doc_label(doc, out.resolve().parent)
+    files = generate(spec, label)
     for path in write_features(files, out):
         typer.echo(str(path))
 

@@ -2,7 +2,8 @@
 
 A syncer may keep its links anywhere (the reference sync uses sqlite); the judge only
 believes what the target system itself says: an entity records its source in
-``metadata.<source>_id`` (Chargebee spells its own field ``meta_data``). A section whose
+``metadata.<source>_id`` (Chargebee spells its own field ``meta_data``; its orders, which
+have no metadata, say ``reference_id: <source>_id:<id>``). A section whose
 checklist names merge properties may also pair an unclaimed target by those properties,
 which is how "merged with the existing one" becomes checkable.
 """
@@ -33,7 +34,11 @@ def link_key(source_system: str) -> str:
 
 
 def claim(target: Mapping[str, Any], source_system: str = "chargebee") -> str | None:
-    """The source id a target says it was synchronised from, or None."""
+    """The source id a target says it was synchronised from, or None.
+
+    A Chargebee order has no metadata: it names its source in its free-text
+    ``reference_id`` as ``invoiced_id:<id>``.
+    """
     key = link_key(source_system)
     for name in _METADATA_FIELDS:
         metadata = target.get(name)
@@ -41,6 +46,9 @@ def claim(target: Mapping[str, Any], source_system: str = "chargebee") -> str | 
             value = metadata.get(key)
             if value is not None and str(value).strip():
                 return str(value).strip()
+    reference = target.get("reference_id")
+    if isinstance(reference, str) and reference.startswith(f"{key}:"):
+        return reference[len(key) + 1 :].strip() or None
     return None
 
 
@@ -124,3 +132,17 @@ def pair(
                 by_source[owner].append(target)
                 merged.add(entity_id(target))
     return Pairing(by_source=by_source, orphans=orphans, merged=frozenset(merged))
+
+
+def merged(pairings: Sequence[Pairing]) -> Pairing:
+    """Several sections' pairings as one: where an invoice's customer may be a person's or an
+    organisation's target (each source belongs to one of them by the Talk datatype rule)."""
+    by_source: dict[str, list[Json]] = {}
+    for pairing in pairings:
+        for source_id, targets in pairing.by_source.items():
+            by_source.setdefault(source_id, []).extend(targets)
+    return Pairing(
+        by_source=by_source,
+        orphans=[o for p in pairings for o in p.orphans],
+        merged=frozenset().union(*(p.merged for p in pairings)),
+    )

@@ -17,8 +17,9 @@ from typing import Any
 
 from talkqa.dataflow.spec import PropertyMap, Section
 from talkqa.errors import UserError
+from talkqa.links import claim
 from talkqa.systems.base import ApiError, Json, NotFound
-from talkqa.systems.catalog import Binding, bind, binding_of
+from talkqa.systems.catalog import Binding, Talk, binding_of, section_bindings
 from talkqa.systems.connect import Systems
 
 Factory = Callable[[str, int, Mapping[tuple[str, str], list[str]]], dict[str, Any]]
@@ -81,6 +82,62 @@ def _order(run_id: str, i: int, deps: Mapping[tuple[str, str], list[str]]) -> di
     }
 
 
+def _invoiced_customer(kind: str) -> Factory:
+    """An Invoiced customer of ``kind`` (person or company) with its address: location data."""
+
+    def make(run_id: str, i: int, _deps: Mapping[tuple[str, str], list[str]]) -> dict[str, Any]:
+        name = f"Grace Hopper {i}" if kind == "person" else f"Talk-QA Invoiced {i} AS"
+        return {
+            "name": name,
+            "type": kind,
+            "email": f"{kind}.{i}.{run_id}@example.com",
+            "address1": f"Kongens gate {i}",
+            "city": "Trondheim",
+            "postal_code": f"70{i:02d}",
+            "country": "NO",
+            "metadata": {"talkqa_run": run_id},
+        }
+
+    return make
+
+
+def _invoiced_item(
+    run_id: str, i: int, _deps: Mapping[tuple[str, str], list[str]]
+) -> dict[str, Any]:
+    return {
+        "id": f"tq-{run_id}-inv-item-{i}",
+        "name": f"Talk-QA Invoiced item {run_id} {i}",
+        "description": f"Sample Invoiced item {i}",
+    }
+
+
+def _invoice(run_id: str, i: int, deps: Mapping[tuple[str, str], list[str]]) -> dict[str, Any]:
+    customers = deps[("invoiced", "Customers person")]
+    return {
+        "customer": int(customers[(i - 1) % len(customers)]),
+        "currency": _CURRENCIES[(i - 1) % len(_CURRENCIES)].lower(),
+        "items": [{"name": f"Sample line {i}", "quantity": 1, "unit_cost": 10 * i}],
+        "metadata": {"talkqa_run": run_id},
+    }
+
+
+def _organisation(fields: dict[str, Any], run_id: str, i: int) -> dict[str, Any]:
+    """A Chargebee customer that names only a company: organisation data (see catalog)."""
+    company = f"Talk-QA {i} AS"
+    address = {k: v for k, v in fields["billing_address"].items() if k not in _PERSON_NAME}
+    return {
+        **{k: v for k, v in fields.items() if k not in _PERSON_NAME},
+        "company": company,
+        "email": f"post.{i}.{run_id}@example.com",
+        "billing_address": {**address, "company": company},
+    }
+
+
+_PERSON_NAME = frozenset({"first_name", "last_name"})
+
+Reshape = Callable[[dict[str, Any], str, int], dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class Recipe:
     """How to make valid entities of one source datatype, and what they need first."""
@@ -88,12 +145,19 @@ class Recipe:
     factory: Factory
     needs: Mapping[tuple[str, str], int] = field(default_factory=dict)  # dependency -> how many
     prepare: Callable[[Systems], None] | None = None  # vendor set-up the entities need
+    # a datatype whose entities are of several Talk datatypes: how to make one of ``kind``
+    kinds: Mapping[Talk, Reshape] = field(default_factory=dict)
 
 
 RECIPES: Mapping[tuple[str, str], Recipe] = {
-    ("chargebee", "Customer"): Recipe(_customer),
+    ("chargebee", "Customer"): Recipe(_customer, kinds={Talk.ORGANISATION: _organisation}),
     ("chargebee", "Item"): Recipe(_item, prepare=_ensure_item_family),
     ("chargebee", "Order"): Recipe(_order, needs={("chargebee", "Customer"): 2}),
+    ("invoiced", "Customers person"): Recipe(_invoiced_customer("person")),
+    ("invoiced", "Customers company"): Recipe(_invoiced_customer("company")),
+    ("invoiced", "Customers (location data)"): Recipe(_invoiced_customer("person")),
+    ("invoiced", "Items"): Recipe(_invoiced_item),
+    ("invoiced", "Invoices"): Recipe(_invoice, needs={("invoiced", "Customers person"): 2}),
 }
 
 
@@ -156,8 +220,11 @@ def create(
         recipe.prepare(systems)
     resource = systems.resource(binding)
     start = len(done.ids(binding.key)) + 1
+    reshape = recipe.kinds.get(binding.kind) if binding.kind is not None else None
     for i in range(start, start + count):
         fields = recipe.factory(run_id, i, deps)
+        if reshape is not None:
+            fields = reshape(fields, run_id, i)
         entity = resource.create(fields, idempotency_key=f"tq-{run_id}-{binding.resource}-{i}")
         done.add(binding, entity)
     return done
@@ -165,7 +232,7 @@ def create(
 
 def create_for_section(section: Section, count: int, systems: Systems, run_id: str) -> Created:
     """The Given step: ``count`` source entities of a section (plus what they need)."""
-    binding = bind(section.source)
+    binding, _target = section_bindings(section)
     if binding is None:
         raise UserError(
             f"section {section.index} '{section.heading}': talk-qa has no connector for "
@@ -201,8 +268,7 @@ def delete_linked_targets(
         seen.add((binding.system, binding.resource))
         resource = systems.resource(binding)
         for entity in list(resource.list()):
-            claim = (entity.get("metadata") or {}).get("chargebee_id")
-            if claim is not None and str(claim) in source_ids:
+            if _concerns(entity, source_ids, by_id=False):
                 try:
                     resource.delete(str(entity["id"]))
                 except ApiError as exc:
@@ -231,7 +297,7 @@ def link_wording(section: Section) -> str:
         rule = section.merge_rules[0]
         same = rule.source_path == rule.target_path
         return f"matching it by {rule.source_path}" + ("" if same else f" = {rule.target_path}")
-    source = bind(section.source)
+    source, _target = section_bindings(section)
     system = source.system if source is not None else "source"
     return f"that claims it by metadata.{system}_id"
 
@@ -249,7 +315,7 @@ def link_first(
     checklist's own way to establish the link); without, it claims the source in its
     metadata (the judge's link convention). Returns source id -> that target's id.
     """
-    source, target = bind(section.source), bind(section.target)
+    source, target = section_bindings(section)
     if source is None or target is None:
         raise UserError(f"section {section.index} '{section.heading}': no connector")
     recipe = TARGET_RECIPES.get(target.key)
@@ -344,6 +410,25 @@ FORBIDDEN: Mapping[tuple[str, str], frozenset[str]] = {
 }
 
 
+# A Chargebee customer that names only a company stays an organisation only while its edits
+# leave it without a person's name: its rename is the company's.
+EDITABLE_BY_KIND: Mapping[tuple[str, str, Talk], Mapping[str, Maker]] = {
+    ("chargebee", "customers", Talk.ORGANISATION): {
+        "company": _suffix("company"),
+        "email": _email,
+    },
+}
+
+
+def editable(binding: Binding) -> Mapping[str, Maker]:
+    """The fields a vendor lets an update change on entities of ``binding``, with values."""
+    if binding.kind is not None:
+        by_kind = EDITABLE_BY_KIND.get((binding.system, binding.resource, binding.kind))
+        if by_kind is not None:
+            return by_kind
+    return EDITABLE.get((binding.system, binding.resource), {})
+
+
 def forbidden(binding: Binding, path: str) -> bool:
     """Whether the vendor's API refuses to change ``path`` on an existing entity."""
     top = path.split(".", 1)[0]
@@ -351,7 +436,7 @@ def forbidden(binding: Binding, path: str) -> bool:
 
 
 def _sides(section: Section, side: str) -> tuple[Binding, Binding] | None:
-    source, target = bind(section.source), bind(section.target)
+    source, target = section_bindings(section)
     if source is None or target is None:
         return None
     return (source, target) if side == "source" else (target, source)
@@ -365,7 +450,7 @@ def _paths(prop: PropertyMap, side: str) -> tuple[str, str]:
 
 
 def is_reference_row(section: Section, prop: PropertyMap) -> bool:
-    source, target = bind(section.source), bind(section.target)
+    source, target = section_bindings(section)
     return (source is not None and prop.source_path in source.references) or (
         target is not None and prop.target_path in target.references
     )
@@ -373,7 +458,7 @@ def is_reference_row(section: Section, prop: PropertyMap) -> bool:
 
 def edit_of(binding: Binding, path: str, *, mapped: bool) -> Edit:
     """The edit of ``path`` a plan names (its value maker is the vendor's, from EDITABLE)."""
-    maker = EDITABLE[(binding.system, binding.resource)][path]
+    maker = editable(binding)[path]
     mark = binding.system
 
     def value(entity: Json) -> Any:
@@ -390,7 +475,7 @@ def plan_edit(section: Section, side: str) -> Edit | None:
     if sides is None:
         return None
     here, there = sides
-    editable_here = EDITABLE.get((here.system, here.resource), {})
+    editable_here = editable(here)
     for prop in section.properties:
         path_here, path_there = _paths(prop, side)
         if is_reference_row(section, prop) or path_here not in editable_here:
@@ -421,7 +506,7 @@ def not_carried_edits(section: Section, side: str) -> list[tuple[PropertyMap, Ed
     if sides is None:
         return []
     here, there = sides
-    editable_here = EDITABLE.get((here.system, here.resource), {})
+    editable_here = editable(here)
     found: list[tuple[PropertyMap, Edit]] = []
     for prop in section.properties:
         path_here, path_there = _paths(prop, side)
@@ -439,10 +524,8 @@ def conflict_property(section: Section) -> PropertyMap | None:
     for prop in section.properties:
         if is_reference_row(section, prop):
             continue
-        editable = prop.source_path in EDITABLE.get(
-            (source.system, source.resource), {}
-        ) and prop.target_path in EDITABLE.get((target.system, target.resource), {})
-        if editable and not (
+        both = prop.source_path in editable(source) and prop.target_path in editable(target)
+        if both and not (
             forbidden(source, prop.source_path) or forbidden(target, prop.target_path)
         ):
             return prop
@@ -451,7 +534,7 @@ def conflict_property(section: Section) -> PropertyMap | None:
 
 def conflict_edits(section: Section, prop: PropertyMap) -> tuple[Edit, Edit]:
     """(source edit, target edit) of a conflict property: different values on each side."""
-    source, target = bind(section.source), bind(section.target)
+    source, target = section_bindings(section)
     assert source is not None and target is not None
     return (
         edit_of(source, prop.source_path, mapped=True),
@@ -461,8 +544,8 @@ def conflict_edits(section: Section, prop: PropertyMap) -> tuple[Edit, Edit]:
 
 def rename_edit(binding: Binding) -> Edit | None:
     """The edit a referenced entity gets (its first editable field: a rename for customers)."""
-    editable = EDITABLE.get((binding.system, binding.resource), {})
-    return edit_of(binding, next(iter(editable)), mapped=False) if editable else None
+    fields = editable(binding)
+    return edit_of(binding, next(iter(fields)), mapped=False) if fields else None
 
 
 def apply_edit(
@@ -559,9 +642,11 @@ def _listed(systems: Systems, system: str, collection: str, ids: list[str]) -> I
     yield from (e for e in resource.list() if str(e.get("id")) in wanted)
 
 
-def _concerns(entity: Json, ids: Collection[str]) -> bool:
-    claim = (entity.get("metadata") or {}).get("chargebee_id")
-    return str(entity.get("id")) in ids or (claim is not None and str(claim) in ids)
+def _concerns(entity: Json, ids: Collection[str], *, by_id: bool = True) -> bool:
+    """Whether an entity is one of ``ids`` or claims one as its source (either direction)."""
+    if by_id and str(entity.get("id")) in ids:
+        return True
+    return any(claim(entity, system) in ids for system in ("chargebee", "invoiced"))
 
 
 def _all(systems: Systems, binding: Binding) -> Iterator[Json]:

@@ -43,7 +43,7 @@ from talkqa.pytest_plugin import (
 from talkqa.redact import Redactor
 from talkqa.run_report import RunReport
 from talkqa.sut import ServiceDriver, format_duration
-from talkqa.systems.catalog import Binding, bind, binding_of
+from talkqa.systems.catalog import Binding, bind, binding_of, section_bindings
 
 Snapshot = dict[str, tuple[str, ...]]
 
@@ -227,7 +227,7 @@ class Scene:
         return self.record.created.ids(binding.key) if binding is not None else []
 
     def bindings(self) -> tuple[Binding, Binding]:
-        source, target = bind(self.section.source), bind(self.section.target)
+        source, target = section_bindings(self.section)
         assert source is not None and target is not None
         return source, target
 

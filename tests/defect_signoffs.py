@@ -107,6 +107,7 @@ def sign_off(run: Run, where: Path) -> Signed:
         if not k.startswith(("CHARGEBEE_", "INVOICED_", "TALKQA_DEFECT_"))
     }
     env["TALKQA_DEFECT_STATE"] = str(reports / "defect-state.sqlite")
+    env["TALKQA_DEFECT_CHECKLIST"] = str(REPO / run.checklist)  # it syncs what it is judged on
     # each catalogue syncer runs inside the sign-off's pytest, not as a fresh interpreter
     # (talkqa/steps/plugin.py `_in_process_defect`): ~0.6 s of CPU saved on each of ~60 runs
     env["TALKQA_IN_PROCESS_DEFECTS"] = "1"

@@ -34,6 +34,7 @@ from talkqa.systems.catalog import Binding
 
 Json = dict[str, Any]
 PERSON = ("invoiced", "Customers person")
+CUSTOMER_REF = ("invoiced", "Customers")  # an invoice's customer: a person or a company
 
 
 def _section(
@@ -83,7 +84,7 @@ def _linked(entity_id: int | str, source_id: str, **fields: Any) -> Json:
 def _customer_pairing(links: dict[str, int]) -> dict[tuple[str, str], Pairing]:
     sources = [{"id": cid} for cid in links]
     persons = [_linked(pid, cid, type="person") for cid, pid in links.items()]
-    return {PERSON: pair(CUSTOMERS, sources, persons)}
+    return {CUSTOMER_REF: pair(CUSTOMERS, sources, persons)}
 
 
 def _kinds(findings: list[Finding]) -> list[str]:
@@ -254,7 +255,7 @@ def test_a_reference_must_name_the_person_linked_to_the_referenced_customer() ->
     assert (found.expected, found.actual) == (7, 8)
     assert found.message == (
         "dangling_reference: Chargebee Order 'ord_1' -> Invoiced Invoices 12: customer_id -> "
-        "customer expected 7 got 8 (the Invoiced Customers person linked to Chargebee "
+        "customer expected 7 got 8 (the Invoiced Customers linked to Chargebee "
         "Customer 'c1')"
     )
 
@@ -268,7 +269,7 @@ def test_a_reference_to_an_unlinked_customer_is_dangling() -> None:
     findings = check_section(snap, _customer_pairing({"c1": 7}))
     assert _kinds(findings) == ["dangling_reference"]
     assert findings[0].expected is None
-    assert "no single Invoiced Customers person is linked to Chargebee Customer 'c5'" in (
+    assert "no single Invoiced Customers is linked to Chargebee Customer 'c5'" in (
         findings[0].message
     )
 
@@ -531,7 +532,7 @@ def test_a_reference_to_an_unlinked_customer_is_dangling_even_when_the_target_na
     assert [(f.kind.value, f.expected, f.actual) for f in findings] == [
         ("dangling_reference", None, None)
     ]
-    assert "no single Invoiced Customers person is linked to Chargebee Customer 'c5'" in (
+    assert "no single Invoiced Customers is linked to Chargebee Customer 'c5'" in (
         findings[0].message
     )
     # no reference on either side stays no finding

@@ -33,3 +33,4 @@ def test_generate_removes_only_stale_files_with_the_generator_header(
     assert mine.read_text(encoding="utf-8").startswith("Feature: my own checks")
     assert commented.is_file()
     assert sorted(folder.glob("*.feature")) == sorted([*generated, mine, commented])
+

@@ -28,7 +28,7 @@ def vendors() -> FakeSystems:
     fake = FakeSystems()
     customers = fake["chargebee", "customers"]
     customers.seed({"id": "c1", "first_name": "Ada", "last_name": "Lovelace", "email": "a@x"})
-    customers.seed({"id": "c2", "company": "Analytical Ltd"})
+    customers.seed({"id": "c2", "last_name": "Babbage", "company": "Analytical Ltd"})
     customers.seed({"id": "c3", "email": "grace@x"})
     fake["chargebee", "items"].seed({"id": "i1", "name": "Widget", "type": "charge"})
     fake["chargebee", "orders"].seed({"id": "o1", "customer_id": "c2", "currency_code": "USD"})
@@ -49,7 +49,7 @@ def test_every_customer_becomes_a_person_with_a_name_and_its_source_id(
     assert set(people) == {"c1", "c2", "c3"}
     assert {p["type"] for p in people.values()} == {"person"}
     assert people["c1"]["name"] == "Ada Lovelace"
-    assert people["c2"]["name"] == "Analytical Ltd"
+    assert people["c2"]["name"] == "Babbage"  # a person (named), billing for a company
     assert people["c3"]["name"] == "grace@x"
     customers = next(s for s in summary.sections if s.heading.endswith("Customers person"))
     assert customers.created == 3

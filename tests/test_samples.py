@@ -21,6 +21,8 @@ from talkqa.samples import (
 from talkqa.systems.base import Json, NotFound
 from talkqa.systems.catalog import Binding, bind, binding_of
 
+CUSTOMER_KEY = ("chargebee", "Customer")
+
 
 class FakeResource:
     def __init__(self, system: str, name: str) -> None:
@@ -352,3 +354,49 @@ def test_the_idempotence_snapshot_also_watches_the_invoices_orders_were_made_fro
     assert [(c.system, c.resource, c.id, c.what) for c in changes] == [
         ("chargebee", "invoices", invoices[0][2], "written")
     ]
+
+
+def test_samples_of_a_section_are_of_its_talk_datatype_on_either_side() -> None:
+    """The organisation section's Chargebee customers name only a company; Invoiced sources
+    (persons, invoices of persons) are made through Invoiced."""
+    from talkqa.systems.catalog import chargebee_customer_kind
+
+    systems = FakeSystems()
+    created = create_for_section(
+        _section("Customer", "Customers (organisation data)"),
+        2,
+        systems,  # type: ignore[arg-type]
+        "t0",
+    )
+    customers = [systems.collection("customers").rows[i] for i in created.ids(CUSTOMER_KEY)]
+    assert [chargebee_customer_kind(c).value for c in customers] == ["organisation data"] * 2
+    backwards = Section(
+        index=0,
+        heading="Invoiced Invoices to Chargebee Order",
+        source=DatatypeRef(system="Invoiced", datatype="Invoices"),
+        target=DatatypeRef(system="Chargebee", datatype="Order"),
+        kind=SectionKind.EVERY,
+        file="x.rst",
+        line=1,
+    )
+    made = create_for_section(backwards, 3, systems, "t0")  # type: ignore[arg-type]
+    persons = systems._get("invoiced", "customers").rows
+    invoices = systems._get("invoiced", "invoices").rows
+    assert [p["type"] for p in persons.values()] == ["person", "person"]
+    assert [str(i["customer"]) for i in invoices.values()] == ["1", "2", "1"]
+    assert made.ids(("invoiced", "Invoices")) == list(invoices)
+
+
+def test_live_teardown_deletes_targets_claiming_our_sources_in_either_direction() -> None:
+    from talkqa.samples import delete_linked_targets
+
+    systems = FakeSystems()
+    customers = systems.collection("customers")
+    ours = customers.create({"meta_data": {"invoiced_id": "7"}})
+    theirs = customers.create({"meta_data": {"invoiced_id": "8"}})
+    order = systems.collection("orders").create({"reference_id": "invoiced_id:9"})
+    bindings = [binding_of(CUSTOMER_KEY), binding_of(("chargebee", "Order"))]
+    assert delete_linked_targets({"7", "9"}, systems, bindings) == []  # type: ignore[arg-type]
+    assert list(customers.rows) == [str(theirs["id"])]
+    assert str(order["id"]) not in systems.collection("orders").rows
+    assert str(ours["id"]) not in customers.rows

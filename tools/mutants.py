@@ -187,6 +187,23 @@ MUTANTS: tuple[Mutant, ...] = (
         "the When step of an edit scenario changes nothing before the second run",
         (_FEATURE_EDIT, _FEATURE_CONFLICT),
     ),
+    # --- the Talk datatypes: which entities a section demands ------------------------------
+    Mutant(
+        "talk-datatype-not-narrowed",
+        "talkqa/systems/catalog.py",
+        "    return source.narrowed(target.talk), target.narrowed(source.talk)\n",
+        "    return source, target\n",
+        "a section demands every entity of its datatype, whatever Talk datatype the rule gives it",
+        ("tests/test_catalog_talk.py",),
+    ),
+    Mutant(
+        "talk-other-section-target-orphan",
+        "talkqa/checks.py",
+        "            if (wanted is None or owner in wanted) and owner not in elsewhere:\n",
+        "            if wanted is None or owner in wanted:\n",
+        "a target of a source of another Talk datatype counts as this section's (an orphan here)",
+        ("tests/test_catalog_talk.py",),
+    ),
     # --- the checks ---------------------------------------------------------------------------
     Mutant(
         "checks-duplicate-unseen",

@@ -1,19 +1,85 @@
-"""Binds a checklist's datatype names to vendor resources.
+"""Binds a checklist's datatype names to vendor resources, and Sesam Talk's datatypes to rules.
 
 A checklist says "Invoiced Customers person"; the API says "customers with type=person".
 This table is the single place where that translation lives, together with the fields
 that hold references to another datatype (an order's ``customer_id`` is a Chargebee
-Customer id; an invoice's ``customer`` is an Invoiced Customers person id).
+Customer id; an invoice's ``customer`` is an Invoiced customer id, of either type).
+
+**Sesam Talk's datatypes.** Talk sorts every entity into one *global* datatype (Sesam's docs,
+github.com/datanav/docs ``hub/sesam-dataflow.rst``, "Classification of data": "data can
+only belong to one global"; ``hub/concepts.rst``: global-person, global-organisation; the
+data-management page's global location dataset). The current checklists name them
+"(human data)" (global-person), "(organisation data)" (global-organisation) and "(location
+data)" (global-location). Each vendor datatype is bound to those by a rule:
+
+- *Invoiced customer* (Invoiced API reference, Customers: ``type`` is ``company`` by default
+  or ``person``): ``type=person`` is human data, ``type=company`` organisation data. Its
+  location data is the customer's own address fields (``address1``, ``address2``, ``city``,
+  ``state``, ``postal_code``, ``country``), of a customer of either type that has one.
+- *Chargebee customer* (Chargebee API, Customer: ``first_name``/``last_name`` "first/last
+  name of the customer", ``company`` "company name of the customer"; no type field but the
+  AvaTax-only ``customer_type``): a customer named by a person (first or last name) is human
+  data, whatever company it bills for; a customer that names only a company is
+  organisation data. One class per customer, as Talk's classification requires.
+- *Chargebee Address* (Chargebee API, Addresses: a subscription's address, keyed by
+  ``subscription_id`` and ``label``, with ``retrieve`` and ``update`` only: no id of its own,
+  no list) is location data. talk-qa has no connector for it yet, so its sections are
+  reported "not covered". Its ``subscription_id -> id`` row cannot be a copied value (an
+  Invoiced ``id`` is assigned by Invoiced): it can only say which Invoiced customer the
+  address lands on, the one linked to the subscription's Chargebee customer.
+
+A section's entities are chosen by the rule on both sides (``section_bindings``): the
+section "Chargebee Customer to Invoiced Customers (organisation data)" demands only the
+Chargebee customers that are organisations, and a customer the rule puts in no section of a
+checklist is not demanded at all.
+
+Talk's merging (``talk/merging/index.rst``): the most recently updated property wins, and an
+empty newer value does not replace an older one. The conflicts promise judges the first half
+(newest edit wins); the second is not judged yet, and the reference sync carries an emptied
+value over as empty.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-from talkqa.dataflow.spec import DatatypeRef
+from talkqa.dataflow.spec import DatatypeRef, Section
+
+
+class Talk(StrEnum):
+    """Sesam Talk's global datatypes, as the current checklists name them."""
+
+    PERSON = "human data"
+    ORGANISATION = "organisation data"
+    LOCATION = "location data"
+
+
+Classifier = Callable[[Mapping[str, Any]], Talk]
+
+
+def _filled(entity: Mapping[str, Any], name: str) -> bool:
+    value = entity.get(name)
+    return isinstance(value, str) and bool(value.strip())
+
+
+def chargebee_customer_kind(entity: Mapping[str, Any]) -> Talk:
+    """A customer named by a person is human data; one naming only a company, organisation."""
+    if _filled(entity, "first_name") or _filled(entity, "last_name"):
+        return Talk.PERSON
+    return Talk.ORGANISATION if _filled(entity, "company") else Talk.PERSON
+
+
+_INVOICED_ADDRESS = ("address1", "address2", "city", "state", "postal_code", "country")
+
+
+def invoiced_has_location(entity: Mapping[str, Any]) -> bool:
+    """An Invoiced customer's location data: any of its address fields filled in."""
+    return any(_filled(entity, name) for name in _INVOICED_ADDRESS)
 
 
 @dataclass(frozen=True)
@@ -26,6 +92,10 @@ class Binding:
     fixed: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"type": "person"}
     # field path -> the datatype (system, canonical name) whose id it holds
     references: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    talk: Talk | None = None  # the Talk datatype every entity of this binding is
+    classify: Classifier | None = None  # or: the rule sorting its entities into Talk datatypes
+    kind: Talk | None = None  # narrowed by a section to the entities of one Talk datatype
+    only_if: Callable[[Mapping[str, Any]], bool] | None = None  # e.g. has an address
 
     @property
     def key(self) -> tuple[str, str]:
@@ -33,22 +103,53 @@ class Binding:
 
     def holds(self, entity: Mapping[str, Any]) -> bool:
         """Whether an entity of the resource belongs to this datatype (type=person, ...)."""
-        return all(entity.get(k) == v for k, v in self.fixed.items())
+        if not all(entity.get(k) == v for k, v in self.fixed.items()):
+            return False
+        if self.only_if is not None and not self.only_if(entity):
+            return False
+        return self.kind is None or self.classify is None or self.classify(entity) is self.kind
 
+    def narrowed(self, kind: Talk | None) -> Binding:
+        """This binding restricted to the entities its rule sorts into ``kind``."""
+        if self.classify is None or kind is None:
+            return self
+        return dataclasses.replace(self, kind=kind)
+
+    def within(self, other: Binding) -> bool:
+        """Whether every entity of this binding is one of ``other``'s (a person is a customer)."""
+        return (
+            self.system == other.system
+            and self.resource == other.resource
+            and all(self.fixed.get(k) == v for k, v in other.fixed.items())
+        )
+
+
+_CUSTOMER_REF = ("invoiced", "Customers")
 
 _BINDINGS: tuple[Binding, ...] = (
-    Binding("chargebee", "Customer", "customers"),
+    Binding("chargebee", "Customer", "customers", classify=chargebee_customer_kind),
     Binding("chargebee", "Item", "items"),
     Binding("chargebee", "Order", "orders", references={"customer_id": ("chargebee", "Customer")}),
-    Binding("invoiced", "Customers person", "customers", fixed={"type": "person"}),
-    Binding("invoiced", "Customers company", "customers", fixed={"type": "company"}),
-    Binding("invoiced", "Items", "items"),
+    Binding(
+        "invoiced", "Customers person", "customers", fixed={"type": "person"}, talk=Talk.PERSON
+    ),
     Binding(
         "invoiced",
-        "Invoices",
-        "invoices",
-        references={"customer": ("invoiced", "Customers person")},
+        "Customers company",
+        "customers",
+        fixed={"type": "company"},
+        talk=Talk.ORGANISATION,
     ),
+    Binding(
+        "invoiced",
+        "Customers (location data)",
+        "customers",
+        talk=Talk.LOCATION,
+        only_if=invoiced_has_location,
+    ),
+    Binding("invoiced", "Customers", "customers"),  # any customer: what an invoice references
+    Binding("invoiced", "Items", "items"),
+    Binding("invoiced", "Invoices", "invoices", references={"customer": _CUSTOMER_REF}),
 )
 
 # Names the generator used over time for the same datatype (see dataflow-format.md).
@@ -72,6 +173,19 @@ def bind(ref: DatatypeRef) -> Binding | None:
         if binding.system == system and binding.datatype.lower() == datatype.lower():
             return binding
     return None
+
+
+def section_bindings(section: Section) -> tuple[Binding | None, Binding | None]:
+    """Both sides of a section, each narrowed by the other side's Talk datatype.
+
+    "Chargebee Customer to Invoiced Customers (organisation data)" binds the Chargebee
+    customers that are organisations; the same customers' persons belong to another section.
+    The one way the judge, the samples and the reference sync choose a section's entities.
+    """
+    source, target = bind(section.source), bind(section.target)
+    if source is None or target is None:
+        return source, target
+    return source.narrowed(target.talk), target.narrowed(source.talk)
 
 
 def binding_of(key: tuple[str, str]) -> Binding:

@@ -115,8 +115,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     scenario = _scenario_of_item(item)
     if scenario is None or not item.get_closest_marker("vcr"):
         return
-    if item.get_closest_marker(FeatureTag.UNBOUND):  # skipped as not covered: no cassette
-        return
+    if item.get_closest_marker(FeatureTag.UNBOUND) or item.get_closest_marker(FeatureTag.NO_API):
+        return  # skipped, as not covered or vendor-impossible: no cassette
     problem = cassette_problem(_cassette_path(scenario))
     if problem:
         raise NotJudged(problem)

@@ -59,6 +59,12 @@ CHARGEBEE: dict[str, tuple[str, str, dict[str, str]]] = {
         "list": "ListOrderBodySchema",
     }),
     "event": ("event", "Event", {"list": "ListEventBodySchema"}),
+    # Every operation Chargebee offers on a business entity: transfers only, no create,
+    # retrieve, list or update (the vendor-impossible facts of talkqa/systems/no_api.py)
+    "business_entity": ("business_entity", "BusinessEntity", {
+        "create_transfers": "CreateTransfersBusinessEntityBodySchema",
+        "get_transfers": "GetTransfersBusinessEntityBodySchema",
+    }),
 }
 
 # resource -> (example object file, reference page, collection path)

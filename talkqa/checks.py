@@ -26,6 +26,8 @@ from talkqa.links import Json, Pairing, claim, entity_id, pair
 from talkqa.promises.ids import PromiseId
 from talkqa.systems.base import Resource
 from talkqa.systems.catalog import Binding, bind, binding_of
+from talkqa.units import Side as UnitSide
+from talkqa.units import common_units
 
 
 class FindingKind(StrEnum):
@@ -391,6 +393,12 @@ def _property_findings(
                 if finding is not None:
                     findings.append(finding)
             continue
+        expected, actual = common_units(
+            expected,
+            actual,
+            UnitSide(ctx.snap.source.system, ctx.snap.source.resource, prop.source_path, source),
+            UnitSide(ctx.snap.target.system, ctx.snap.target.resource, prop.target_path, target),
+        )
         if not same(
             expected,
             actual,

@@ -127,6 +127,10 @@ def compile_spec(spec: DataflowSpec) -> Compiled:
                 )
             )
             continue
+        unsyncable = _unsyncable(section, target)
+        if unsyncable is not None:
+            out.skipped.append(unsyncable)
+            continue
         key = section_key(source, target)
         seen[key] = seen.get(key, 0) + 1
         if seen[key] > 1:
@@ -170,6 +174,18 @@ def compile_spec(spec: DataflowSpec) -> Compiled:
         )
     out.models = _dependency_order(list(models.values()))
     return out
+
+
+def _unsyncable(section: Section, target: Binding) -> SectionSummary | None:
+    """A section whose target the vendor's API cannot create (Chargebee business entities):
+    skipped with the reason, rather than failing every entity of it on each run."""
+    if (target.system, target.resource) not in mapping.NO_CREATE:
+        return None
+    return SectionSummary(
+        index=section.index,
+        heading=section.heading,
+        skipped=f"{target.system} offers no API to create {target.resource}",
+    )
 
 
 def _dependency_order(models: list[SectionModel]) -> list[SectionModel]:

@@ -26,6 +26,7 @@ from talkqa.links import Json, Pairing, claim, entity_id, pair
 from talkqa.promises.ids import PromiseId
 from talkqa.systems.base import Resource
 from talkqa.systems.catalog import Binding, bind, binding_of
+from talkqa.systems.no_api import impossible
 from talkqa.units import Side as UnitSide
 from talkqa.units import common_units
 
@@ -663,6 +664,8 @@ def prefetch(
     """
     bindings: dict[tuple[str, str], Binding] = {}
     for section in spec.sections:
+        if impossible(section) is not None:
+            continue
         try:
             for binding in bindings_of(section):
                 bindings.setdefault((binding.system, binding.resource), binding)
@@ -695,6 +698,16 @@ def check_spec(
     snaps: list[SectionSnapshot] = []
     for section in spec.sections:
         heading = " ".join(section.heading.split())
+        cannot = impossible(section)
+        if cannot is not None:  # nothing to read: the vendor offers no API for it
+            results[section.index] = SectionResult(
+                index=section.index,
+                heading=heading,
+                covered=False,
+                reason=cannot,
+                existence_only=section.existence_only,
+            )
+            continue
         try:
             snaps.append(read_snapshot(section, systems, source_ids=source_ids, cache=cache))
         except NotCovered as exc:

@@ -20,11 +20,12 @@ from pathlib import Path, PurePosixPath
 
 from talkqa.dataflow.spec import DataflowSpec, Section, SectionKind
 from talkqa.promises import FeatureTag, PromiseId, ScenarioPlan, plans_of, promise
-from talkqa.promises.base import impossible, section_names, system_name
+from talkqa.promises.base import section_names, system_name
 from talkqa.promises.plan import Action, Side
 from talkqa.promises.values import TABLE_HEADER, type_text
 from talkqa.samples import forbidden_here, link_wording
 from talkqa.systems.catalog import bind
+from talkqa.systems.no_api import impossible
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from talkqa.promises.plan import (
     ScenarioPlan,
 )
 from talkqa.systems.catalog import bind
-from talkqa.systems.no_api import Operation, no_api
+from talkqa.systems.no_api import impossible
 
 if TYPE_CHECKING:
     from talkqa.scene import Scene
@@ -110,20 +110,6 @@ def plan_for(
         qualifier=qualifier,
         impossible=impossible(section),
     )
-
-
-def impossible(section: Section) -> str | None:
-    """Why no syncer can keep any promise of ``section`` through the vendors' APIs: the
-    target's vendor offers no API to create its entities, or none to read them (Chargebee
-    business entities); None when it can be tried."""
-    target = bind(section.target)
-    if target is None:
-        return None
-    for operation in (Operation.CREATE, Operation.READ):
-        fact = no_api(target.system, target.resource, operation)
-        if fact is not None:
-            return fact.text()
-    return None
 
 
 class Promise(ABC):

@@ -426,12 +426,14 @@ def build(results: SignoffInput, revision: str) -> Page:
         headline += f" Only these promises were run: {chosen}."
     if results.pytest_args:
         headline += f" The run was given pytest arguments: {' '.join(results.pytest_args)}."
+    impossible_text = (
+        f", {impossible_cells} impossible through the vendors' APIs" if impossible_cells else ""
+    )
     coverage = (
-        f"{judged} of {total_cells} matrix cells checked, {skipped_cells} not covered, "
-        f"{impossible_cells} impossible through the vendors' APIs; "
-        f"scenarios: {counts.get(Status.PASSED, 0)} passed, {counts.get(Status.FAILED, 0)} "
-        f"failed, {counts.get(Status.ERROR, 0)} not judged (error), "
-        f"{counts.get(Status.SKIPPED, 0)} skipped."
+        f"{judged} of {total_cells} matrix cells checked, {skipped_cells} not covered"
+        f"{impossible_text}; scenarios: {counts.get(Status.PASSED, 0)} passed, "
+        f"{counts.get(Status.FAILED, 0)} failed, {counts.get(Status.ERROR, 0)} not judged "
+        f"(error), {counts.get(Status.SKIPPED, 0)} skipped."
     )
 
     by_kind: dict[str, list[str]] = defaultdict(list)

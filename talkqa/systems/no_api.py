@@ -19,36 +19,39 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from talkqa.dataflow.spec import Section
+from talkqa.systems.catalog import bind
+
 # The prefix of every vendor-impossible reason: the sign-off recognises such a cell by it.
 NO_API_PREFIX = "vendor offers no API to"
 
 CHARGEBEE_BUSINESS_ENTITIES = (
-    "https://apidocs.chargebee.com/docs/api/business_entities (chargebee@3.33.0 "
-    "types/resources/BusinessEntity.d.ts: only createTransfers and getTransfers)"
+    "https://apidocs.chargebee.com/docs/api/business_entities; chargebee@3.33.0 "
+    "types/resources/BusinessEntity.d.ts: transfers only"
 )
 CHARGEBEE_UPDATE_ORDER = (
-    "https://apidocs.chargebee.com/docs/api/orders#update_an_order (chargebee@3.33.0 "
-    "UpdateOrderBodySchema: order_line_items take only id, sku and status)"
+    "https://apidocs.chargebee.com/docs/api/orders#update_an_order; chargebee@3.33.0 "
+    "UpdateOrderBodySchema: order_line_items take only id, sku and status"
 )
 CHARGEBEE_UPDATE_ITEM = (
-    "https://apidocs.chargebee.com/docs/api/items#update_an_item (chargebee@3.33.0 "
-    "UpdateItemBodySchema)"
+    "https://apidocs.chargebee.com/docs/api/items#update_an_item; chargebee@3.33.0 "
+    "UpdateItemBodySchema"
 )
 CHARGEBEE_UPDATE_CUSTOMER = (
-    "https://apidocs.chargebee.com/docs/api/customers#update_a_customer (chargebee@3.33.0 "
-    "UpdateCustomerBodySchema)"
+    "https://apidocs.chargebee.com/docs/api/customers#update_a_customer; chargebee@3.33.0 "
+    "UpdateCustomerBodySchema"
 )
 INVOICED_ITEMS = (
-    "https://github.com/Invoiced/api/blob/master/source/includes/_items.md.erb "
-    "(Update an item: only name, description, type and metadata)"
+    "https://github.com/Invoiced/api/blob/master/source/includes/_items.md.erb; "
+    "Update an item: only name, description, type and metadata"
 )
 INVOICED_INVOICES = (
-    "https://github.com/Invoiced/api/blob/master/source/includes/_invoicing.md.erb "
-    "(Update an invoice: customer is not a parameter)"
+    "https://github.com/Invoiced/api/blob/master/source/includes/_invoicing.md.erb; "
+    "Update an invoice: customer is not a parameter"
 )
 INVOICED_CUSTOMERS = (
-    "https://github.com/Invoiced/api/blob/master/source/includes/_customers.md.erb "
-    "(ids are assigned by Invoiced)"
+    "https://github.com/Invoiced/api/blob/master/source/includes/_customers.md.erb; "
+    "ids are assigned by Invoiced"
 )
 
 
@@ -144,4 +147,18 @@ def no_api(
             fact.covers(path)
         ):
             return fact
+    return None
+
+
+def impossible(section: Section) -> str | None:
+    """Why no syncer can keep any promise of ``section`` through the vendors' APIs: the
+    target's vendor offers no API to create its entities, or none to read them (Chargebee
+    business entities); None when it can be tried."""
+    target = bind(section.target)
+    if target is None:
+        return None
+    for operation in (Operation.CREATE, Operation.READ):
+        fact = no_api(target.system, target.resource, operation)
+        if fact is not None:
+            return fact.text()
     return None

@@ -162,6 +162,20 @@ def test_every_invoiced_record_matches_the_vendors_definition(
     assert found == []
 
 
+def test_every_invoiced_line_item_matches_the_vendors_definition(
+    clients: tuple[httpx.Client, httpx.Client],
+) -> None:
+    """An invoice's ``items`` are Invoiced line item objects, every attribute present."""
+    lines = [
+        line
+        for key, record in invoiced_records(clients[1])
+        if key == "invoice"
+        for line in record["items"]
+    ]
+    assert lines
+    assert sorted({p for line in lines for p in problems("invoiced", "line_item", line)}) == []
+
+
 @pytest.mark.parametrize("vendor", [chargebee.VENDOR, invoiced.VENDOR], ids=lambda v: v.name)
 def test_every_served_list_is_defined_by_the_vendor(vendor: Any) -> None:
     """A route the sandbox serves is a resource the definitions describe."""

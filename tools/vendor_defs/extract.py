@@ -73,6 +73,9 @@ INVOICED: dict[str, tuple[str, str, str]] = {
     "item": ("data/items/object.json", "source/includes/_items.md.erb", "items"),
     "invoice": ("data/invoicing/invoices/object.json", "source/includes/_invoicing.md.erb",
                 "invoices"),
+    # the objects of an invoice's `items`: no routes of their own
+    "line_item": ("data/invoicing/line_items/object.json", "source/includes/_invoicing.md.erb",
+                  "line_items"),
 }
 
 CURATED: Json = {

@@ -55,8 +55,10 @@ def read_path(entity: Mapping[str, Any], path: str) -> Any:
     for index, step in enumerate(steps):
         if isinstance(current, list):
             rest = ".".join(steps[index:])
-            return [_none(read_path(line, rest)) if isinstance(line, Mapping) else None
-                    for line in current]
+            return [
+                _none(read_path(line, rest)) if isinstance(line, Mapping) else None
+                for line in current
+            ]
         if not isinstance(current, Mapping) or step not in current:
             return MISSING
         current = current[step]
@@ -292,8 +294,9 @@ def _number(value: Any) -> Decimal:
 
 
 def _canonical(number: Decimal) -> Decimal:
-    number = number.normalize()
-    return number.quantize(Decimal(1)) if number.as_tuple().exponent > 0 else number  # type: ignore[operator]
+    if number == number.to_integral_value():
+        return number.quantize(Decimal(1))
+    return number.normalize()
 
 
 def convert_amount(value: Any, currency: Any, source: Money | None, target: Money | None) -> Any:

@@ -84,8 +84,9 @@ def exponent(currency: Any) -> int | None:
 
 def _canonical(number: Decimal) -> Decimal:
     """10.50 and 10.5 and 1E+1 read the same way: no trailing zeros, no exponent."""
-    number = number.normalize()
-    return number.quantize(Decimal(1)) if number.as_tuple().exponent > 0 else number  # type: ignore[operator]
+    if number == number.to_integral_value():
+        return number.quantize(Decimal(1))
+    return number.normalize()
 
 
 def _major(value: Any, fields: MoneyFields, digits: int) -> Any:

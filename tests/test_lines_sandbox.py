@@ -95,3 +95,15 @@ def test_a_line_amount_copied_in_minor_units_is_a_mismatch(systems: Systems) -> 
     mismatches = [f for f in report.findings if f.target_path == "items.amount"]
     assert [(f.source_id, f.kind.value) for f in mismatches] == [(orders["USD"], "mismatch")]
     assert "10.5" in (mismatches[0].explanation or "")
+
+
+def test_the_judge_reads_nothing_of_a_section_no_api_can_keep(systems: Systems) -> None:
+    """talkqa check on the business-entity checklist: the section says why, and no request
+    goes to a collection Chargebee does not offer."""
+    doc = DOC.parent / "business-entity-invoiced-chargebee.rst"
+    systems.calls.reset()
+    report = check_spec(load(doc), systems, concurrency=2)
+    [result] = report.sections
+    assert not result.covered
+    assert (result.reason or "").startswith("vendor offers no API to create a Chargebee business")
+    assert report.findings == [] and systems.call_counts() == {}

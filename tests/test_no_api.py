@@ -16,7 +16,7 @@ import pytest
 
 from talkqa.samples import forbidden
 from talkqa.systems.catalog import binding_of
-from talkqa.systems.no_api import NO_API, NO_API_PREFIX, NoApi, Operation, no_api
+from talkqa.systems.no_api import NO_API, NO_API_PREFIX, NoApi, Operation, impossible, no_api
 
 DEFS = Path(__file__).resolve().parents[1] / "talkqa" / "sandbox" / "defs"
 SINGULAR = {
@@ -80,3 +80,21 @@ def test_a_field_fact_names_the_field_and_leaves_the_others_free() -> None:
         f"{NO_API_PREFIX} change order_line_items.amount of a Chargebee order ("
     )
     assert no_api("chargebee", "orders", Operation.CREATE) is None
+
+
+def test_a_section_is_impossible_when_its_source_cannot_be_read_or_its_target_made() -> None:
+    from reference_sync.testing import section
+
+    def text(operation: Operation) -> str:
+        fact = no_api("chargebee", "business_entities", operation)
+        assert fact is not None
+        return fact.text()
+
+    into = section(
+        0, "Customers company", "Business_entity", source_system="Invoiced",
+        target_system="Chargebee",
+    )  # fmt: skip
+    assert impossible(into) == text(Operation.CREATE)
+    assert impossible(section(0, "Business_entity", "Customers company")) == text(Operation.READ)
+    assert impossible(section(0, "Order", "Invoices")) is None
+    assert impossible(section(0, "Address", "Customers company")) is None  # no connector

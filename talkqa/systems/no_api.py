@@ -152,13 +152,17 @@ def no_api(
 
 def impossible(section: Section) -> str | None:
     """Why no syncer can keep any promise of ``section`` through the vendors' APIs: the
-    target's vendor offers no API to create its entities, or none to read them (Chargebee
-    business entities); None when it can be tried."""
-    target = bind(section.target)
-    if target is None:
+    source's vendor offers no API to read its entities, or the target's none to create or
+    read them (Chargebee business entities); None when it can be tried."""
+    source, target = bind(section.source), bind(section.target)
+    if source is None or target is None:
         return None
-    for operation in (Operation.CREATE, Operation.READ):
-        fact = no_api(target.system, target.resource, operation)
+    for side, operation in (
+        (source, Operation.READ),
+        (target, Operation.CREATE),
+        (target, Operation.READ),
+    ):
+        fact = no_api(side.system, side.resource, operation)
         if fact is not None:
             return fact.text()
     return None

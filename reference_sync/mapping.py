@@ -382,10 +382,11 @@ DERIVED: Mapping[tuple[str, str], Mapping[str, Callable[[Mapping[str, Any]], Any
     ("invoiced", "items"): {"name": _item_name},
 }
 
-# Resources whose vendor offers no API to create one: Chargebee's API offers only transfers on
-# business entities (https://apidocs.chargebee.com/docs/api/business_entities; chargebee@3.33.0
-# types/resources/BusinessEntity.d.ts), so no section can sync into one.
+# Resources whose vendor offers no API to create one, or to read one: Chargebee's API offers
+# only transfers on business entities (https://apidocs.chargebee.com/docs/api/business_entities;
+# chargebee@3.33.0 types/resources/BusinessEntity.d.ts), so no section syncs into or out of one.
 NO_CREATE: frozenset[tuple[str, str]] = frozenset({("chargebee", "business_entities")})
+NO_READ: frozenset[tuple[str, str]] = frozenset({("chargebee", "business_entities")})
 
 # (system, resource) -> fields the API refuses to change after create.
 IMMUTABLE: Mapping[tuple[str, str], frozenset[str]] = {

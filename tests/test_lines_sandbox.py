@@ -3,7 +3,8 @@
 The fixture tests/fixtures/dataflows/lines-chargebee-invoiced.rst maps each Chargebee order
 line (unit price in minor units) to the Invoiced line item in the same position (amount in
 major units). The reference sync writes the lines, the judge finds nothing, a second run
-writes nothing, and a line copied without converting its units is a mismatch.
+writes nothing, and a line copied without converting its units is a mismatch. The judge
+also reads nothing of the business-entity test checklist, which no API can keep.
 """
 
 from __future__ import annotations

@@ -125,3 +125,17 @@ def test_invoiced_to_chargebee_projects_lines_in_chargebee_units() -> None:
     assert created["order_line_items"] == [
         {"unit_price": 1234, "description": "y", "amount": 2}
     ]
+
+
+def test_sections_into_or_out_of_a_business_entity_are_skipped_with_the_reason() -> None:
+    into = section(
+        0, "Customers company", "Business_entity", source_system="Invoiced",
+        target_system="Chargebee",
+    )  # fmt: skip
+    out_of = section(1, "Business_entity", "Customers company")
+    compiled = compile_spec(checklist_spec(into, out_of, section(2, "Item", "Items")))
+    assert [m.section.index for m in compiled.models] == [2]
+    assert [(s.index, s.skipped) for s in compiled.skipped] == [
+        (0, "chargebee offers no API to create business_entities"),
+        (1, "chargebee offers no API to read business_entities"),
+    ]

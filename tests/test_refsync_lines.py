@@ -139,3 +139,23 @@ def test_sections_into_or_out_of_a_business_entity_are_skipped_with_the_reason()
         (0, "chargebee offers no API to create business_entities"),
         (1, "chargebee offers no API to read business_entities"),
     ]
+
+
+def test_a_changed_line_value_sends_the_whole_list_of_lines() -> None:
+    """Invoiced replaces an invoice's items whole: the other mapped line values travel too,
+    and the result is the list of lines as Invoiced takes them."""
+    from reference_sync.plan import _whole_lists, target_fields
+
+    model = compile_spec(checklist_spec(section(0, "Order", "Invoices", CB_TO_INV))).models[0]
+    full = {
+        "items.amount": ["10.5"],
+        "items.description": ["a"],
+        "items.quantity": ["1050"],
+        "currency": "usd",
+    }
+    changed = _whole_lists(model, {"items.amount": ["10.5"]}, full)
+    assert changed == {k: v for k, v in full.items() if k.startswith("items.")}
+    assert _whole_lists(model, {"currency": "eur"}, full) == {"currency": "eur"}
+    assert target_fields(model, changed, Refs()) == {
+        "items": [{"quantity": 1050, "unit_cost": 0.01, "description": "a"}]
+    }

@@ -27,6 +27,9 @@ CONTACTS = "dataflows/chargebee-invoiced-contacts.rst"
 # The current generation: organisations and persons apart, and the other direction.
 CURRENT = "dataflows/chargebee-invoiced-current.rst"
 BACKWARDS = "dataflows/invoiced-chargebee.rst"
+SHIPPED = (FIRST, CONTACTS)  # what the syncer syncs by default covers both
+# A test checklist: order lines (Chargebee, minor units) to invoice line items (Invoiced, major)
+LINES = "tests/fixtures/dataflows/lines-chargebee-invoiced.rst"
 
 CUSTOMER, ITEM, ORDER = ("chargebee", "Customer"), ("chargebee", "Item"), ("chargebee", "Order")
 PERSON = ("invoiced", "Customers person")
@@ -72,8 +75,17 @@ class Defect:
 
     @property
     def command(self) -> str:
-        """The shell command that runs this syncer (from the project root)."""
-        return f"{shlex.quote(sys.executable)} -m defects {self.name}"
+        """The shell command that runs this syncer on its own checklist (from the project
+        root)."""
+        return self.command_on(self.checklist)
+
+    def command_on(self, checklist: str) -> str:
+        """The syncer's command for a sign-off of ``checklist``: the shipped checklists are
+        subsets of what it syncs by default; any other is named, so it syncs what is judged."""
+        command = f"{shlex.quote(sys.executable)} -m defects {self.name}"
+        if checklist in SHIPPED:
+            return command
+        return f"{command} --checklist {shlex.quote(checklist)}"
 
     @property
     def label(self) -> str:
@@ -129,6 +141,41 @@ def as_person_update(here: Here, _entity_id: str, fields: Json) -> Json:
 
 
 SWAPPED = {"usd": "eur", "eur": "usd"}
+
+
+def in_cents(_here: Here | None, items: Any) -> Any:
+    """Each line priced at its amount x 100: Chargebee's cents copied as Invoiced's dollars."""
+    if not isinstance(items, list):
+        return items
+    return [
+        {**line, "unit_cost": line["unit_cost"] * 100}
+        if isinstance(line, dict) and isinstance(line.get("unit_cost"), int | float)
+        else line
+        for line in items
+    ]
+
+
+def _with_amounts(tap: Tap) -> Tap:
+    """``tap``, whose reads also show each line's amount as Invoiced computes it (quantity x
+    unit_cost): the sync then reads back the amounts it meant, and writes nothing more."""
+    inner = tap.read
+
+    def read(here: Here, entity: Json) -> Json:
+        seen = inner(here, entity) if inner is not None else entity
+        items = seen.get("items")
+        if not isinstance(items, list):
+            return seen
+        return {
+            **seen,
+            "items": [
+                {**line, "amount": (line.get("quantity") or 1) * line.get("unit_cost", 0)}
+                if isinstance(line, dict) and "amount" not in line
+                else line
+                for line in items
+            ],
+        }
+
+    return Tap(tap.system, tap.resource, read=read, create=tap.create, update=tap.update)
 
 
 def other_currency(_here: Here | None, code: Any) -> Any:
@@ -291,6 +338,18 @@ CATALOGUE: tuple[Defect, ...] = (
         injection=Injection(taps=(masked("invoiced", "invoices", "currency", other_currency),)),
         findings=frozenset({"mismatch"}),
         also=frozenset({PromiseId.EDITS}),
+    ),
+    Defect(
+        name="unconverted-line-amount",
+        promise=PromiseId.PROPERTIES,
+        sections=("Order",),
+        description="writes each invoice line's amount in Chargebee's minor units (cents as "
+        "dollars) instead of converting it to Invoiced's major units",
+        injection=Injection(
+            taps=(_with_amounts(masked("invoiced", "invoices", "items", in_cents)),)
+        ),
+        findings=frozenset({"mismatch"}),
+        checklist=LINES,
     ),
     Defect(
         name="wrong-invoice-customer",

@@ -131,6 +131,10 @@ def compile_spec(spec: DataflowSpec) -> Compiled:
                 )
             )
             continue
+        unsyncable = _unsyncable(section, source, target)
+        if unsyncable is not None:
+            out.skipped.append(unsyncable)
+            continue
         key = section_key(source, target)
         seen[key] = seen.get(key, 0) + 1
         if seen[key] > 1:
@@ -175,6 +179,18 @@ def compile_spec(spec: DataflowSpec) -> Compiled:
         )
     out.models = _dependency_order(list(models.values()))
     return out
+
+
+def _unsyncable(section: Section, source: Binding, target: Binding) -> SectionSummary | None:
+    """A section whose source the vendor's API cannot read, or whose target it cannot create
+    (Chargebee business entities): skipped with the reason, rather than failing every run."""
+    if (source.system, source.resource) in mapping.NO_READ:
+        why = f"{source.system} offers no API to read {source.resource}"
+    elif (target.system, target.resource) in mapping.NO_CREATE:
+        why = f"{target.system} offers no API to create {target.resource}"
+    else:
+        return None
+    return SectionSummary(index=section.index, heading=section.heading, skipped=why)
 
 
 def _dependency_order(models: list[SectionModel]) -> list[SectionModel]:

@@ -220,12 +220,48 @@ def project_source(
             values[rule.target_path] = str(native)
             continue
         try:
+            raw = _amount_to(model, rule, raw, entity, forward=True)
             values[rule.target_path] = mapping.comparison_form(
                 raw, rule.data_type, model.target.system, rule.target_path
             )
         except CoercionError as error:
             problems[rule.target_path] = str(error)
     return values, problems
+
+
+def _amount_to(
+    model: SectionModel,
+    rule: PropertyRule,
+    value: Any,
+    entity: Mapping[str, Any] | None,
+    *,
+    forward: bool,
+) -> Any:
+    """An amount read on one side in the other side's unit (Chargebee minor, Invoiced major),
+    in the currency of ``entity``, the side it was read from (forward: the source)."""
+    source = mapping.money(model.source.system, model.source.resource, rule.source_path)
+    target = mapping.money(model.target.system, model.target.resource, rule.target_path)
+    if not forward:
+        source, target = target, source
+    side = model.source if forward else model.target
+    currency = mapping.currency_of(side.system, side.resource, entity)
+    return mapping.convert_amount(value, currency, source, target)
+
+
+def _whole_lists(
+    model: SectionModel, changed: Mapping[str, Any], full: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``changed`` plus every other mapped path into the same list of lines: a vendor takes a
+    list of lines whole (Invoiced replaces an invoice's ``items``), so a line's other mapped
+    values must travel with the one that changed."""
+    lists = mapping.LISTS.get((model.target.system, model.target.resource), frozenset())
+    heads = {mapping.top(path) for path in changed if "." in path} & lists
+    out = dict(changed)
+    for rule in model.rules:
+        path = rule.target_path
+        if "." in path and mapping.top(path) in heads and path not in out:
+            out[path] = full.get(path)
+    return out
 
 
 def project_target(model: SectionModel, entity: Mapping[str, Any]) -> dict[str, Any]:
@@ -265,9 +301,10 @@ def _target_wire(model: SectionModel, path: str, value: Any, refs: Refs) -> Any:
 
 def target_fields(model: SectionModel, values: Mapping[str, Any], refs: Refs) -> Json:
     fields: Json = {}
+    lists = mapping.LISTS.get((model.target.system, model.target.resource), frozenset())
     for path, value in values.items():
-        mapping.write_path(fields, path, _target_wire(model, path, value, refs))
-    return fields
+        mapping.write_path(fields, path, _target_wire(model, path, value, refs), lists)
+    return mapping.wire_lines(model.target.system, model.target.resource, fields)
 
 
 def creation_fields(
@@ -283,9 +320,11 @@ def creation_fields(
         mapping.write_path(fields, path, value)
     for path, value in model.target.fixed.items():
         mapping.write_path(fields, path, value)
+    lists = mapping.LISTS.get((model.target.system, model.target.resource), frozenset())
     for path, value in values.items():
         if value is not None:
-            mapping.write_path(fields, path, _target_wire(model, path, value, refs))
+            mapping.write_path(fields, path, _target_wire(model, path, value, refs), lists)
+    mapping.wire_lines(model.target.system, model.target.resource, fields)
     return mapping.claim_fields(
         model.target.system, model.target.resource, model.metadata_key, source_id, fields
     )
@@ -394,8 +433,10 @@ def source_fields(
     plan: SectionPlan,
     target_id: str,
 ) -> Json:
-    """Target-side edits in the source's terms: reverse references, normalise, reverse-coerce."""
+    """Target-side edits in the source's terms: reverse references, units, normalise,
+    reverse-coerce."""
     fields: Json = {}
+    lists = mapping.LISTS.get((model.source.system, model.source.resource), frozenset())
     for path, value in values.items():
         rule = model.rule(path)
         out: Any = value
@@ -412,12 +453,19 @@ def source_fields(
                 continue
             out = back
         else:
+            try:
+                out = _amount_to(model, rule, out, source_entity, forward=False)
+            except CoercionError as error:
+                plan.not_carry(
+                    model, rule.label, model.target_entity(target_id), "to_source", str(error)
+                )
+                continue
             out = mapping.to_wire(out, rule.data_type)
             out = mapping.normalise(model.source.system, rule.source_path, out)
             like = mapping.read_path(source_entity or {}, rule.source_path)
             out = mapping.reverse_coerce(out, like)
-        mapping.write_path(fields, rule.source_path, out)
-    return fields
+        mapping.write_path(fields, rule.source_path, out, lists)
+    return mapping.wire_lines(model.source.system, model.source.resource, fields)
 
 
 def _matches(source: Mapping[str, Any], target: Mapping[str, Any], rule: MergeRule) -> bool:
@@ -526,7 +574,7 @@ def _plan_linked(
     tgt_vals = project_target(model, tgt) if tgt is not None else dict(link.target_values)
     stamps = (updated_at(src), updated_at(tgt))
     out = _reconcile(model, link, (src_vals, tgt_vals), problems, stamps, plan)
-    to_target = target_fields(model, out.to_target, refs)
+    to_target = target_fields(model, _whole_lists(model, out.to_target, out.new_target), refs)
     for path, value in derived.items():
         if link.derived.get(path) != value:
             mapping.write_path(to_target, path, value)
@@ -604,7 +652,7 @@ def _plan_unlinked(
                     derived=derived,
                     generation=generation,
                 ),
-                target_fields(model, differing, refs),
+                target_fields(model, _whole_lists(model, differing, new_target), refs),
                 how,
             )
         )

@@ -26,6 +26,9 @@ from talkqa.links import Json, Pairing, claim, entity_id, merged, pair
 from talkqa.promises.ids import PromiseId
 from talkqa.systems.base import Resource
 from talkqa.systems.catalog import Binding, binding_of, section_bindings
+from talkqa.systems.no_api import impossible
+from talkqa.units import Side as UnitSide
+from talkqa.units import common_units
 
 
 class FindingKind(StrEnum):
@@ -395,6 +398,12 @@ def _property_findings(
                 if finding is not None:
                     findings.append(finding)
             continue
+        expected, actual = common_units(
+            expected,
+            actual,
+            UnitSide(ctx.snap.source.system, ctx.snap.source.resource, prop.source_path, source),
+            UnitSide(ctx.snap.target.system, ctx.snap.target.resource, prop.target_path, target),
+        )
         if not same(
             expected,
             actual,
@@ -667,6 +676,8 @@ def prefetch(
     """
     bindings: dict[tuple[str, str], Binding] = {}
     for section in spec.sections:
+        if impossible(section) is not None:
+            continue
         try:
             for binding in bindings_of(section):
                 bindings.setdefault((binding.system, binding.resource), binding)
@@ -699,6 +710,16 @@ def check_spec(
     snaps: list[SectionSnapshot] = []
     for section in spec.sections:
         heading = " ".join(section.heading.split())
+        cannot = impossible(section)
+        if cannot is not None:  # nothing to read: the vendor offers no API for it
+            results[section.index] = SectionResult(
+                index=section.index,
+                heading=heading,
+                covered=False,
+                reason=cannot,
+                existence_only=section.existence_only,
+            )
+            continue
         try:
             snaps.append(read_snapshot(section, systems, source_ids=source_ids, cache=cache))
         except NotCovered as exc:

@@ -21,6 +21,7 @@ from talkqa.links import claim
 from talkqa.systems.base import ApiError, Json, NotFound
 from talkqa.systems.catalog import Binding, Talk, binding_of, section_bindings
 from talkqa.systems.connect import Systems
+from talkqa.systems.no_api import Operation, no_api
 
 Factory = Callable[[str, int, Mapping[tuple[str, str], list[str]]], dict[str, Any]]
 
@@ -397,19 +398,6 @@ EDITABLE: Mapping[tuple[str, str], Mapping[str, Maker]] = {
     ("invoiced", "invoices"): {"name": _suffix("name"), "currency": _other_currency},
 }
 
-# Fields each vendor's API refuses to change once the entity exists (vendor facts, see
-# /work/shared/reference): an edit of the other side's counterpart cannot be carried over,
-# so a syncer is never failed for it; the features say so in words.
-FORBIDDEN: Mapping[tuple[str, str], frozenset[str]] = {
-    ("chargebee", "customers"): frozenset({"id"}),
-    ("chargebee", "items"): frozenset({"id", "type", "item_family_id"}),
-    ("chargebee", "orders"): frozenset({"id", "currency_code", "customer_id", "invoice_id"}),
-    ("invoiced", "customers"): frozenset({"id"}),
-    ("invoiced", "items"): frozenset({"id", "unit_cost", "currency"}),
-    ("invoiced", "invoices"): frozenset({"id", "customer"}),
-}
-
-
 # A Chargebee customer that names only a company stays an organisation only while its edits
 # leave it without a person's name: its rename is the company's.
 EDITABLE_BY_KIND: Mapping[tuple[str, str, Talk], Mapping[str, Maker]] = {
@@ -430,9 +418,10 @@ def editable(binding: Binding) -> Mapping[str, Maker]:
 
 
 def forbidden(binding: Binding, path: str) -> bool:
-    """Whether the vendor's API refuses to change ``path`` on an existing entity."""
-    top = path.split(".", 1)[0]
-    return top in FORBIDDEN.get((binding.system, binding.resource), frozenset())
+    """Whether the vendor's API refuses to change ``path`` on an existing entity (the one
+    table of what vendors' APIs cannot do, ``talkqa.systems.no_api``): an edit of the other
+    side's counterpart cannot be carried over, so a syncer is never failed for it."""
+    return no_api(binding.system, binding.resource, Operation.UPDATE, path) is not None
 
 
 def _sides(section: Section, side: str) -> tuple[Binding, Binding] | None:

@@ -153,7 +153,8 @@ class Scene:
         raise NotJudged(self.record.reason)
 
     def skip(self, reason: str) -> NoReturn:
-        """Not covered, never passed: the sign-off counts a skipped promise as not covered."""
+        """Not covered, never passed: the sign-off counts a skipped promise as not covered, or,
+        when the reason starts "vendor offers no API to", as impossible through the APIs."""
         self.record.reason = reason
         pytest.skip(reason)
 
@@ -419,6 +420,8 @@ def open_section(sc: Scene, doc: str, index: int) -> None:
         bindings_of(sec)
     except NotCovered as exc:
         sc.skip(f"not covered: {exc.reason}")
+    if plan.impossible is not None:
+        sc.skip(plan.impossible)
 
 
 def _allure_labels(

@@ -71,7 +71,12 @@ def control_runs() -> list[Run]:
     for run in defect_runs():
         wanted.setdefault(run.checklist, set()).update(run.promises)
     return [
-        Run(CONTROL.name, CONTROL.command, checklist, tuple(p for p in PROMISES if p in promises))
+        Run(
+            CONTROL.name,
+            CONTROL.command_on(checklist),
+            checklist,
+            tuple(p for p in PROMISES if p in promises),
+        )
         for checklist, promises in sorted(wanted.items())
     ]
 

@@ -298,3 +298,27 @@ def test_what_a_passed_scenario_proves_less_qualifies_its_cell(tmp_path: Path) -
         "currency_code, customer_id"
     ) in text
     assert "human data" not in text  # a datatype's parentheses are no qualifier
+
+
+def test_a_vendor_impossible_cell_is_neither_passed_nor_not_covered(tmp_path: Path) -> None:
+    """The orders' edits cell here: the vendor offers no API for it. It does not stop a GO,
+    it is not listed as not covered, and the page says why, with the source."""
+    from talkqa.systems.no_api import Operation, no_api
+
+    fact = no_api("chargebee", "business_entities", Operation.CREATE)
+    assert fact is not None
+    outcomes = [
+        *_green(),
+        outcome(1, ORDERS, "edits", "skipped", reason=fact.text(), scenario="one"),
+        outcome(1, ORDERS, "edits", "skipped", reason=fact.text(), scenario="two"),
+    ]
+    verdict = write_signoff(_input(outcomes), tmp_path)
+    assert verdict.go
+    text = verdict.markdown.read_text(encoding="utf-8")
+    assert f"🚫 {fact.text()}" in _row(text, 1)
+    assert "edits: vendor offers" not in text.split("## Not covered", 1)[1]
+    assert "1 cell no syncer can keep: the vendor offers no API for it" in verdict.headline
+    data = json.loads((tmp_path / "signoff.json").read_text(encoding="utf-8"))
+    cell = data["matrices"][0]["rows"][1]["cells"]["edits"]
+    assert (cell["status"], cell["text"]) == ("impossible", fact.text())
+    assert "1 impossible through the vendors' APIs" in data["coverage"]

@@ -117,6 +117,21 @@ def test_every_chargebee_record_matches_the_vendors_definition(
     assert found == []
 
 
+def test_every_chargebee_order_line_item_matches_the_vendors_definition(
+    clients: tuple[httpx.Client, httpx.Client],
+) -> None:
+    """An order's ``order_line_items`` are Chargebee's Order.OrderLineItem objects."""
+    lines = [
+        line
+        for key, record in chargebee_records(clients[0])
+        if key == "order"
+        for line in record["order_line_items"]
+    ]
+    assert lines
+    found = sorted({p for line in lines for p in problems("chargebee", "order_line_item", line)})
+    assert found == []
+
+
 def test_chargebee_event_content_matches_the_vendors_definition(
     clients: tuple[httpx.Client, httpx.Client],
 ) -> None:
@@ -179,6 +194,20 @@ def test_invoiced_events_match_the_vendors_definition(
     assert {e["type"] for e in events} == {
         "customer.created", "customer.updated", "invoice.created", "invoice.updated"}
     assert found == []
+
+
+def test_every_invoiced_line_item_matches_the_vendors_definition(
+    clients: tuple[httpx.Client, httpx.Client],
+) -> None:
+    """An invoice's ``items`` are Invoiced line item objects, every attribute present."""
+    lines = [
+        line
+        for key, record in invoiced_records(clients[1])
+        if key == "invoice"
+        for line in record["items"]
+    ]
+    assert lines
+    assert sorted({p for line in lines for p in problems("invoiced", "line_item", line)}) == []
 
 
 @pytest.mark.parametrize("vendor", [chargebee.VENDOR, invoiced.VENDOR], ids=lambda v: v.name)

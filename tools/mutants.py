@@ -262,6 +262,22 @@ MUTANTS: tuple[Mutant, ...] = (
         "'usd' and 'USD' differ: vendors' case conventions become mismatches",
         ("tests/test_compare.py",),
     ),
+    Mutant(
+        "units-minor-not-converted",
+        "talkqa/units.py",
+        "    return _canonical(number.scaleb(-digits) if fields.minor else number)\n",
+        "    return _canonical(number)\n",
+        "Chargebee cents compare with Invoiced's major units as they are: 1050 vs 10.5",
+        ("tests/test_units.py", "tests/test_lines_sandbox.py"),
+    ),
+    Mutant(
+        "units-count-converted-as-money",
+        "talkqa/units.py",
+        "    if left is None or right is None:\n",
+        "    if left is None and right is None:\n",
+        "an amount mapped to a count (items.quantity) is converted as if both were money",
+        ("tests/test_units.py",),
+    ),
     # --- cassettes: secrets and redaction (today's Redactor and vcr_config) -------------------
     Mutant(
         "cassette-authorization-kept",
@@ -358,6 +374,14 @@ MUTANTS: tuple[Mutant, ...] = (
         ("tests/test_report_signoff.py",),
     ),
     # --- outcomes and the verdict -------------------------------------------------------------
+    Mutant(
+        "impossible-cell-not-covered",
+        "talkqa/report/signoff.py",
+        '        return Cell("impossible", cannot)\n',
+        '        return Cell("skipped", "not covered")\n',
+        "a promise the vendor's API cannot keep reads as not covered, without its source",
+        ("tests/test_report_signoff.py",),
+    ),
     Mutant(
         "outcome-error-as-failed",
         _PLUGIN,

@@ -25,6 +25,7 @@ from talkqa.promises.plan import Action, Side
 from talkqa.promises.values import TABLE_HEADER, type_text
 from talkqa.samples import forbidden_here, link_wording
 from talkqa.systems.catalog import bind
+from talkqa.systems.no_api import impossible
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,8 @@ def render_section(spec: DataflowSpec, section: Section, doc_path: str) -> str:
         feature_tags.append(FeatureTag.EXISTENCE_ONLY)
     if bind(section.source) is None or bind(section.target) is None:
         feature_tags.append(FeatureTag.UNBOUND)
+    if impossible(section) is not None:
+        feature_tags.append(FeatureTag.NO_API)
     opening = promise(
         PromiseId.LINK_FIRST if section.kind is SectionKind.LINK_FIRST else PromiseId.EXISTS
     )
@@ -180,6 +183,9 @@ def render_section(spec: DataflowSpec, section: Section, doc_path: str) -> str:
             "  The property table is empty: this section promises existence and linking only."
         )
     out += _vendor_limits(section)
+    cannot = impossible(section)
+    if cannot is not None:
+        out.append(f"  Not run: {cannot}; no syncer can keep these promises through the APIs.")
     out += [
         "",
         "  Background:",

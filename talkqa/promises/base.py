@@ -21,6 +21,7 @@ from talkqa.promises.plan import (
     ScenarioPlan,
 )
 from talkqa.systems.catalog import bind
+from talkqa.systems.no_api import impossible
 
 if TYPE_CHECKING:
     from talkqa.scene import Scene
@@ -107,6 +108,7 @@ def plan_for(
         referenced_edit=referenced_edit,
         rows=rows,
         qualifier=qualifier,
+        impossible=impossible(section),
     )
 
 

@@ -30,10 +30,12 @@ class FeatureTag(StrEnum):
     DATAFLOW = "dataflow"
     EXISTENCE_ONLY = "existence_only"
     UNBOUND = "unbound"
+    NO_API = "no_api"
 
 
 FEATURE_TAG_DOCS: dict[FeatureTag, str] = {
     FeatureTag.DATAFLOW: "a feature generated from a dataflow checklist",
     FeatureTag.EXISTENCE_ONLY: "the section's property table is empty: existence and linking only",
     FeatureTag.UNBOUND: "talk-qa has no connector for a datatype of this section",
+    FeatureTag.NO_API: "a vendor offers no API to keep this section's promises (not run)",
 }

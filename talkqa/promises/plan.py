@@ -85,3 +85,6 @@ class ScenarioPlan(_Frozen):
     referenced_edit: ReferencedEditPlan | None = None
     rows: tuple[PropertyMap, ...] = ()  # the property rows the Then step's table names
     qualifier: str | None = None  # what the scenario proves less than its promise, if anything
+    # "vendor offers no API to ... (source)": no syncer can keep this promise through the
+    # vendors' APIs, so the scenario is neither run nor counted as passed or not covered
+    impossible: str | None = None

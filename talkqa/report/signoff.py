@@ -31,6 +31,7 @@ from talkqa.promises import REGISTRY, PromiseId, plans_of
 from talkqa.promises import promise as registry_promise
 from talkqa.report.environment import git_revision
 from talkqa.report.latency import SectionLatency, by_section, over_budget, seconds
+from talkqa.systems.no_api import NO_API_PREFIX
 
 FINDINGS_PER_KIND = 5
 Outcome = ScenarioOutcome  # the sign-off renders the one typed outcome of each scenario
@@ -164,7 +165,7 @@ def sections_from_spec(spec: DataflowSpec, dataflow: str | None = None) -> list[
 
 @dataclass
 class Cell:
-    status: str  # passed | failed | skipped | existence-only | none
+    status: str  # passed | failed | skipped | impossible | existence-only | none
     text: str
     note: int | None = None  # number of the page's note that qualifies this cell
 
@@ -211,6 +212,7 @@ _ICON = {
     "failed": "❌",
     "error": "⚠️",
     "skipped": "⚪",
+    "impossible": "🚫",
     "existence-only": "▫️",
     "none": "",
 }
@@ -249,6 +251,9 @@ def _cell(
         return Cell("none", "not run" if makes and not selected else "—")
     checked = sum(o.entities_checked for o in outcomes)
     states = {o.status for o in outcomes}
+    cannot = _impossible(outcomes)
+    if cannot is not None:
+        return Cell("impossible", cannot)
     if Status.FAILED in states:
         found = sum(len(o.findings) for o in outcomes)
         extra = f", {found} finding{'s' if found != 1 else ''}" if found else ""
@@ -261,6 +266,17 @@ def _cell(
     if info is not None and info.existence_only and promise in values:
         return Cell("existence-only", "existence only")
     return Cell("skipped", "not covered")
+
+
+def _impossible(outcomes: Sequence[Outcome]) -> str | None:
+    """The vendor-impossible reason when every outcome of a cell is one (``no_api``)."""
+    reasons = [_first_line(o.reason) for o in outcomes]
+    if outcomes and all(
+        o.status is Status.SKIPPED and r.startswith(NO_API_PREFIX)
+        for o, r in zip(outcomes, reasons, strict=True)
+    ):
+        return reasons[0]
+    return None
 
 
 def _qualifier(outcomes: Sequence[Outcome], info: SectionInfo | None, promise: str) -> str | None:
@@ -378,7 +394,11 @@ def build(results: SignoffInput, revision: str) -> Page:
             else:
                 for p in promises:
                     outcomes = by_cell.get((dataflow, index, p), [])
-                    if outcomes and all(o.status is Status.SKIPPED for o in outcomes):
+                    if (
+                        outcomes
+                        and all(o.status is Status.SKIPPED for o in outcomes)
+                        and _impossible(outcomes) is None
+                    ):
                         reason = next((o.reason for o in outcomes if o.reason), None)
                         not_covered.append(
                             f"{heading} — {_title(p).lower()}: {_first_line(reason) or 'skipped'}"
@@ -405,6 +425,7 @@ def build(results: SignoffInput, revision: str) -> Page:
     total_cells = sum(1 for s in statuses if s != "none")
     judged = sum(1 for s in statuses if s in ("passed", "failed"))
     skipped_cells = statuses.count("skipped")
+    impossible_cells = statuses.count("impossible")
     unjudged = [*results.unjudged] + [
         _unjudged_line(o) for o in results.outcomes if o.status is Status.ERROR
     ]
@@ -424,16 +445,24 @@ def build(results: SignoffInput, revision: str) -> Page:
         headline = f"Every checked promise holds ({_plural(judged, 'promise')} checked)."
         if skipped_cells:
             headline += f" {skipped_cells} not covered: see below."
+        if impossible_cells:
+            headline += (
+                f" {_plural(impossible_cells, 'cell')} no syncer can keep: the vendor offers no "
+                "API for it (see the matrix)."
+            )
     if selection:
         chosen = ", ".join(_title(p).lower() for p in promises if p in selection)
         headline += f" Only these promises were run: {chosen}."
     if results.pytest_args:
         headline += f" The run was given pytest arguments: {' '.join(results.pytest_args)}."
+    impossible_text = (
+        f", {impossible_cells} impossible through the vendors' APIs" if impossible_cells else ""
+    )
     coverage = (
-        f"{judged} of {total_cells} matrix cells checked, {skipped_cells} not covered; "
-        f"scenarios: {counts.get(Status.PASSED, 0)} passed, {counts.get(Status.FAILED, 0)} "
-        f"failed, {counts.get(Status.ERROR, 0)} not judged (error), "
-        f"{counts.get(Status.SKIPPED, 0)} skipped."
+        f"{judged} of {total_cells} matrix cells checked, {skipped_cells} not covered"
+        f"{impossible_text}; scenarios: {counts.get(Status.PASSED, 0)} passed, "
+        f"{counts.get(Status.FAILED, 0)} failed, {counts.get(Status.ERROR, 0)} not judged "
+        f"(error), {counts.get(Status.SKIPPED, 0)} skipped."
     )
 
     by_kind: dict[str, list[str]] = defaultdict(list)

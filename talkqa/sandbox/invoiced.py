@@ -485,6 +485,8 @@ def _line_items(state: SandboxState, raw: list[Any], old: list[JsonDict]) -> lis
         line["quantity"] = money(line["quantity"] if line["quantity"] is not None else 1)
         line["unit_cost"] = money(line["unit_cost"] or 0)
         line["amount"] = money(float(line["quantity"]) * float(line["unit_cost"]))
+        if previous is None or line != previous:  # a line item's own change stamp
+            line["updated_at"] = state.clock.peek()
         lines.append(line)
     return lines
 

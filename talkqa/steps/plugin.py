@@ -186,8 +186,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         return
     if not item.get_closest_marker("vcr"):
         return
-    if item.get_closest_marker(FeatureTag.UNBOUND):  # skipped as not covered: no cassette
-        return
+    if item.get_closest_marker(FeatureTag.UNBOUND) or item.get_closest_marker(FeatureTag.NO_API):
+        return  # skipped, as not covered or vendor-impossible: no cassette
     problem = cassette_problem(cassette_path(item.config, scenario))
     if problem:
         raise NotJudged(problem)
@@ -462,7 +462,7 @@ IN_PROCESS_DEFECTS = "TALKQA_IN_PROCESS_DEFECTS"
 
 def _in_process_defect(command: str) -> Any:
     """With ``$TALKQA_IN_PROCESS_DEFECTS=1``, a catalogue syncer's command (``python -m
-    defects NAME``, exactly as the catalogue spells it) runs in this process: the same
+    defects NAME [OPTIONS]``, as the catalogue spells it) runs in this process: the same
     ``defects.run.main``, environment and exit code, its output captured, without the
     0.6 s of CPU a fresh interpreter spends importing it. The catalogue starts about sixty
     of them; what it tests is the judging, while the command driver's own process handling
@@ -470,12 +470,16 @@ def _in_process_defect(command: str) -> Any:
     """
     if os.environ.get(IN_PROCESS_DEFECTS) != "1":
         return None
+    import shlex
+    import sys
+
     from defects.catalogue import CATALOGUE, CONTROL
 
-    entry = next((d for d in (*CATALOGUE, CONTROL) if d.command == command), None)
-    if entry is None:
+    words = shlex.split(command)
+    names = {d.name for d in (*CATALOGUE, CONTROL)}
+    if words[:3] != [sys.executable, "-m", "defects"] or words[3:4] == [] or words[3] not in names:
         return None
-    name = entry.name
+    args = words[3:]  # the syncer's name and its options (--checklist), as its shell would pass
 
     def run(
         command: str, *, env: dict[str, str], cwd: Path | None, timeout: float
@@ -489,7 +493,7 @@ def _in_process_defect(command: str) -> Any:
         out, err = io.StringIO(), io.StringIO()
         with redirect_stdout(out), redirect_stderr(err):
             try:
-                code = main([name], env=env)
+                code = main(args, env=env)
             except Exception:  # what a crashed interpreter would print, and its exit code
                 traceback.print_exc()
                 code = 1

@@ -130,6 +130,9 @@ _BINDINGS: tuple[Binding, ...] = (
     Binding("chargebee", "Customer", "customers", classify=chargebee_customer_kind),
     Binding("chargebee", "Item", "items"),
     Binding("chargebee", "Order", "orders", references={"customer_id": ("chargebee", "Customer")}),
+    # Chargebee's API can neither create, list nor change one (talkqa.systems.no_api): bound so
+    # its sections are judged as vendor-impossible, never as "not covered"
+    Binding("chargebee", "Business_entity", "business_entities"),
     Binding(
         "invoiced", "Customers person", "customers", fixed={"type": "person"}, talk=Talk.PERSON
     ),
@@ -150,6 +153,9 @@ _BINDINGS: tuple[Binding, ...] = (
     Binding("invoiced", "Customers", "customers"),  # any customer: what an invoice references
     Binding("invoiced", "Items", "items"),
     Binding("invoiced", "Invoices", "invoices", references={"customer": _CUSTOMER_REF}),
+    # "Invoiced Lineitem": the line items of an invoice; its paths go into the list
+    # (items.amount), so the entity paired with a Chargebee Order is the invoice itself
+    Binding("invoiced", "Lineitem", "invoices"),
 )
 
 # Names the generator used over time for the same datatype (see dataflow-format.md).

@@ -59,6 +59,17 @@ CHARGEBEE: dict[str, tuple[str, str, dict[str, str]]] = {
         "list": "ListOrderBodySchema",
     }),
     "event": ("event", "Event", {"list": "ListEventBodySchema"}),
+    # Every operation Chargebee offers on a business entity: transfers only, no create,
+    # retrieve, list or update (the vendor-impossible facts of talkqa/systems/no_api.py)
+    "business_entity": ("business_entity", "BusinessEntity", {
+        "create_transfers": "CreateTransfersBusinessEntityBodySchema",
+        "get_transfers": "GetTransfersBusinessEntityBodySchema",
+    }),
+}
+
+# objects inside a resource (no operations of their own) -> the d.ts file and nested interface
+CHARGEBEE_NESTED: dict[str, tuple[str, str]] = {
+    "order_line_item": ("Order", "OrderLineItem"),
 }
 
 # resource -> (example object file, reference page, collection path)
@@ -68,6 +79,9 @@ INVOICED: dict[str, tuple[str, str, str]] = {
     "invoice": ("data/invoicing/invoices/object.json", "source/includes/_invoicing.md.erb",
                 "invoices"),
     "event": ("data/events/object.json", "source/includes/_events.md.erb", "events"),
+    # the objects of an invoice's `items`: no routes of their own
+    "line_item": ("data/invoicing/line_items/object.json", "source/includes/_invoicing.md.erb",
+                  "line_items"),
 }
 
 CURATED: Json = {
@@ -140,6 +154,13 @@ def chargebee(version: str) -> Json:
                     for op, schema in operations.items()
                 },
             }
+        for name, (dts, interface) in CHARGEBEE_NESTED.items():
+            text = (package / "types" / "resources" / f"{dts}.d.ts").read_text()
+            resources[name] = {
+                "attributes": {**ts_attributes(text, interface, enums, indent=4),
+                               **CURATED["chargebee"]["always"]},
+                "operations": {},
+            }
         return {
             "vendor": "chargebee",
             "source": {"npm": f"chargebee@{meta['version']}", "zod": zod,
@@ -149,13 +170,15 @@ def chargebee(version: str) -> Json:
         }
 
 
-def ts_attributes(text: str, interface: str, enums: dict[str, str]) -> Json:
-    """`name?: type;` lines of `export interface Name {`: type, required, enum."""
-    start = text.index(f"export interface {interface} {{")
-    end = text.index("\n  }\n", start)
+def ts_attributes(text: str, interface: str, enums: dict[str, str], indent: int = 2) -> Json:
+    """`name?: type;` lines of `export interface Name {` (at ``indent`` spaces: 2 for a
+    resource, 4 for an object nested in its namespace): type, required, enum."""
+    start = text.index(f"{' ' * indent}export interface {interface} {{")
+    end = text.index(f"\n{' ' * indent}}}\n", start)
     body = text[start:end]
     attributes: Json = {}
-    for name, optional, raw in re.findall(r"^    (\w+)(\??):\s*([^;]+);", body, re.M):
+    field = " " * (indent + 2)
+    for name, optional, raw in re.findall(rf"^{field}(\w+)(\??):\s*([^;]+);", body, re.M):
         kind = " ".join(raw.split())
         attribute: Json = {"type": ts_type(kind, enums), "required": optional != "?"}
         values = ts_enum(kind, enums)

@@ -852,14 +852,19 @@ class Shown:
 
 
 def all_bindings(spec: DataflowSpec) -> list[Binding]:
-    """Every vendor collection a checklist touches, once each, in checklist order."""
+    """Every vendor collection a checklist touches that its vendor's API can read, once each,
+    in checklist order (a Chargebee business entity cannot be read: its sections are
+    vendor-impossible, and a snapshot cannot include it)."""
     from talkqa.systems.catalog import bind
+    from talkqa.systems.no_api import Operation, no_api
 
     found: list[Binding] = []
     for sec in spec.sections:
         for ref in (sec.source, sec.target):
             binding = bind(ref)
-            if binding is not None and binding not in found:
+            if binding is None or binding in found:
+                continue
+            if no_api(binding.system, binding.resource, Operation.READ) is None:
                 found.append(binding)
     return found
 

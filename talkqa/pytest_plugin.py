@@ -787,6 +787,8 @@ class ScenarioRecord:
     created: Created = field(default_factory=Created, repr=False)
     last_run: Any = field(default=None, repr=False)  # the latest RunSummary of the sut
     latency_s: float | None = None  # a service: change to first observation that held
+    # a service: each changed source entity's id -> seconds until no finding named it
+    entity_latency_s: dict[str, float] = field(default_factory=dict)
     # a service whose promise never held: "did not hold within 60s" (kept beside its findings)
     over_time: str | None = None
 
@@ -818,6 +820,7 @@ def outcome_of(
         reason=reason,
         where=where,
         latency_s=record.latency_s if status is Status.PASSED else None,
+        entity_latency_s=record.entity_latency_s if status is Status.PASSED else {},
     )
 
 

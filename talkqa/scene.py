@@ -182,12 +182,33 @@ class Scene:
         (broken: "did not hold within …", with the last observation's findings)."""
         service = self.service
         assert service is not None
-        ended = service.eventually(lambda: self.attempt(judge))
+        since = service.changed_at if service.changed_at is not None else service.clock()
+        entities = self.created_sources()
+        first_held: dict[str, float] = {}
+
+        def observe() -> str | None:
+            failure = self.attempt(judge)
+            if failure is not None and not self.record.findings:
+                return failure  # not held, and no finding says for which entity
+            named = {f.source_id for f in self.record.findings} if failure is not None else set()
+            held_at = max(0.0, service.clock() - since)
+            for entity in entities:
+                if entity not in named:
+                    first_held.setdefault(entity, held_at)
+            return failure
+
+        ended = service.eventually(observe)
         if ended.held:
             self.record.latency_s = ended.latency
+            self.record.entity_latency_s = dict(first_held)
+            per_entity = "".join(
+                f"\n  {entity}: {seconds:.3f}s"
+                for entity, seconds in sorted(first_held.items(), key=lambda kv: -kv[1])
+            )
             self.attach_text(
                 f"held {ended.latency or 0:.3f}s after talk-qa's change, at observation "
-                f"{ended.polls} (deadline {format_duration(service.within)})",
+                f"{ended.polls} (deadline {format_duration(service.within)}); each entity "
+                f"first held:{per_entity or ' (no entity of its own)'}",
                 "propagation latency")
             return
         self.record.over_time = f"did not hold within {format_duration(service.within)}"

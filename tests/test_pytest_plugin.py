@@ -119,6 +119,7 @@ def test_each_scenario_ends_as_one_typed_outcome(tmp_path: Path) -> None:
         "scenario": "An edit of x keeps its link",
         "where": None,
         "latency_s": None,
+        "entity_latency_s": {},
     }
     # a passed scenario says what it proved less than its promise
     assert second["status"] == "passed" and second["reason"] == "link survival only: not mapped"
@@ -130,6 +131,8 @@ def test_each_scenario_ends_as_one_typed_outcome(tmp_path: Path) -> None:
 def test_a_service_outcome_carries_its_latency_or_its_deadline() -> None:
     record = ScenarioRecord(dataflow="d.rst", scenario="s", promise="exists", latency_s=1.5)
     assert outcome_of(record, "passed", None).latency_s == 1.5
+    record.entity_latency_s = {"c1": 0.5, "c2": 1.5}
+    assert outcome_of(record, "passed", None).entity_latency_s == {"c1": 0.5, "c2": 1.5}
     record.broken, record.over_time = True, "did not hold within 60s"
     late = outcome_of(record, "failed", None)
     assert (late.latency_s, late.reason) == (None, "did not hold within 60s")

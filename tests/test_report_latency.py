@@ -77,3 +77,16 @@ def test_no_figures_no_section(tmp_path: Path) -> None:
                                          revision="r", latency_budget=0.1), tmp_path)
     assert verdict.go
     assert "Propagation latency" not in verdict.markdown.read_text(encoding="utf-8")
+
+
+def test_figures_are_per_entity_when_the_scenario_timed_its_entities() -> None:
+    """Each source entity counts once, with the first observation where no finding named it:
+    one slow entity of three shows as the max and as the slowest, not hidden in an average."""
+    fast = outcome(0, CUSTOMERS, "exists", "passed", entities_checked=3, latency_s=4.0,
+                   scenario="customers exist", entity_latency_s={"c1": 0.5, "c2": 0.7, "c3": 4.0})
+    edit = outcome(0, CUSTOMERS, "edits", "passed", entities_checked=1, latency_s=1.0,
+                   scenario="customers edit", entity_latency_s={"c9": 1.0})
+    (customers,) = by_section([fast, edit])
+    assert (customers.count, customers.p50, customers.max) == (4, 0.7, 4.0)
+    assert customers.slowest[0] == ("c3 (customers exist)", 4.0)
+    assert customers.slowest[1] == ("c9 (customers edit)", 1.0)

@@ -113,8 +113,13 @@ def test_a_webhook_driven_service_is_go_with_its_latency(
     (outcome,) = outcomes(tmp_path / "r")
     assert outcome["status"] == "passed"
     assert isinstance(outcome["latency_s"], float) and outcome["latency_s"] < 20
+    # each source entity the scenario made has its own figure, none later than the scenario's
+    per_entity = outcome["entity_latency_s"]
+    assert isinstance(per_entity, dict) and len(per_entity) == 3, per_entity
+    assert all(0 <= seconds <= outcome["latency_s"] for seconds in per_entity.values())
     page = (tmp_path / "r" / "signoff.md").read_text()
     assert "## Propagation latency" in page and "p95 at most 15.0s per section" in page
+    assert any(f"{entity} (" in page for entity in per_entity)  # the slowest are named
 
 
 def test_a_service_slower_than_within_is_no_go_saying_so(

@@ -1,10 +1,12 @@
 """Propagation latency as evidence: how long a service took to make each promise hold.
 
 A service-driven sign-off (`--sut-service`) records, per passed scenario, the seconds from
-talk-qa's change to the first observation where the promise held (`latency_s`; one figure per
-scenario, so that of its slowest entity). This module turns those into the figures the page
-shows per section (p50, p95, max, the slowest scenarios) and, with a budget, the sections
-whose p95 exceeds it: a finding that makes the sign-off NO-GO. Scenarios that prove less
+talk-qa's change to the first observation where the promise held (`latency_s`), and the same
+per source entity the scenario changed (`entity_latency_s`: the first observation where no
+finding named it). This module turns those into the figures the page shows per section (p50,
+p95, max over entities, the slowest entities with their scenarios; a scenario with no entity
+of its own counts once) and, with a budget, the sections whose p95 exceeds it: a finding that
+makes the sign-off NO-GO. Scenarios that prove less
 than their promise (link survival of an unmapped edit) are left out: nothing had to travel.
 """
 
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 
 from talkqa.outcome import ScenarioOutcome
 
-SLOWEST = 3  # scenarios named per section
+SLOWEST = 3  # entities named per section
 
 
 @dataclass(frozen=True)
@@ -25,11 +27,11 @@ class SectionLatency:
     dataflow: str
     index: int
     section: str
-    count: int
+    count: int  # entities timed (a scenario without entities of its own counts once)
     p50: float
     p95: float
     max: float
-    slowest: tuple[tuple[str, float], ...]  # (scenario, seconds), slowest first
+    slowest: tuple[tuple[str, float], ...]  # ('entity id (scenario)', seconds), slowest first
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -46,7 +48,13 @@ def by_section(outcomes: Sequence[ScenarioOutcome]) -> list[SectionLatency]:
         # only": an unmapped edit holds at once, nothing had to travel): not a propagation
         if outcome.latency_s is not None and not outcome.reason:
             key = (outcome.dataflow, outcome.section_index, " ".join(outcome.section.split()))
-            timed[key].append((outcome.scenario, outcome.latency_s))
+            if outcome.entity_latency_s:
+                timed[key].extend(
+                    (f"{entity} ({outcome.scenario})", value)
+                    for entity, value in sorted(outcome.entity_latency_s.items())
+                )
+            else:
+                timed[key].append((outcome.scenario, outcome.latency_s))
     figures = []
     for (dataflow, index, section), scenarios in sorted(timed.items()):
         values = [seconds for _, seconds in scenarios]

@@ -601,8 +601,8 @@ def render_json(page: Page) -> str:
             "budget_s": page.latency_budget,
             "sections": [
                 {"dataflow": f.dataflow, "index": f.index, "section": f.section,
-                 "scenarios": f.count, "p50_s": f.p50, "p95_s": f.p95, "max_s": f.max,
-                 "slowest": [{"scenario": name, "seconds": value} for name, value in f.slowest]}
+                 "entities": f.count, "p50_s": f.p50, "p95_s": f.p95, "max_s": f.max,
+                 "slowest": [{"entity": name, "seconds": value} for name, value in f.slowest]}
                 for f in page.latency
             ],
         },

@@ -762,7 +762,8 @@ def signoff(
     )  # fmt: skip
     from talkqa.report.environment import write_environment
 
-    write_environment(results, mode=mode, sut=sut_name, base_urls=base_urls)
+    write_environment(results, mode=mode, sut=sut_name, base_urls=base_urls,
+                      latency=verdict.latency)
     written = (outcomes, results, verdict.markdown, verdict.html, verdict.json_path)
     redact_files([path for path in written if path is not None], redact)
     typer.echo(f"{verdict.label.value}: {verdict.headline}")

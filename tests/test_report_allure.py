@@ -19,6 +19,7 @@ from talkqa.report.environment import (
     redact_url,
     write_environment,
 )
+from talkqa.report.latency import SectionLatency
 
 
 def _finding(**kw: Any) -> Finding:
@@ -139,3 +140,16 @@ def test_category_patterns_need_no_dot_all_flag() -> None:
 def test_allure3_config_carries_the_same_categories() -> None:
     config = allure3_config("talk-qa: x")
     assert config == {"name": "talk-qa: x", "categories": categories()}
+
+
+def test_a_services_latency_per_section_is_in_the_environment_panel(tmp_path: Path) -> None:
+    """Allure shows the sign-off's propagation figures, not only each scenario's own."""
+    figure = SectionLatency("d.rst", 2, "Chargebee Order to Invoiced Invoices", 6, 0.5, 1.25,
+                            3.0, (("o1 (orders exist)", 3.0),))
+    write_environment(tmp_path, mode="sandbox", sut="a running service", base_urls={},
+                      revision="r", latency=[figure])
+    props = (tmp_path / "environment.properties").read_text(encoding="utf-8")
+    entries = dict(line.split("=", 1) for line in props.splitlines())
+    assert entries["latency.section.2"] == (
+        "Chargebee Order to Invoiced Invoices: p50 0.50s, p95 1.25s, max 3.00s over 6 entities"
+    )

@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 import platform
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from talkqa import __version__
 from talkqa.checks import FindingKind
+from talkqa.report.latency import SectionLatency, seconds
 
 _SECRET_WORDS = ("key", "token", "secret", "password", "passwd", "auth", "signature")
 
@@ -143,12 +144,21 @@ def write_environment(
     sut: str,
     base_urls: Mapping[str, str],
     revision: str | None = None,
+    latency: Sequence[SectionLatency] = (),
 ) -> None:
-    """Write ``environment.properties`` and ``categories.json`` into the Allure results."""
+    """Write ``environment.properties`` and ``categories.json`` into the Allure results.
+
+    A service's propagation latency per section goes into the environment panel too, so the
+    Allure report shows the sign-off's figures beside each scenario's own attachment."""
     results_dir.mkdir(parents=True, exist_ok=True)
     props = environment_properties(
         mode=mode, sut=sut, base_urls=base_urls, revision=revision or git_revision()
     )
+    for figure in latency:
+        props[f"latency.section.{figure.index}"] = (
+            f"{figure.section}: p50 {seconds(figure.p50)}, p95 {seconds(figure.p95)}, "
+            f"max {seconds(figure.max)} over {figure.count} entities"
+        )
     lines = [f"{_escape(k, key=True)}={_escape(v, key=False)}" for k, v in props.items()]
     (results_dir / "environment.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (results_dir / "categories.json").write_text(

@@ -105,6 +105,7 @@ class Verdict(BaseModel):
     markdown: Path
     html: Path | None = None
     json_path: Path | None = None
+    latency: list[SectionLatency] = []  # a service's propagation latency, per section
 
     def broken_promises(self) -> set[str]:
         """Every promise id broken in some section."""
@@ -631,4 +632,5 @@ def write_signoff(results: SignoffInput, out_dir: Path) -> Verdict:
         markdown=markdown,
         html=page_html,
         json_path=page_json,
+        latency=page.latency,
     )

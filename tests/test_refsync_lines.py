@@ -105,7 +105,7 @@ def test_chargebee_to_invoiced_projects_lines_in_invoiced_units() -> None:
 
 def test_invoiced_to_chargebee_projects_lines_in_chargebee_units() -> None:
     spec = checklist_spec(
-        section(0, "Invoices", "Order", INV_TO_CB, source_system="Invoiced",
+        section(0, "Lineitem", "Order", INV_TO_CB, source_system="Invoiced",
                 target_system="Chargebee")
     )
     model = compile_spec(spec).models[0]

@@ -153,6 +153,9 @@ _BINDINGS: tuple[Binding, ...] = (
     Binding("invoiced", "Customers", "customers"),  # any customer: what an invoice references
     Binding("invoiced", "Items", "items"),
     Binding("invoiced", "Invoices", "invoices", references={"customer": _CUSTOMER_REF}),
+    # "Invoiced Lineitem": the line items of an invoice; its paths go into the list
+    # (items.amount), so the entity paired with a Chargebee Order is the invoice itself
+    Binding("invoiced", "Lineitem", "invoices"),
 )
 
 # Names the generator used over time for the same datatype (see dataflow-format.md).

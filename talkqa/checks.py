@@ -25,7 +25,7 @@ from talkqa.errors import UserError
 from talkqa.links import Json, Pairing, claim, entity_id, merged, pair
 from talkqa.promises.ids import PromiseId
 from talkqa.systems.base import Resource
-from talkqa.systems.catalog import Binding, binding_of, section_bindings
+from talkqa.systems.catalog import Binding, binding_of, section_bindings, unjudgeable_why
 from talkqa.systems.no_api import impossible
 from talkqa.units import Side as UnitSide
 from talkqa.units import common_units
@@ -178,9 +178,14 @@ def bindings_of(section: Section) -> tuple[Binding, Binding]:
                 "bind it with --bind-blank <system> or name the file <source>-<target>.rst",
             )
         names = " and ".join(f"'{name}'" for name in missing)
+        whys = [
+            why
+            for ref, found in ((section.source, source), (section.target, target))
+            if found is None and (why := unjudgeable_why(ref)) is not None
+        ]
         raise NotCovered(
             section,
-            f"no connector for {names}",
+            f"no connector for {names}" + "".join(f": {why}" for why in whys),
             "talk-qa covers Chargebee Customer, Item, Order and Invoiced Customers "
             "person/company, Items, Invoices",
         )

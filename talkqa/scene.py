@@ -333,7 +333,8 @@ class Scene:
         self.refuse_vacuous(
             vacuity(judged, self.created_sources(), self.names, pairs=pairs, rows=rows)
         )
-        self.name_unwritable(rows)
+        if rows is not None:  # only a judgement of property rows leaves rows out
+            self.name_unwritable(rows)
 
     def name_unwritable(self, rows: Collection[tuple[str, str]] | None) -> None:
         """A pass judged without the rows the vendor computes says so, with the source: the
@@ -341,7 +342,7 @@ class Scene:
         unwritable = unwritable_rows(self.section)
         notes = [why for row, why in unwritable.items() if rows is None or row in rows]
         if notes:
-            self.record.reason = " · ".join([*filter(None, [self.record.reason]), *notes])
+            self.record.qualifier = " · ".join([*filter(None, [self.record.qualifier]), *notes])
 
     def judge_rows(self, rows: tuple[PropertyMap, ...], check: str) -> None:
         """Judge ``check`` on the pairs, for the plan's property rows only."""

@@ -39,7 +39,7 @@ import inspect
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from reference_sync import mapping
@@ -155,6 +155,9 @@ def compile_spec(spec: DataflowSpec) -> Compiled:
                     PropertyRule(prop.source_path, prop.target_path, prop.data_type, links, keys)
                 )
                 continue
+            computed = mapping.COMPUTED.get((target.system, target.resource), frozenset())
+            if prop.target_path in computed:
+                continue  # the vendor computes it: nothing a sync can write
             rules.append(PropertyRule(prop.source_path, prop.target_path, prop.data_type))
         # A reference the target requires but no row maps (an invoice's customer): pair it
         # with the source's own reference to the matching section.
@@ -177,7 +180,34 @@ def compile_spec(spec: DataflowSpec) -> Compiled:
             rules=tuple(rules),
             merge_rules=section.merge_rules,
         )
-    out.models = _dependency_order(list(models.values()))
+    out.models = _dependency_order(_fold_contained(list(models.values())))
+    return out
+
+
+def _fold_contained(models: list[SectionModel]) -> list[SectionModel]:
+    """A section of a datatype living inside another's entities (Invoiced Lineitem inside
+    Invoices) adds its rules to that section's model, so both keep one link per entity; with
+    no such section in the checklist it stays a model of its own."""
+    out = list(models)
+    for part in models:
+        container = mapping.CONTAINED_IN.get((part.source.system, part.source.datatype))
+        if container is None:
+            continue
+        host = next(
+            (
+                m
+                for m in out
+                if (m.source.system, m.source.datatype) == container
+                and m.target.key == part.target.key
+            ),
+            None,
+        )
+        if host is None:
+            continue
+        have = {r.target_path for r in host.rules}
+        extra = tuple(r for r in part.rules if r.target_path not in have)
+        out[out.index(host)] = replace(host, rules=host.rules + extra)
+        out.remove(part)
     return out
 
 

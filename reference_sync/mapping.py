@@ -450,6 +450,19 @@ def claim_of(entity: Mapping[str, Any], key: str) -> str | None:
 NO_CREATE: frozenset[tuple[str, str]] = frozenset({("chargebee", "business_entities")})
 NO_READ: frozenset[tuple[str, str]] = frozenset({("chargebee", "business_entities")})
 
+# (system, resource) -> fields the vendor computes itself, so no sync can write them: a
+# Chargebee order line's amount comes from the invoice line it is created for (Chargebee, Create
+# an order; Update an order takes only id, sku and status of a line).
+COMPUTED: Mapping[tuple[str, str], frozenset[str]] = {
+    ("chargebee", "orders"): frozenset({"order_line_items.amount"}),
+}
+
+# Datatypes that live inside another's entities, so their section rides that section's link
+# (one Chargebee order per Invoiced invoice, never a second for its lines).
+CONTAINED_IN: Mapping[tuple[str, str], tuple[str, str]] = {
+    ("invoiced", "Lineitem"): ("invoiced", "Invoices"),
+}
+
 # (system, resource) -> fields the API refuses to change after create.
 IMMUTABLE: Mapping[tuple[str, str], frozenset[str]] = {
     # an order's lines take only id, sku and status on update (Chargebee, Update an order)

@@ -25,8 +25,8 @@ from talkqa.errors import UserError
 from talkqa.links import Json, Pairing, claim, entity_id, merged, pair
 from talkqa.promises.ids import PromiseId
 from talkqa.systems.base import Resource
-from talkqa.systems.catalog import Binding, binding_of, section_bindings
-from talkqa.systems.no_api import impossible
+from talkqa.systems.catalog import Binding, binding_of, section_bindings, unjudgeable_why
+from talkqa.systems.no_api import impossible, unwritable_rows
 from talkqa.units import Side as UnitSide
 from talkqa.units import common_units
 
@@ -178,9 +178,14 @@ def bindings_of(section: Section) -> tuple[Binding, Binding]:
                 "bind it with --bind-blank <system> or name the file <source>-<target>.rst",
             )
         names = " and ".join(f"'{name}'" for name in missing)
+        whys = [
+            why
+            for ref, found in ((section.source, source), (section.target, target))
+            if found is None and (why := unjudgeable_why(ref)) is not None
+        ]
         raise NotCovered(
             section,
-            f"no connector for {names}",
+            f"no connector for {names}" + "".join(f": {why}" for why in whys),
             "talk-qa covers Chargebee Customer, Item, Order and Invoiced Customers "
             "person/company, Items, Invoices",
         )
@@ -378,7 +383,10 @@ def _property_findings(
 ) -> list[Finding]:
     findings: list[Finding] = []
     sid, tid = entity_id(source), entity_id(target)
+    unwritable = unwritable_rows(ctx.snap.section)
     for prop in ctx.snap.section.properties:
+        if (prop.source_path, prop.target_path) in unwritable:
+            continue  # the vendor computes it: the scenario names it, nothing can be compared
         expected = read_path(source, prop.source_path)
         actual = read_path(target, prop.target_path)
         ref_key = ctx.snap.target.references.get(prop.target_path)
@@ -574,10 +582,12 @@ def uncompared_rows(section: Section, pairs: Sequence[tuple[Json, Json]]) -> lis
     as "equal"; a scenario must not call that a kept promise. No pairs, no rows: that case is
     the missing pairs' own failure.
     """
+    unwritable = unwritable_rows(section)
     return [
         f"{prop.source_path} -> {prop.target_path}"
         for prop in section.properties
         if pairs
+        and (prop.source_path, prop.target_path) not in unwritable
         and all(
             _blank(read_path(source, prop.source_path))
             and _blank(read_path(target, prop.target_path))

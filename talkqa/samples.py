@@ -117,7 +117,15 @@ def _invoice(run_id: str, i: int, deps: Mapping[tuple[str, str], list[str]]) -> 
     return {
         "customer": int(customers[(i - 1) % len(customers)]),
         "currency": _CURRENCIES[(i - 1) % len(_CURRENCIES)].lower(),
-        "items": [{"name": f"Sample line {i}", "quantity": 1, "unit_cost": 10 * i}],
+        # A description: the Lineitem section maps items.description to the order's lines.
+        "items": [
+            {
+                "name": f"Sample line {i}",
+                "description": f"Sample line {i} of run {run_id}",
+                "quantity": 1,
+                "unit_cost": 10 * i,
+            }
+        ],
         "metadata": {"talkqa_run": run_id},
     }
 
@@ -159,6 +167,8 @@ RECIPES: Mapping[tuple[str, str], Recipe] = {
     ("invoiced", "Customers (location data)"): Recipe(_invoiced_customer("person")),
     ("invoiced", "Items"): Recipe(_invoiced_item),
     ("invoiced", "Invoices"): Recipe(_invoice, needs={("invoiced", "Customers person"): 2}),
+    # A Lineitem lives inside its invoice: creating lines is creating invoices that carry them.
+    ("invoiced", "Lineitem"): Recipe(_invoice, needs={("invoiced", "Customers person"): 2}),
 }
 
 

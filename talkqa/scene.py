@@ -44,6 +44,7 @@ from talkqa.redact import Redactor
 from talkqa.run_report import RunReport
 from talkqa.sut import ServiceDriver, format_duration
 from talkqa.systems.catalog import Binding, bind, binding_of, section_bindings
+from talkqa.systems.no_api import unwritable_rows
 
 Snapshot = dict[str, tuple[str, ...]]
 
@@ -353,6 +354,16 @@ class Scene:
         self.refuse_vacuous(
             vacuity(judged, self.created_sources(), self.names, pairs=pairs, rows=rows)
         )
+        if rows is not None:  # only a judgement of property rows leaves rows out
+            self.name_unwritable(rows)
+
+    def name_unwritable(self, rows: Collection[tuple[str, str]] | None) -> None:
+        """A pass judged without the rows the vendor computes says so, with the source: the
+        sign-off shows it in the cell rather than letting the pass claim those rows."""
+        unwritable = unwritable_rows(self.section)
+        notes = [why for row, why in unwritable.items() if rows is None or row in rows]
+        if notes:
+            self.record.qualifier = " · ".join([*filter(None, [self.record.qualifier]), *notes])
 
     def judge_rows(self, rows: tuple[PropertyMap, ...], check: str) -> None:
         """Judge ``check`` on the pairs, for the plan's property rows only."""
@@ -375,6 +386,7 @@ class Scene:
         ]
         self.report([*kept, *extra], self.plan.promise)
         self.refuse_vacuous(vacuity(judged, self.created_sources(), self.names))
+        self.name_unwritable(None)
 
     def linked_ids(self, source_ids: list[str]) -> list[str]:
         """The single linked target of each source, in order (the promise is broken when one

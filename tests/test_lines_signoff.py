@@ -73,3 +73,23 @@ def test_a_business_entity_cell_says_the_vendor_offers_no_api(tmp_path: Path) ->
     assert page["not_covered"] == []
     # never counted as passed: with nothing else judged, the verdict cannot be GO
     assert (code, page["verdict"]) == (ExitCode.INCOMPLETE, "INCOMPLETE")
+
+
+def test_shipped_invoiced_to_chargebee_is_go_with_lines_on_the_invoice_order(
+    tmp_path: Path,
+) -> None:
+    """Lineitem rides the Invoices->Order link; the row Chargebee computes is named, not
+    compared, not a silent pass; business entities are vendor-impossible."""
+    code, page, markdown = _signoff("dataflows/invoiced-chargebee.rst", tmp_path)
+    assert (code, page["verdict"]) == (ExitCode.OK, "GO"), page["headline"]
+    rows = {row["section"]: row for m in page["matrices"] for row in m["rows"]}
+    lines = rows["Invoiced Lineitem to Chargebee Order"]["cells"]
+    assert lines["properties"]["status"] == "passed"
+    assert (
+        f"🚫 items.quantity -> order_line_items.amount: {NO_API_PREFIX} set "
+        "order_line_items.amount of a Chargebee order" in lines["properties"]["text"]
+    )
+    assert NO_API_PREFIX not in lines["exists"]["text"]
+    entity = rows["Invoiced Customers (organisation data) to Chargebee Business_entity"]
+    assert {c["status"] for c in entity["cells"].values()} <= {"impossible", "none"}
+    assert "subscription_id + label" in markdown  # the Address sections say why not judged

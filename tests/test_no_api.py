@@ -14,11 +14,22 @@ from typing import Any
 
 import pytest
 
+from talkqa.dataflow.rst import load
 from talkqa.samples import forbidden
 from talkqa.systems.catalog import binding_of
-from talkqa.systems.no_api import NO_API, NO_API_PREFIX, NoApi, Operation, impossible, no_api
+from talkqa.systems.no_api import (
+    CHARGEBEE_ORDER_LINES,
+    NO_API,
+    NO_API_PREFIX,
+    NoApi,
+    Operation,
+    impossible,
+    no_api,
+    unwritable_rows,
+)
 
-DEFS = Path(__file__).resolve().parents[1] / "talkqa" / "sandbox" / "defs"
+REPO = Path(__file__).resolve().parents[1]
+DEFS = REPO / "talkqa" / "sandbox" / "defs"
 SINGULAR = {
     "customers": "customer",
     "items": "item",
@@ -31,6 +42,7 @@ OPERATIONS = {
     Operation.CREATE: {"create"},
     Operation.READ: {"list", "retrieve"},
     Operation.UPDATE: {"update"},
+    Operation.WRITE: {"create", "update"},
 }
 
 
@@ -54,8 +66,11 @@ def test_every_fact_is_what_the_vendor_definition_shows(fact: NoApi) -> None:
     if not fact.fields:
         assert not OPERATIONS[fact.operation] & set(operations), fact
         return
-    params = operations["update"]["params"]
-    assert [f for f in sorted(fact.fields) if _param(params, f)] == []
+    # a field the vendor computes can be sent neither on create nor on update
+    names = ("create", "update") if fact.operation is Operation.WRITE else ("update",)
+    for name in names:
+        params = operations[name]["params"]
+        assert [f for f in sorted(fact.fields) if _param(params, f)] == [], (name, fact)
 
 
 def test_chargebee_business_entities_offer_transfers_only() -> None:
@@ -98,3 +113,17 @@ def test_a_section_is_impossible_when_its_source_cannot_be_read_or_its_target_ma
     assert impossible(section(0, "Business_entity", "Customers company")) == text(Operation.READ)
     assert impossible(section(0, "Order", "Invoices")) is None
     assert impossible(section(0, "Address", "Customers company")) is None  # no connector
+
+
+def test_a_vendor_computed_row_is_named_with_its_source_and_the_others_are_not() -> None:
+    spec = load(REPO / "dataflows" / "invoiced-chargebee.rst")
+    lines = next(s for s in spec.sections if s.source.datatype == "Lineitem")
+    rows = unwritable_rows(lines)
+    assert list(rows) == [("items.quantity", "order_line_items.amount")]
+    assert rows[("items.quantity", "order_line_items.amount")] == (
+        "items.quantity -> order_line_items.amount: "
+        f"{NO_API_PREFIX} set order_line_items.amount of a Chargebee order "
+        f"({CHARGEBEE_ORDER_LINES})"
+    )
+    invoices = next(s for s in spec.sections if s.source.datatype == "Invoices")
+    assert unwritable_rows(invoices) == {}

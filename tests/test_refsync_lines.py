@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -116,14 +117,13 @@ def test_invoiced_to_chargebee_projects_lines_in_chargebee_units() -> None:
     assert values == {
         "order_line_items.unit_price": ["1200"],
         "order_line_items.description": ["x"],
-        "order_line_items.amount": ["1"],
-    }
+    }  # items.quantity -> order_line_items.amount: Chargebee computes it, no sync writes it
     eur = {"id": 8, "currency": "eur", "items": [{"amount": 12.34, "quantity": 2,
                                                   "description": "y"}]}
     assert project_source(model, eur, Refs())[0]["order_line_items.unit_price"] == ["1234"]
     created = creation_fields(model, "8", project_source(model, eur, Refs())[0], {}, Refs())
     assert created["order_line_items"] == [
-        {"unit_price": 1234, "description": "y", "amount": 2}
+        {"unit_price": 1234, "description": "y"}
     ]
 
 
@@ -159,3 +159,18 @@ def test_a_changed_line_value_sends_the_whole_list_of_lines() -> None:
     assert target_fields(model, changed, Refs()) == {
         "items": [{"quantity": 1050, "unit_cost": 0.01, "description": "a"}]
     }
+
+
+def test_lineitem_rows_ride_the_invoice_section_link_and_skip_what_chargebee_computes() -> None:
+    """One Chargebee order per Invoiced invoice: the Lineitem section adds its rows to the
+    Invoices section's model (no second link, no second order), minus the line amount that
+    Chargebee computes and no sync can write."""
+    from talkqa.dataflow.rst import load
+
+    spec = load(Path(__file__).resolve().parents[1] / "dataflows" / "invoiced-chargebee.rst")
+    models = compile_spec(spec).models
+    assert [m for m in models if m.source.datatype == "Lineitem"] == []
+    invoices = next(m for m in models if m.source.datatype == "Invoices")
+    targets = {r.target_path for r in invoices.rules}
+    assert {"order_line_items.unit_price", "order_line_items.description"} <= targets
+    assert "order_line_items.amount" not in targets

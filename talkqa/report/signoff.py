@@ -263,7 +263,18 @@ def _cell(
         errors = sum(1 for o in outcomes if o.status is Status.ERROR)
         return Cell("error", f"not judged ({_plural(errors, 'error')})")
     if Status.PASSED in states:
-        return Cell("passed", f"passed ({checked} checked)")
+        # rows the vendor computes were not compared: the cell says which, with the source
+        unwritable = sorted(
+            {
+                part.strip()
+                for o in outcomes
+                if o.status is Status.PASSED and o.reason
+                for part in o.reason.split(" · ")
+                if NO_API_PREFIX in part
+            }
+        )
+        suffix = "".join(f"; 🚫 {why}" for why in unwritable)
+        return Cell("passed", f"passed ({checked} checked){suffix}")
     if info is not None and info.existence_only and promise in values:
         return Cell("existence-only", "existence only")
     return Cell("skipped", "not covered")

@@ -24,9 +24,10 @@ data)" (global-location). Each vendor datatype is bound to those by a rule:
 - *Chargebee Address* (Chargebee API, Addresses: a subscription's address, keyed by
   ``subscription_id`` and ``label``, with ``retrieve`` and ``update`` only: no id of its own,
   no list) is location data. talk-qa has no connector for it yet, so its sections are
-  reported "not covered". Its ``subscription_id -> id`` row cannot be a copied value (an
-  Invoiced ``id`` is assigned by Invoiced): it can only say which Invoiced customer the
-  address lands on, the one linked to the subscription's Chargebee customer.
+  reported "not covered" with that reason (``UNJUDGEABLE``). Its ``subscription_id -> id``
+  row cannot be a copied value (an Invoiced ``id`` is assigned by Invoiced): it can only say
+  which Invoiced customer the address lands on, the one linked to the subscription's
+  Chargebee customer.
 
 A section's entities are chosen by the rule on both sides (``section_bindings``): the
 section "Chargebee Customer to Invoiced Customers (organisation data)" demands only the
@@ -157,6 +158,24 @@ _BINDINGS: tuple[Binding, ...] = (
     # (items.amount), so the entity paired with a Chargebee Order is the invoice itself
     Binding("invoiced", "Lineitem", "invoices"),
 )
+
+# Datatypes talk-qa knows but cannot judge yet, with exactly why: a "not covered" cell must
+# say what stands in the way, so nobody reads it as an oversight or as a pass.
+UNJUDGEABLE: Mapping[tuple[str, str], str] = {
+    ("chargebee", "address"): (
+        "a Chargebee Address belongs to a subscription and is read and changed only by "
+        "subscription_id + label (no id, no list; "
+        "https://apidocs.chargebee.com/docs/api/addresses), and talk-qa has no subscription "
+        "sandbox or connector yet to find or create one"
+    ),
+}
+
+
+def unjudgeable_why(ref: DatatypeRef) -> str | None:
+    """Why talk-qa cannot judge this datatype yet, when it knows; None for a datatype it has
+    simply never heard of."""
+    return UNJUDGEABLE.get((system_key(ref.system), " ".join(ref.datatype.split()).lower()))
+
 
 # Names the generator used over time for the same datatype (see dataflow-format.md).
 _ALIASES: Mapping[tuple[str, str], str] = {

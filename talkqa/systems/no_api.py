@@ -41,6 +41,11 @@ CHARGEBEE_UPDATE_CUSTOMER = (
     "https://apidocs.chargebee.com/docs/api/customers#update_a_customer; chargebee@3.33.0 "
     "UpdateCustomerBodySchema"
 )
+CHARGEBEE_ORDER_LINES = (
+    "https://apidocs.chargebee.com/docs/api/orders#create_an_order; chargebee@3.33.0 "
+    "CreateOrderBodySchema: an order's lines come from its invoice, whose line amount "
+    "Chargebee computes (unit amount x quantity)"
+)
 INVOICED_ITEMS = (
     "https://github.com/Invoiced/api/blob/master/source/includes/_items.md.erb; "
     "Update an item: only name, description, type and metadata"
@@ -59,6 +64,7 @@ class Operation(StrEnum):
     CREATE = "create"
     READ = "read"
     UPDATE = "change"
+    WRITE = "set"  # neither on create nor on update: the vendor computes it
 
 
 @dataclass(frozen=True)
@@ -130,6 +136,14 @@ NO_API: tuple[NoApi, ...] = (
         "order_line_items.description",
         "order_line_items.quantity",
     ),
+    NoApi(
+        "chargebee",
+        "orders",
+        Operation.WRITE,
+        "a Chargebee order",
+        CHARGEBEE_ORDER_LINES,
+        frozenset({"order_line_items.amount"}),
+    ),
     _update("invoiced", "customers", "an Invoiced customer", INVOICED_CUSTOMERS, "id"),
     _update(
         "invoiced", "items", "an Invoiced item", INVOICED_ITEMS, "id", "unit_cost", "currency"
@@ -166,3 +180,20 @@ def impossible(section: Section) -> str | None:
         if fact is not None:
             return fact.text()
     return None
+
+
+def unwritable_rows(section: Section) -> dict[tuple[str, str], str]:
+    """The property rows no syncer can keep because the target's vendor computes the target
+    field itself (a Chargebee order line's amount), each with why: judged on the other rows,
+    never compared and never passed silently."""
+    target = bind(section.target)
+    if target is None:
+        return {}
+    out: dict[tuple[str, str], str] = {}
+    for prop in section.properties:
+        fact = no_api(target.system, target.resource, Operation.WRITE, prop.target_path)
+        if fact is not None:
+            out[(prop.source_path, prop.target_path)] = (
+                f"{prop.source_path} -> {prop.target_path}: {fact.text(prop.target_path)}"
+            )
+    return out

@@ -351,7 +351,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "replay-recording-allowed",
         _PLUGIN,
         'if mode == "replay" and record_mode not in (None, "none"):',
-        'if mode == "replay" and record_mode is None:',
+        'if mode == "replay" and record_mode not in (None, "none", "rewrite"):',
         "replay mode lets --record-mode rewrite (and so delete) the committed cassettes",
         (
             "tests/test_pytest_plugin.py::test_recording_in_replay_mode_is_refused_before_anything_runs",

@@ -45,6 +45,9 @@ class ScenarioOutcome(BaseModel):
     # a service (`--sut-service`): seconds from talk-qa's change to the first observation
     # where the promise held (None: not judged over time, or it never held)
     latency_s: float | None = None
+    # what no syncer can keep here, each "vendor offers no API to ... (source)" from
+    # talkqa.systems.no_api: a skipped scenario's whole reason, or the rows a pass left out
+    vendor_impossible: list[str] = []
     # the same per source entity the scenario changed (its id -> seconds): when each one
     # first held, which the section's figures and its slowest entities are made of
     entity_latency_s: dict[str, float] = {}

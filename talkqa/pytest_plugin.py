@@ -784,6 +784,7 @@ class ScenarioRecord:
     # of a scenario is talk-qa's, an error)
     broken: bool = False
     qualifier: str | None = None  # what a passing scenario proves less than its promise
+    vendor_impossible: list[str] = field(default_factory=list)  # no_api texts, see outcome
     created: Created = field(default_factory=Created, repr=False)
     last_run: Any = field(default=None, repr=False)  # the latest RunSummary of the sut
     latency_s: float | None = None  # a service: change to first observation that held
@@ -821,6 +822,9 @@ def outcome_of(
         where=where,
         latency_s=record.latency_s if status is Status.PASSED else None,
         entity_latency_s=record.entity_latency_s if status is Status.PASSED else {},
+        vendor_impossible=record.vendor_impossible
+        if status in (Status.PASSED, Status.SKIPPED)
+        else [],
     )
 
 

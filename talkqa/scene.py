@@ -153,10 +153,12 @@ class Scene:
         self.record.reason = self.redactor(reason)
         raise NotJudged(self.record.reason)
 
-    def skip(self, reason: str) -> NoReturn:
+    def skip(self, reason: str, *, impossible: bool = False) -> NoReturn:
         """Not covered, never passed: the sign-off counts a skipped promise as not covered, or,
-        when the reason starts "vendor offers no API to", as impossible through the APIs."""
+        with ``impossible`` (a ``no_api`` fact's text), as impossible through the APIs."""
         self.record.reason = reason
+        if impossible:
+            self.record.vendor_impossible = [reason]
         pytest.skip(reason)
 
     def attempt(self, judge: Callable[[], None]) -> str | None:
@@ -364,6 +366,7 @@ class Scene:
         notes = [why for row, why in unwritable.items() if rows is None or row in rows]
         if notes:
             self.record.qualifier = " · ".join([*filter(None, [self.record.qualifier]), *notes])
+            self.record.vendor_impossible = [*self.record.vendor_impossible, *notes]
 
     def judge_rows(self, rows: tuple[PropertyMap, ...], check: str) -> None:
         """Judge ``check`` on the pairs, for the plan's property rows only."""
@@ -454,7 +457,7 @@ def open_section(sc: Scene, doc: str, index: int) -> None:
     except NotCovered as exc:
         sc.skip(f"not covered: {exc.reason}")
     if plan.impossible is not None:
-        sc.skip(plan.impossible)
+        sc.skip(plan.impossible, impossible=True)
 
 
 def _allure_labels(

@@ -120,6 +120,7 @@ def test_each_scenario_ends_as_one_typed_outcome(tmp_path: Path) -> None:
         "where": None,
         "latency_s": None,
         "entity_latency_s": {},
+        "vendor_impossible": [],
     }
     # a passed scenario says what it proved less than its promise
     assert second["status"] == "passed" and second["reason"] == "link survival only: not mapped"

@@ -310,8 +310,10 @@ def test_a_vendor_impossible_cell_is_neither_passed_nor_not_covered(tmp_path: Pa
     assert fact is not None
     outcomes = [
         *_green(),
-        outcome(1, ORDERS, "edits", "skipped", reason=fact.text(), scenario="one"),
-        outcome(1, ORDERS, "edits", "skipped", reason=fact.text(), scenario="two"),
+        outcome(1, ORDERS, "edits", "skipped", reason=fact.text(), scenario="one",
+                vendor_impossible=[fact.text()]),
+        outcome(1, ORDERS, "edits", "skipped", reason=fact.text(), scenario="two",
+                vendor_impossible=[fact.text()]),
     ]
     verdict = write_signoff(_input(outcomes), tmp_path)
     assert verdict.go

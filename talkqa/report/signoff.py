@@ -31,7 +31,6 @@ from talkqa.promises import REGISTRY, PromiseId, plans_of
 from talkqa.promises import promise as registry_promise
 from talkqa.report.environment import git_revision
 from talkqa.report.latency import SectionLatency, by_section, over_budget, seconds
-from talkqa.systems.no_api import NO_API_PREFIX
 
 FINDINGS_PER_KIND = 5
 Outcome = ScenarioOutcome  # the sign-off renders the one typed outcome of each scenario
@@ -265,13 +264,7 @@ def _cell(
     if Status.PASSED in states:
         # rows the vendor computes were not compared: the cell says which, with the source
         unwritable = sorted(
-            {
-                part.strip()
-                for o in outcomes
-                if o.status is Status.PASSED and o.reason
-                for part in o.reason.split(" · ")
-                if NO_API_PREFIX in part
-            }
+            {why for o in outcomes if o.status is Status.PASSED for why in o.vendor_impossible}
         )
         suffix = "".join(f"; 🚫 {why}" for why in unwritable)
         return Cell("passed", f"passed ({checked} checked){suffix}")
@@ -282,12 +275,8 @@ def _cell(
 
 def _impossible(outcomes: Sequence[Outcome]) -> str | None:
     """The vendor-impossible reason when every outcome of a cell is one (``no_api``)."""
-    reasons = [_first_line(o.reason) for o in outcomes]
-    if outcomes and all(
-        o.status is Status.SKIPPED and r.startswith(NO_API_PREFIX)
-        for o, r in zip(outcomes, reasons, strict=True)
-    ):
-        return reasons[0]
+    if outcomes and all(o.status is Status.SKIPPED and o.vendor_impossible for o in outcomes):
+        return outcomes[0].vendor_impossible[0]
     return None
 
 

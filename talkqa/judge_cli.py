@@ -810,14 +810,11 @@ def _selection(promises: list[str]) -> list[str]:
 
 def _project_here() -> Project:
     """The talk-qa project of the working directory (its features, cassettes, settings)."""
-    from talkqa.project import find_project
+    from talkqa.project import find_project, not_a_project
 
     project = find_project(Path.cwd())
     if project is None:
-        raise UserError(
-            f"{Path.cwd()}: not a talk-qa project (no talkqa.toml, nor [tool.talkqa] in "
-            "pyproject.toml, here or above): run `talkqa init` to make one"
-        )
+        raise not_a_project(Path.cwd(), above=True, then="run `talkqa init` to make one")
     return project
 
 

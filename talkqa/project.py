@@ -94,6 +94,15 @@ def read_project(root: Path) -> Project | None:
     return None
 
 
+def not_a_project(folder: Path, *, above: bool, then: str) -> UserError:
+    """The one wording of "no talk-qa settings here" (``above``: nor in any parent folder)."""
+    where = "here or above" if above else "in this folder"
+    return UserError(
+        f"{folder}: not a talk-qa project (no talkqa.toml, nor [tool.talkqa] in pyproject.toml, "
+        f"{where}): {then}"
+    )
+
+
 def find_project(start: Path) -> Project | None:
     """The nearest configured project at or above ``start`` (like ruff or mypy find theirs)."""
     start = start.resolve()

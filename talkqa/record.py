@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from talkqa.errors import UserError
-from talkqa.project import Project, read_project
+from talkqa.project import Project, not_a_project, read_project
 
 # What the feature suite reads below the project folder, besides the folders its settings name
 # (this repository's tests/fixtures holds test checklists; copied only where they exist).
@@ -53,9 +53,8 @@ def project_at(folder: Path) -> Project:
     """The talk-qa project configured in ``folder`` itself, or a one-line error."""
     project = read_project(folder)
     if project is None:
-        raise UserError(
-            f"{folder}: not a talk-qa project (no talkqa.toml, nor [tool.talkqa] in "
-            "pyproject.toml): run `make cassettes` from the talk-qa project"
+        raise not_a_project(
+            folder, above=False, then="run `make cassettes` from the talk-qa project"
         )
     return project
 

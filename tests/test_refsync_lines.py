@@ -53,7 +53,8 @@ def test_a_list_value_is_written_line_by_line() -> None:
     assert fields == {"items": [{"amount": "10.5", "description": "a"},
                                 {"amount": "0.99", "description": "b"}]}
     # without the list fact, a list is an ordinary value
-    assert mapping.write_path(plain := {}, "tags.x", [1], frozenset()) is None
+    plain: dict[str, object] = {}
+    mapping.write_path(plain, "tags.x", [1], frozenset())
     assert plain == {"tags": {"x": [1]}}
 
 

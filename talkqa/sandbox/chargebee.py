@@ -793,6 +793,9 @@ def list_subscriptions(state: SandboxState, call: Call) -> Reply:
     return reply
 
 
+delete_subscription = _deleter(SUBSCRIPTION, "subscription_deleted", _flag_deleted)
+
+
 def get_subscription(state: SandboxState, call: Call) -> Reply:
     record = _found(state, SUBSCRIPTION, call.path_params["id"])
     customer = state.table("chargebee.customers").get(record["customer_id"])
@@ -935,6 +938,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/customers/{id}/subscription_for_items", create_subscription, True),
     Route("GET", "/subscriptions", list_subscriptions, False),
     Route("GET", "/subscriptions/{id}", get_subscription, False),
+    Route("POST", "/subscriptions/{id}/delete", delete_subscription, True),
     Route("GET", "/addresses", get_address, False),
     Route("POST", "/addresses", update_address, True),
     Route("GET", "/events", list_events, False),

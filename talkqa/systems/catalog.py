@@ -125,6 +125,9 @@ class Binding:
         )
 
 
+# The one label talk-qa reads and a syncer writes a Chargebee Address under (see the rule above).
+ADDRESS_LABEL = "billing"
+
 _CUSTOMER_REF = ("invoiced", "Customers")
 
 _BINDINGS: tuple[Binding, ...] = (

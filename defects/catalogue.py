@@ -223,6 +223,18 @@ def other_order_customer(here: Here, fields: Json) -> Json:
     return {**fields, "customer_id": (after or synced)[0]}
 
 
+def other_address_customer(here: Here, address: Json) -> Json:
+    """A Chargebee Address as if its subscription were another customer's (the next customer
+    with an address, by id): the sync then writes it onto that customer's Invoiced target."""
+    right = str(address.get("customer_id"))
+    owners = {str(a.get("customer_id")): a.get("customer") for a in here.resource.list()}
+    others = sorted(owner for owner in owners if owner != right)
+    if not others:
+        return address
+    wrong = next((owner for owner in others if owner > right), others[0])
+    return {**address, "customer_id": wrong, "customer": owners[wrong]}
+
+
 def drop(_here: Here, _entity_id: str, _fields: Json) -> None:
     """The update is never sent."""
     return None
@@ -328,6 +340,17 @@ CATALOGUE: tuple[Defect, ...] = (
         injection=Injection(taps=(Tap("chargebee", "orders", create=other_order_customer),)),
         findings=frozenset({"dangling_reference"}),
         checklist=BACKWARDS,
+        also=frozenset({PromiseId.EDITS}),
+    ),
+    Defect(
+        name="address-wrong-customer",
+        promise=PromiseId.PROPERTIES,
+        sections=("Address",),
+        description="writes each Chargebee subscription's Address onto the Invoiced customer "
+        "of another Chargebee customer with an address (the next by id)",
+        injection=Injection(taps=(Tap("chargebee", "addresses", read=other_address_customer),)),
+        findings=frozenset({"mismatch"}),
+        checklist=CURRENT,
         also=frozenset({PromiseId.EDITS}),
     ),
     Defect(

@@ -197,8 +197,8 @@ def bindings_of(section: Section) -> tuple[Binding, Binding]:
         raise NotCovered(
             section,
             f"no connector for {names}" + "".join(f": {why}" for why in whys),
-            "talk-qa covers Chargebee Customer, Item, Order and Invoiced Customers "
-            "person/company, Items, Invoices",
+            "talk-qa covers Chargebee Customer, Item, Order, Address, Subscription and "
+            "Invoiced Customers person/company/location data, Items, Invoices, Lineitem",
         )
     return source, target
 

@@ -581,6 +581,8 @@ class SectionResult(BaseModel):
     # property rows ("source -> target") that no linked pair gave a value on either side:
     # equal only because both are empty, so nothing was compared
     uncompared: list[str] = []
+    # sources the Talk rule leaves undemanded, and why (a Chargebee Address needs a subscription)
+    undemanded: list[str] = []
     # the judged sources' ids: a scenario checks that what it created was judged at all
     source_ids: list[str] = Field(default=[], exclude=True)
 
@@ -812,6 +814,7 @@ def check_spec(
             pairs_checked=len(pairs),
             existence_only=section.existence_only,
             notes=_kind_notes(section) + notes.get(section.index, []) + list(snap.notes),
+            undemanded=list(snap.notes),
             uncompared=uncompared_rows(section, pairs),
             source_ids=[entity_id(source) for source in snap.sources],
         )

@@ -91,6 +91,7 @@ def test_reverse_creates_the_address_on_the_linked_customers_subscription(
     assert (location.sources_checked, location.pairs_checked) == (2, 2)
     assert any(note.startswith("1 of 3 Invoiced Customers (location data) not demanded")
                for note in location.notes), location.notes
+    assert location.undemanded == [n for n in location.notes if "not demanded" in n]
     source = made.by_datatype[("invoiced", "Customers (location data)")][0]
     addresses = {a["customer"]["meta_data"]["invoiced_id"]: a
                  for a in systems.chargebee.addresses.list()}

@@ -399,7 +399,9 @@ CATALOGUE: tuple[Defect, ...] = (
         sections=("Customer", "Item", "Order"),
         description="never carries Invoiced edits back to Chargebee (its Chargebee updates "
         "are dropped, while it believes they were made)",
-        injection=Injection(taps=_taps("chargebee", ("customers", "items", "orders"), update=drop)),
+        injection=Injection(
+            taps=_taps("chargebee", ("customers", "items", "orders", "addresses"), update=drop)
+        ),
         findings=frozenset({"mismatch", "not_propagated"}),
         checklist=CONTACTS,
     ),
@@ -409,7 +411,7 @@ CATALOGUE: tuple[Defect, ...] = (
         sections=("Customer", "Item", "Order"),
         description="creates but never updates: edits made after the first run reach neither side",
         injection=Injection(
-            taps=_taps("chargebee", ("customers", "items", "orders"), update=drop)
+            taps=_taps("chargebee", ("customers", "items", "orders", "addresses"), update=drop)
             + _taps("invoiced", ("customers", "items", "invoices"), update=drop)
         ),
         findings=frozenset({"mismatch", "not_propagated"}),

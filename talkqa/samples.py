@@ -619,15 +619,29 @@ def not_carried_edits(section: Section, side: str) -> list[tuple[PropertyMap, Ed
 def conflict_property(section: Section) -> PropertyMap | None:
     """A mapped (non-reference) property both vendors let us edit: the both-sides-edited case.
 
-    None also when a side's vendor shows no change time (a Chargebee Address, ``no_api``):
-    "the newest edit wins" then has nothing to be decided by.
+    None also when a side's vendor shows no change time (``unstamped``): "the newest edit
+    wins" then has nothing to be decided by.
     """
+    return None if unstamped(section) is not None else both_editable_property(section)
+
+
+def unstamped(section: Section) -> str | None:
+    """Why "the newest edit wins" cannot be decided for ``section``: a side's vendor shows no
+    change time on its entities (a Chargebee Address, ``no_api``); None when both do."""
+    sides = _sides(section, "source")
+    for binding in sides or ():
+        fact = no_api(binding.system, binding.resource, Operation.READ, "updated_at")
+        if fact is not None:
+            return fact.text("updated_at")
+    return None
+
+
+def both_editable_property(section: Section) -> PropertyMap | None:
+    """The first mapped (non-reference) property talk-qa can edit on both sides, stamps aside."""
     sides = _sides(section, "source")
     if sides is None:
         return None
     source, target = sides
-    if any(no_api(b.system, b.resource, Operation.READ, "updated_at") for b in sides):
-        return None
     for prop in _value_rows(section):
         if is_reference_row(section, prop):
             continue

@@ -117,7 +117,8 @@ def test_a_section_is_impossible_when_its_source_cannot_be_read_or_its_target_ma
     assert impossible(into) == text(Operation.CREATE)
     assert impossible(section(0, "Business_entity", "Customers company")) == text(Operation.READ)
     assert impossible(section(0, "Order", "Invoices")) is None
-    assert impossible(section(0, "Address", "Customers company")) is None  # no connector
+    # an Address can be read and its target made: only its conflicts cell is impossible
+    assert impossible(section(0, "Address", "Customers company")) is None
 
 
 def test_a_vendor_computed_row_is_named_with_its_source_and_the_others_are_not() -> None:
@@ -132,3 +133,25 @@ def test_a_vendor_computed_row_is_named_with_its_source_and_the_others_are_not()
     )
     invoices = next(s for s in spec.sections if s.source.datatype == "Invoices")
     assert unwritable_rows(invoices) == {}
+
+
+def test_an_address_conflict_is_one_impossible_cell_and_a_stamped_one_is_judged() -> None:
+    """Talk's "newest edit wins" needs a change time on both sides: an Address has none, so
+    its sections' conflicts promise is one cell naming the fact, never passed and never "—"."""
+    from talkqa.promises import plans_of
+    from talkqa.promises.ids import PromiseId
+
+    fact = no_api("chargebee", "addresses", Operation.READ, "updated_at")
+    assert fact is not None
+    current = load(REPO / "dataflows" / "chargebee-invoiced-current.rst")
+    address = next(s for s in current.sections if s.source.datatype == "Address")
+    conflicts = [p for p in plans_of(current, address) if p.promise is PromiseId.CONFLICTS]
+    assert [p.impossible for p in conflicts] == [fact.text("updated_at")]
+    contacts = load(REPO / "dataflows" / "chargebee-invoiced-contacts.rst")
+    judged = [
+        plan
+        for section in contacts.sections
+        for plan in plans_of(contacts, section)
+        if plan.promise is PromiseId.CONFLICTS
+    ]
+    assert judged and all(plan.impossible is None for plan in judged)

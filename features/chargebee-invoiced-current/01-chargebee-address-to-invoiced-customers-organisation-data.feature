@@ -51,6 +51,18 @@ Feature: Chargebee Address to Invoiced Customers (organisation data)
     And the system under test runs again
     Then the edits reached Chargebee and every link still holds
 
+  @conflicts @vcr @no_api
+  Scenario: addr edited on both sides: the newest edit cannot be told
+    Promise: Once a link between a Chargebee Address and a Invoiced Customers (organisation data) is established, it will keep in sync between the two systems, regardless of where it is edited.
+    Not run: vendor offers no API to read updated_at of a Chargebee Address (https://apidocs.chargebee.com/docs/api/addresses; chargebee@3.33.0 types/resources/Address.d.ts: no updated_at or resource_version); no syncer can keep this promise.
+
+    Given 2 Chargebee Address entities created through the Chargebee API
+    And the system under test has run
+    When addr of each linked pair is edited in Chargebee and then in Invoiced
+    And the system under test runs again
+    Then both systems hold the newest edit of each pair, Chargebee's on a tie
+    And the system under test reported each conflict
+
   @idempotence @vcr
   Scenario: A second run changes nothing in Chargebee or Invoiced
     Promise: Once a link between a Chargebee Address and a Invoiced Customers (organisation data) is established, it will keep in sync between the two systems, regardless of where it is edited.

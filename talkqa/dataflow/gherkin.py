@@ -132,11 +132,18 @@ def render_plan(spec: DataflowSpec, section: Section, plan: ScenarioPlan) -> lis
         *_whens(section, plan),
         *promise(plan.promise).then_lines(spec, section, plan),
     ]
+    tags = f"@{plan.promise} @vcr"
+    not_run: list[str] = []
+    if plan.impossible is not None and impossible(section) is None:
+        # one promise of a judged section no syncer can keep (the feature says the rest)
+        tags += f" @{FeatureTag.NO_API}"
+        not_run = [f"    Not run: {plan.impossible}; no syncer can keep this promise."]
     return [
         "",
-        f"  @{plan.promise} @vcr",
+        f"  {tags}",
         f"  Scenario: {plan.title}",
         f"    Promise: {plan.sentence}",
+        *not_run,
         "",
         *("    " + line for line in body),
     ]

@@ -90,6 +90,7 @@ def plan_for(
     rows: tuple[PropertyMap, ...] = (),
     qualifier: str | None = None,
     sentence: str | None = None,
+    vendor_impossible: str | None = None,
 ) -> ScenarioPlan:
     """A plan of ``promise`` for ``section``; the Givens every scenario of a section shares
     (its link-first links, the referenced sections' links) are filled in here, once."""
@@ -108,7 +109,7 @@ def plan_for(
         referenced_edit=referenced_edit,
         rows=rows,
         qualifier=qualifier,
-        impossible=impossible(section),
+        impossible=vendor_impossible if vendor_impossible is not None else impossible(section),
     )
 
 

@@ -179,16 +179,31 @@ class Conflicts(Promise):
     sentence_starts: ClassVar[tuple[str, ...]] = _ONCE_LINKED
 
     def applies(self, section: Section) -> bool:
-        from talkqa.samples import conflict_property
+        from talkqa.samples import both_editable_property
 
-        return bound(section) and conflict_property(section) is not None
+        return bound(section) and both_editable_property(section) is not None
 
     def plans(self, spec: DataflowSpec, section: Section) -> list[ScenarioPlan]:
-        from talkqa.samples import conflict_property
+        from talkqa.samples import both_editable_property, unstamped
 
-        prop = conflict_property(section) if bound(section) else None
+        prop = both_editable_property(section) if bound(section) else None
         if prop is None:
             return []
+        why = unstamped(section)
+        if why is not None:
+            # the section does promise it (both sides edit the property), but no syncer can
+            # tell which edit is newer: one cell that says so, never passed, never "—"
+            return [
+                plan_for(
+                    self,
+                    spec,
+                    section,
+                    f"{prop.source_path} edited on both sides: the newest edit cannot be told",
+                    action=Action.CONFLICT,
+                    conflict=ConflictPlan(prop=prop, first=Side.SOURCE),
+                    vendor_impossible=why,
+                )
+            ]
         plans = []
         for first in Side:
             one = system_name(section, first is Side.SOURCE)

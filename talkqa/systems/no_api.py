@@ -124,7 +124,7 @@ NO_API: tuple[NoApi, ...] = (
         CHARGEBEE_BUSINESS_ENTITIES,
     ),
     # an address carries no change stamp, so "the most recently updated wins" (Talk's merging)
-    # has nothing to decide by: the conflicts promise does not apply to its sections
+    # has nothing to decide by: the conflicts cell of its sections says so (never passed)
     NoApi(
         "chargebee",
         "addresses",

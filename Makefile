@@ -26,7 +26,7 @@ test: install
 	$(MAKE) --no-print-directory -j2 --output-sync=target unit features
 
 unit: install
-	$(BIN)/pytest tests -n 2 --dist loadgroup
+	$(BIN)/pytest tests -n 2
 
 features: install
 	$(BIN)/pytest features --talkqa-mode=replay --block-network --record-mode=none

@@ -3,15 +3,17 @@
 The catalogue (``test_defect_catalogue``) is a score of ``talkqa signoff`` subprocesses.
 In one process, they start as soon as collection ends and run beside every other test; the
 catalogue's own tests only read their results, so they are moved to the end, where the
-waiting is mostly over. Under pytest-xdist (``make test``: ``-n 2 --dist loadgroup``) the
-catalogue is one work unit (its ``xdist_group``): the worker that takes it starts its pool
+waiting is mostly over. Under pytest-xdist (``make test``: ``-n 2``) the catalogue is one
+work unit, handed out first (it is the largest): the worker that takes it starts its pool
 when the first of its tests asks (``test_defect_catalogue.signoffs``) while the other worker
-runs the rest, and no other worker starts any of them.
+runs the rest, and no other worker starts any of them. (Not ``--dist loadgroup``: it marks a
+group by rewriting ``item._nodeid``, which pytest 9 no longer reads.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from defect_signoffs import (  # tests/, beside this file
@@ -30,6 +32,19 @@ def _in_catalogue(item: pytest.Item) -> bool:
 
 def _xdist_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Each test its own work unit, except the catalogue's, which are one."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class CatalogueAsOneUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            in_catalogue = nodeid.split("::", 1)[0].endswith("/" + CATALOGUE_MODULE)
+            return CATALOGUE_MODULE if in_catalogue else nodeid
+
+    return CatalogueAsOneUnit(config, log)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -10,7 +10,8 @@ catch is never noise. The catch rate is printed in the terminal summary.
 The runs are subprocesses that mostly wait (the command driver polls the vendors until the
 systems settle), so a few of them run side by side, longest first, and ``tests/conftest.py``
 starts them as soon as collection ends: they run beside the rest of the suite, and these
-tests, which only read their results, run last (``defect_signoffs``).
+tests, which only read their results, run last (``defect_signoffs``). Under pytest-xdist
+these tests are one work unit, and the worker that takes it starts the pool.
 """
 
 from __future__ import annotations
@@ -35,9 +36,6 @@ from defect_signoffs import (  # tests/, beside this module
 
 from talkqa.dataflow.rst import load
 from talkqa.promises import promise as registry_promise
-
-# under pytest-xdist all of these run on one worker, whose pool runs their sign-offs side by side
-pytestmark = pytest.mark.xdist_group("defect-catalogue")
 
 
 @pytest.fixture(scope="module")

@@ -17,11 +17,16 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-## Whole suite, offline: unit tests, then every feature replayed from cassettes.
-test: install unit features
+## Whole suite, offline: the unit tests and every feature replayed from cassettes, side by side
+## (neither writes where the other reads), each one's output printed whole when it ends.
+## The unit tests run on two pytest-xdist workers; the defect catalogue is one work unit of
+## its own (tests/conftest.py). The replay stays one process: a worker's start-up costs more
+## than its 100-odd scenarios gain on two cores already busy with the unit tests.
+test: install
+	$(MAKE) --no-print-directory -j2 --output-sync=target unit features
 
 unit: install
-	$(BIN)/pytest tests
+	$(BIN)/pytest tests -n 2
 
 features: install
 	$(BIN)/pytest features --talkqa-mode=replay --block-network --record-mode=none

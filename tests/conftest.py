@@ -1,23 +1,54 @@
 """Session order for the unit tests: the defect catalogue's sign-offs start first, end last.
 
-The catalogue (``test_defect_catalogue``) is a dozen ``talkqa signoff`` subprocesses that
-spend most of their time asleep between the command driver's polls. Started as soon as
-collection ends, they run beside every other test; the catalogue's own tests only read
-their results, so they are moved to the end, where the waiting is mostly over.
+The catalogue (``test_defect_catalogue``) is a score of ``talkqa signoff`` subprocesses.
+In one process, they start as soon as collection ends and run beside every other test; the
+catalogue's own tests only read their results, so they are moved to the end, where the
+waiting is mostly over. Under pytest-xdist (``make test``: ``-n 2``) the catalogue is one
+work unit, handed out first (it is the largest): the worker that takes it starts its pool
+when the first of its tests asks (``test_defect_catalogue.signoffs``) while the other worker
+runs the rest, and no other worker starts any of them. (Not ``--dist loadgroup``: it marks a
+group by rewriting ``item._nodeid``, which pytest 9 no longer reads.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from defect_signoffs import SIGNOFFS, Signoffs, selected_runs  # tests/, beside this file
+from defect_signoffs import (  # tests/, beside this file
+    SIGNOFFS,
+    Signoffs,
+    register_catch_rate,
+    selected_runs,
+)
 
 CATALOGUE_MODULE = "test_defect_catalogue.py"
 
 
 def _in_catalogue(item: pytest.Item) -> bool:
     return item.path.name == CATALOGUE_MODULE
+
+
+def _xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Each test its own work unit, except the catalogue's, which are one."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class CatalogueAsOneUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            in_catalogue = nodeid.split("::", 1)[0].endswith("/" + CATALOGUE_MODULE)
+            return CATALOGUE_MODULE if in_catalogue else nodeid
+
+    return CatalogueAsOneUnit(config, log)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    register_catch_rate(config)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -29,9 +60,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def _catalogue_signoffs(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
-    """Start the selected catalogue sign-offs before the first test (none selected: none)."""
+    """Start the selected catalogue sign-offs before the first test (none selected: none);
+    not on an xdist worker, which may never be handed the catalogue."""
     runs = selected_runs([i for i in request.session.items if _in_catalogue(i)])
-    if not runs:
+    if not runs or _xdist_worker(request.config):
         yield
         return
     pool = Signoffs(runs, tmp_path_factory.mktemp("signoffs"))

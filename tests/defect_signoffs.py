@@ -173,3 +173,50 @@ def selected_runs(items: list[pytest.Item]) -> list[Run]:
 
 
 SIGNOFFS = pytest.StashKey[Signoffs]()
+
+CATCH_RATE = "talkqa-defect-catalogue-catch-rate"
+
+
+@dataclass
+class CatchRate:
+    """Collects the outcomes and prints the catch rate at the end of the session.
+
+    Under pytest-xdist the catalogue runs on a worker, whose terminal nobody sees: the worker
+    hands its tallies to the controller (``workeroutput``), which prints them.
+    """
+
+    caught: dict[str, bool] = field(default_factory=dict)
+    control: dict[str, bool] = field(default_factory=dict)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        workeroutput = getattr(session.config, "workeroutput", None)
+        if workeroutput is not None and (self.caught or self.control):
+            workeroutput[CATCH_RATE] = {"caught": self.caught, "control": self.control}
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        tallies = getattr(node, "workeroutput", {}).get(CATCH_RATE)
+        if tallies:
+            self.caught.update(tallies["caught"])
+            self.control.update(tallies["control"])
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.caught and not self.control:
+            return
+        terminalreporter.section("defect catalogue")
+        total = len(self.caught)
+        hits = sum(self.caught.values())
+        missed = sorted(name for name, hit in self.caught.items() if not hit)
+        line = f"catch rate: {hits}/{total} broken syncers caught"
+        terminalreporter.write_line(line + (f" (missed: {', '.join(missed)})" if missed else ""))
+        for label, go in sorted(self.control.items()):
+            terminalreporter.write_line(f"control {label}: {'GO' if go else 'NOT GO'}")
+
+
+RATE = CatchRate()
+
+
+def register_catch_rate(config: pytest.Config) -> None:
+    """Once per process: on the controller too, which never imports the catalogue module."""
+    if not config.pluginmanager.is_registered(RATE):
+        config.pluginmanager.register(RATE, CATCH_RATE)

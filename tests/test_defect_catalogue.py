@@ -10,54 +10,32 @@ catch is never noise. The catch rate is printed in the terminal summary.
 The runs are subprocesses that mostly wait (the command driver polls the vendors until the
 systems settle), so a few of them run side by side, longest first, and ``tests/conftest.py``
 starts them as soon as collection ends: they run beside the rest of the suite, and these
-tests, which only read their results, run last (``defect_signoffs``).
+tests, which only read their results, run last (``defect_signoffs``). Under pytest-xdist
+these tests are one work unit, and the worker that takes it starts the pool.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 from defect_signoffs import (  # tests/, beside this module
     CATALOGUE,
     PROMISES,
+    RATE,
     REPO,
     SIGNOFFS,
     Run,
     Signoffs,
     control_runs,
     defect_runs,
+    register_catch_rate,
     selected_runs,
 )
 
 from talkqa.dataflow.rst import load
 from talkqa.promises import promise as registry_promise
-
-
-@dataclass
-class CatchRate:
-    """Collects the outcomes and prints the catch rate at the end of the session."""
-
-    caught: dict[str, bool] = field(default_factory=dict)
-    control: dict[str, bool] = field(default_factory=dict)
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.caught and not self.control:
-            return
-        terminalreporter.section("defect catalogue")
-        total = len(self.caught)
-        hits = sum(self.caught.values())
-        missed = sorted(name for name, hit in self.caught.items() if not hit)
-        line = f"catch rate: {hits}/{total} broken syncers caught"
-        terminalreporter.write_line(line + (f" (missed: {', '.join(missed)})" if missed else ""))
-        for label, go in sorted(self.control.items()):
-            terminalreporter.write_line(f"control {label}: {'GO' if go else 'NOT GO'}")
-
-
-RATE = CatchRate()
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +44,7 @@ def signoffs(
 ) -> Iterator[Signoffs]:
     """The pool ``tests/conftest.py`` started after collection (closed at session end), or,
     should this module be collected without that conftest, one started here."""
-    plugins = request.config.pluginmanager
-    if not plugins.is_registered(RATE):
-        plugins.register(RATE, "talkqa-defect-catalogue-catch-rate")
+    register_catch_rate(request.config)
     started = request.session.stash.get(SIGNOFFS, None)
     if started is not None:
         yield started

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from talkqa.compare import explain, read_path, same
-from talkqa.dataflow.spec import DataflowSpec, Section, SectionKind
+from talkqa.dataflow.spec import DataflowSpec, PropertyMap, Section, SectionKind
 from talkqa.errors import UserError
 from talkqa.links import Json, Pairing, claim, entity_id, merged, pair
 from talkqa.promises.ids import PromiseId
@@ -125,6 +125,31 @@ class SectionSnapshot:
     @functools.cached_property
     def _pairing(self) -> Pairing:
         return pair(self.section, self.sources, self.targets, source_system=self.source.system)
+
+    def typed_targets(self, source_id: str) -> list[Json]:
+        """The targets of the bound type linked to one source (computed once per snapshot)."""
+        return self._typed_by_source.get(source_id, [])
+
+    @functools.cached_property
+    def _typed_by_source(self) -> dict[str, list[Json]]:
+        holds = self.target.holds
+        return {
+            sid: [t for t in linked if holds(t)]
+            for sid, linked in self.pairing().by_source.items()
+        }
+
+    def pairs(self) -> list[tuple[Json, Json]]:
+        """(source, target) of every source linked to exactly one target of the bound type."""
+        return self._pairs
+
+    @functools.cached_property
+    def _pairs(self) -> list[tuple[Json, Json]]:
+        found = []
+        for source in self.sources:
+            typed = self.typed_targets(entity_id(source))
+            if len(typed) == 1:
+                found.append((source, typed[0]))
+        return found
 
     def typed_pairing(self) -> Pairing:
         """Only targets of the bound type: what references must point at."""
@@ -302,6 +327,7 @@ def check_section(
     )
     pairing = snap.pairing()
     unlinked = {str(i) for i in unlinked_sources}
+    rows = judged_rows(section)
     findings: list[Finding] = []
     for source in snap.sources:
         sid = entity_id(source)
@@ -318,7 +344,7 @@ def check_section(
                 for t in linked
             )
             continue
-        typed = [t for t in linked if snap.target.holds(t)]
+        typed = snap.typed_targets(sid)
         if not typed:
             findings.extend(_exists_findings(ctx, sid, linked))
             continue
@@ -333,7 +359,7 @@ def check_section(
                 )
             )
             continue
-        findings.extend(_property_findings(ctx, source, typed[0], pairings))
+        findings.extend(_property_findings(ctx, rows, source, typed[0], pairings))
     for orphan in pairing.orphans:
         if snap.target.holds(orphan):
             findings.append(
@@ -378,15 +404,28 @@ def _exists_findings(ctx: _Ctx, sid: str, linked: Sequence[Json]) -> list[Findin
     ]
 
 
+def judged_rows(section: Section) -> tuple[PropertyMap, ...]:
+    """The property rows compared pair by pair: all but those the target's vendor computes
+    (the scenario names those; nothing can be compared). Worked out once per section, not
+    once per pair: a judgement compares tens of thousands of pairs on the same rows."""
+    unwritable = unwritable_rows(section)
+    return tuple(
+        prop
+        for prop in section.properties
+        if (prop.source_path, prop.target_path) not in unwritable
+    )
+
+
 def _property_findings(
-    ctx: _Ctx, source: Json, target: Json, pairings: Mapping[tuple[str, str], Pairing]
+    ctx: _Ctx,
+    rows: Sequence[PropertyMap],
+    source: Json,
+    target: Json,
+    pairings: Mapping[tuple[str, str], Pairing],
 ) -> list[Finding]:
     findings: list[Finding] = []
     sid, tid = entity_id(source), entity_id(target)
-    unwritable = unwritable_rows(ctx.snap.section)
-    for prop in ctx.snap.section.properties:
-        if (prop.source_path, prop.target_path) in unwritable:
-            continue  # the vendor computes it: the scenario names it, nothing can be compared
+    for prop in rows:
         expected = read_path(source, prop.source_path)
         actual = read_path(target, prop.target_path)
         ref_key = ctx.snap.target.references.get(prop.target_path)
@@ -556,17 +595,6 @@ class CheckReport(BaseModel):
         body["passed"] = self.passed
         body["counts"] = self.counts_by_kind()
         return json.dumps(body, indent=2, sort_keys=True, default=str)
-
-
-def _pairs(snap: SectionSnapshot) -> list[tuple[Json, Json]]:
-    """(source, target) of every source linked to exactly one target of the bound type."""
-    pairing = snap.pairing()
-    found = []
-    for source in snap.sources:
-        typed = [t for t in pairing.targets_of(entity_id(source)) if snap.target.holds(t)]
-        if len(typed) == 1:
-            found.append((source, typed[0]))
-    return found
 
 
 def _blank(value: Any) -> bool:
@@ -745,7 +773,7 @@ def check_spec(
     for snap in snaps:
         section = snap.section
         findings.extend(check_section(snap, pairings, unlinked_sources=unlinked_sources))
-        pairs = _pairs(snap)
+        pairs = snap.pairs()
         results[section.index] = SectionResult(
             index=section.index,
             heading=" ".join(section.heading.split()),

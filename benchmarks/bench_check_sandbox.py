@@ -94,8 +94,10 @@ def judge_in(
         env={**process_env(env), "PYTHONPATH": str(tree)},
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
     )
+    if child.returncode != 0:
+        raise SystemExit(f"the judge of {tree} failed: {child.stderr.strip()[-2000:]}")
     wall, cpu, messages, judge = json.loads(child.stdout.splitlines()[-1])
     if not Path(judge).is_relative_to(tree):
         raise SystemExit(f"the judge timed for {tree} came from {judge}")

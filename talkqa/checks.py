@@ -145,16 +145,33 @@ class SectionSnapshot:
     @functools.cached_property
     def _pairs(self) -> list[tuple[Json, Json]]:
         found = []
-        for source in self.sources:
-            typed = self.typed_targets(entity_id(source))
+        for source, sid in zip(self.sources, self.source_ids, strict=True):
+            typed = self.typed_targets(sid)
             if len(typed) == 1:
                 found.append((source, typed[0]))
         return found
 
+    @functools.cached_property
+    def source_ids(self) -> list[str]:
+        """The sources' ids, in order: every check of a judgement needs them."""
+        return [entity_id(source) for source in self.sources]
+
     def typed_pairing(self) -> Pairing:
-        """Only targets of the bound type: what references must point at."""
-        typed = [target for target in self.targets if self.target.holds(target)]
-        return pair(self.section, self.sources, typed, source_system=self.source.system)
+        """Only targets of the bound type: what references must point at.
+
+        The same as pairing the typed targets afresh (a claim or a merge property does not
+        depend on the other targets), taken from this snapshot's pairing instead."""
+        pairing, holds = self.pairing(), self.target.holds
+        typed = {t_id for t_id in pairing.merged if t_id in self._typed_ids}
+        return Pairing(
+            by_source=self._typed_by_source,
+            orphans=[orphan for orphan in pairing.orphans if holds(orphan)],
+            merged=frozenset(typed),
+        )
+
+    @functools.cached_property
+    def _typed_ids(self) -> set[str]:
+        return {entity_id(t) for linked in self._typed_by_source.values() for t in linked}
 
 
 class NotCovered(UserError):
@@ -329,8 +346,7 @@ def check_section(
     unlinked = {str(i) for i in unlinked_sources}
     rows = judged_rows(section)
     findings: list[Finding] = []
-    for source in snap.sources:
-        sid = entity_id(source)
+    for source, sid in zip(snap.sources, snap.source_ids, strict=True):
         linked = pairing.targets_of(sid)
         if section.kind is SectionKind.LINK_FIRST and sid in unlinked:
             findings.extend(
@@ -359,7 +375,7 @@ def check_section(
                 )
             )
             continue
-        findings.extend(_property_findings(ctx, rows, source, typed[0], pairings))
+        findings.extend(_property_findings(ctx, rows, sid, source, typed[0], pairings))
     for orphan in pairing.orphans:
         if snap.target.holds(orphan):
             findings.append(
@@ -419,12 +435,12 @@ def judged_rows(section: Section) -> tuple[PropertyMap, ...]:
 def _property_findings(
     ctx: _Ctx,
     rows: Sequence[PropertyMap],
+    sid: str,
     source: Json,
     target: Json,
     pairings: Mapping[tuple[str, str], Pairing],
 ) -> list[Finding]:
     findings: list[Finding] = []
-    sid, tid = entity_id(source), entity_id(target)
     for prop in rows:
         expected = read_path(source, prop.source_path)
         actual = read_path(target, prop.target_path)
@@ -434,7 +450,7 @@ def _property_findings(
                 finding = _reference_finding(
                     ctx,
                     sid,
-                    tid,
+                    target,
                     prop.source_path,
                     prop.target_path,
                     expected,
@@ -463,7 +479,7 @@ def _property_findings(
                     FindingKind.MISMATCH,
                     PromiseId.PROPERTIES,
                     source_id=sid,
-                    target_id=tid,
+                    target_id=entity_id(target),
                     source_path=prop.source_path,
                     target_path=prop.target_path,
                     expected=expected,
@@ -515,7 +531,7 @@ def _shaped_like(expected: Any, actual: Any) -> Any:
 def _reference_finding(
     ctx: _Ctx,
     sid: str,
-    tid: str,
+    target: Json,
     source_path: str,
     target_path: str,
     source_value: Any,
@@ -524,6 +540,11 @@ def _reference_finding(
     pairing: Pairing,
 ) -> Finding | None:
     """A reference must name the target linked to the referenced source."""
+    if isinstance(source_value, str | int) and str(source_value).strip():
+        # the common case, one id, without the list-shaped general path below
+        linked = pairing.linked_id(str(source_value))
+        if linked is not None and linked.strip() and linked == _as_ids(actual):
+            return None
     expected = _translate(source_value, pairing)
     if _as_ids(expected) == _as_ids(actual) and not _unresolved(source_value, expected):
         return None
@@ -541,7 +562,7 @@ def _reference_finding(
         FindingKind.DANGLING_REFERENCE,
         PromiseId.REFERENCES,
         source_id=sid,
-        target_id=tid,
+        target_id=entity_id(target),
         source_path=source_path,
         target_path=target_path,
         expected=expected,
@@ -784,7 +805,7 @@ def check_spec(
             existence_only=section.existence_only,
             notes=_kind_notes(section) + notes.get(section.index, []),
             uncompared=uncompared_rows(section, pairs),
-            source_ids=[entity_id(source) for source in snap.sources],
+            source_ids=list(snap.source_ids),
         )
     ordered = [results[s.index] for s in spec.sections if s.index in results]
     return CheckReport(file=spec.file, findings=findings, sections=ordered)

@@ -276,7 +276,7 @@ def _listing(
     key = (binding.system, binding.resource)
     if cache is not None and key in cache:
         return cache[key]
-    rows = [dict(row) for row in systems.resource(binding).list()]
+    rows = list(systems.resource(binding).list())  # the reader's own dicts: no copy
     if cache is not None:
         cache[key] = rows
     return rows

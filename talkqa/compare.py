@@ -47,7 +47,7 @@ def _parts(path: str) -> tuple[str, ...]:
 
 def _read(value: Any, parts: tuple[str, ...], at: int) -> Any:
     while at < len(parts):
-        if isinstance(value, Mapping):
+        if type(value) is dict or isinstance(value, Mapping):  # dict first: no ABC check
             value = value.get(parts[at])
             at += 1
         elif isinstance(value, list):

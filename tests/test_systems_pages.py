@@ -32,6 +32,8 @@ CB_VARIANTS: list[tuple[dict[str, object], bool]] = [
     ({"updated_at": "1700000001"}, True),  # lax, as the per-entity model is
     ({"deleted": "maybe"}, False),
     ({"billing_address": None}, True),
+    ({"billing_address": ["Oslo"]}, False),  # an object is checked as a dict, not rebuilt
+    ({"meta_data": {"deep": {"x": [1]}, "n": None}}, True),
     ({"email": ["a"]}, False),
 ]
 GOOD_PERSON = {"id": 1, "object": "customer", "name": "Åse", "type": "person", "metadata": {}}
@@ -41,6 +43,7 @@ INV_VARIANTS: list[tuple[dict[str, object], bool]] = [
     ({"id": "1"}, False),  # StrictInt
     ({"id": True}, False),
     ({"metadata": "x"}, False),
+    ({"metadata": [{"k": "v"}]}, False),
     ({"updated_at": 1.5}, False),
     ({"name": None}, True),
 ]

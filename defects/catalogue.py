@@ -223,6 +223,18 @@ def other_order_customer(here: Here, fields: Json) -> Json:
     return {**fields, "customer_id": (after or synced)[0]}
 
 
+def other_address_customer(here: Here, address: Json) -> Json:
+    """A Chargebee Address as if its subscription were another customer's (the next customer
+    with an address, by id): the sync then writes it onto that customer's Invoiced target."""
+    right = str(address.get("customer_id"))
+    owners = {str(a.get("customer_id")): a.get("customer") for a in here.resource.list()}
+    others = sorted(owner for owner in owners if owner != right)
+    if not others:
+        return address
+    wrong = next((owner for owner in others if owner > right), others[0])
+    return {**address, "customer_id": wrong, "customer": owners[wrong]}
+
+
 def drop(_here: Here, _entity_id: str, _fields: Json) -> None:
     """The update is never sent."""
     return None
@@ -331,6 +343,17 @@ CATALOGUE: tuple[Defect, ...] = (
         also=frozenset({PromiseId.EDITS}),
     ),
     Defect(
+        name="address-wrong-customer",
+        promise=PromiseId.PROPERTIES,
+        sections=("Address",),
+        description="writes each Chargebee subscription's Address onto the Invoiced customer "
+        "of another Chargebee customer with an address (the next by id)",
+        injection=Injection(taps=(Tap("chargebee", "addresses", read=other_address_customer),)),
+        findings=frozenset({"mismatch"}),
+        checklist=CURRENT,
+        also=frozenset({PromiseId.EDITS}),
+    ),
+    Defect(
         name="wrong-currency",
         promise=PromiseId.PROPERTIES,
         sections=("Order",),
@@ -376,7 +399,9 @@ CATALOGUE: tuple[Defect, ...] = (
         sections=("Customer", "Item", "Order"),
         description="never carries Invoiced edits back to Chargebee (its Chargebee updates "
         "are dropped, while it believes they were made)",
-        injection=Injection(taps=_taps("chargebee", ("customers", "items", "orders"), update=drop)),
+        injection=Injection(
+            taps=_taps("chargebee", ("customers", "items", "orders", "addresses"), update=drop)
+        ),
         findings=frozenset({"mismatch", "not_propagated"}),
         checklist=CONTACTS,
     ),
@@ -386,7 +411,7 @@ CATALOGUE: tuple[Defect, ...] = (
         sections=("Customer", "Item", "Order"),
         description="creates but never updates: edits made after the first run reach neither side",
         injection=Injection(
-            taps=_taps("chargebee", ("customers", "items", "orders"), update=drop)
+            taps=_taps("chargebee", ("customers", "items", "orders", "addresses"), update=drop)
             + _taps("invoiced", ("customers", "items", "invoices"), update=drop)
         ),
         findings=frozenset({"mismatch", "not_propagated"}),

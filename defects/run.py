@@ -27,7 +27,6 @@ from reference_sync.linkstore import LinkStore
 from reference_sync.summary import SyncSummary
 from talkqa.dataflow.spec import DataflowSpec
 from talkqa.errors import UserError
-from talkqa.links import claim
 from talkqa.project import SHIPPED_CHECKLISTS
 from talkqa.systems.base import ApiError
 from talkqa.systems.catalog import bind
@@ -90,8 +89,12 @@ def store_is_current(spec: DataflowSpec, systems: Any, path: Path) -> bool:
         if not links:
             continue
         seen_link = True
-        claims = {str(e.get("id")): claim(e) for e in systems.resource(model.target).list()}
-        if any(claims.get(str(link.target_id)) != link.source_id for link in links):
+        claims = {str(e.get("id")): model.claim(e) for e in systems.resource(model.target).list()}
+        expected: dict[str, str | None] = {link.source_id: link.source_id for link in links}
+        if model.source_owned is not None:  # an Address: its target claims its owner
+            sources = {str(e.get("id")): e for e in systems.resource(model.source).list()}
+            expected = {sid: model.link_id(sid, sources.get(sid)) for sid in expected}
+        if any(claims.get(str(link.target_id)) != expected[link.source_id] for link in links):
             return False
     return seen_link
 

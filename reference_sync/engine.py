@@ -158,6 +158,8 @@ def compile_spec(spec: DataflowSpec) -> Compiled:
             computed = mapping.COMPUTED.get((target.system, target.resource), frozenset())
             if prop.target_path in computed:
                 continue  # the vendor computes it: nothing a sync can write
+            if prop.target_path == "id" and mapping.owned(source.system, source.datatype):
+                continue  # the owner's link itself (the vendor assigns ids): nothing to write
             rules.append(PropertyRule(prop.source_path, prop.target_path, prop.data_type))
         # A reference the target requires but no row maps (an invoice's customer): pair it
         # with the source's own reference to the matching section.
@@ -232,6 +234,7 @@ def _dependency_order(models: list[SectionModel]) -> list[SectionModel]:
     while remaining:
         for model in remaining:
             needs = {k for r in model.rules for k in r.referenced_keys} & keys - {model.key}
+            needs |= _owners(model, models)
             if needs <= placed:
                 break
         else:
@@ -240,6 +243,21 @@ def _dependency_order(models: list[SectionModel]) -> list[SectionModel]:
         placed.add(model.key)
         remaining.remove(model)
     return ordered
+
+
+def _owners(model: SectionModel, models: list[SectionModel]) -> set[str]:
+    """An owned datatype's section waits for its owner's: an Address lands on the customer's
+    target (forward), or on a subscription of the customer linked to its source (reverse)."""
+    source, target = model.source_owned, model.target_owned
+    return {
+        other.key
+        for other in models
+        if other.key != model.key
+        and (
+            (source is not None and other.source.key == source.owner)
+            or (target is not None and other.target.key == target.owner)
+        )
+    }
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -480,8 +498,21 @@ def _sync_section(run: _Run, model: SectionModel, summary: SectionSummary) -> No
     refs = run.refs(model)
     ledger.accounted |= {sid for sid, link in links.items() if link.linked}
     ledger.accounted |= {sid for sid, e in src_entities.items() if not mapping.is_deleted(e)}
+    try:
+        homes = _homes(run, model)
+    except ApiError as error:
+        if not _confined(error):
+            raise
+        summary.error = f"could not read: {error}; nothing of this section was written"
+        del run.ledgers[model.key]
+        return
     plan = plan_section(
-        model, links, Side(src_entities, src_complete), Side(tgt_entities, tgt_complete), refs
+        model,
+        links,
+        Side(src_entities, src_complete),
+        Side(tgt_entities, tgt_complete),
+        refs,
+        homes,
     )
     summary.conflicts.extend(plan.conflicts)
     summary.not_carried_over.extend(plan.not_carried)
@@ -494,6 +525,7 @@ def _sync_section(run: _Run, model: SectionModel, summary: SectionSummary) -> No
     if any(isinstance(action, Create) for action in plan.actions):
         _prepare_targets(run, model)
     applier = _Applier(run, model, summary, plan, src_res, tgt_res, tgt_entities)
+    applier.claims = {sid: model.link_id(sid, e) for sid, e in src_entities.items()}
     applier.apply_all()
 
     if applier.wrote_target:
@@ -523,6 +555,28 @@ def _sync_section(run: _Run, model: SectionModel, summary: SectionSummary) -> No
         run.store.set_cursor(model.key, SOURCE, src_cursor)
     run.store.set_pending(model.key, SOURCE, plan.retry_source | applier.retry_source)
     run.store.set_pending(model.key, TARGET, applier.retry_target)
+
+
+def _homes(run: _Run, model: SectionModel) -> dict[str, str]:
+    """For an owned target (a Chargebee Address): source id -> the home a new one is made on,
+    the oldest live subscription of the Chargebee customer that claims the source."""
+    owned = model.target_owned
+    if owned is None:
+        return {}
+    owner, home = binding_of(owned.owner), binding_of(owned.home)
+    claims = {
+        str(entity.get("id")): claim
+        for entity in run.reader.list(run.systems.resource(owner), owner, None)
+        if not mapping.is_deleted(entity)
+        and (claim := mapping.claim_of(entity, model.metadata_key)) is not None
+    }
+    found: dict[str, str] = {}
+    homes = run.reader.list(run.systems.resource(home), home, None)
+    for entity in sorted(homes, key=lambda h: (h.get("created_at") or 0, str(h.get("id")))):
+        source_id = claims.get(str(entity.get(owned.home_owner)))
+        if source_id is not None and not mapping.is_deleted(entity):
+            found.setdefault(source_id, str(entity.get("id")))
+    return found
 
 
 def _needs_every_target(
@@ -574,8 +628,9 @@ def _source_explained(run: _Run, model: SectionModel, refs: Refs, entity: Json) 
 
 
 def claimed_by(entity: Mapping[str, Any], model: SectionModel) -> str | None:
-    """The source id a target names (``metadata``; Chargebee ``meta_data``, ``reference_id``)."""
-    return mapping.claim_of(entity, model.metadata_key)
+    """The source id a target names (``metadata``; Chargebee ``meta_data``, ``reference_id``;
+    an owned target: its owner's)."""
+    return model.claim(entity)
 
 
 def _retire_replaced(run: _Run, model: SectionModel, tgt_res: Resource) -> None:
@@ -629,6 +684,8 @@ class _Applier:
         self.wrote_source = self.wrote_target = False
         self.retry_source: set[str] = set()
         self.retry_target: set[str] = set()
+        # source id -> what its target must claim (its id; an owned source: its owner's)
+        self.claims: Mapping[str, str | None] = {}
         self._lock = threading.Lock()
 
     def apply_all(self) -> None:
@@ -747,7 +804,8 @@ class _Applier:
             raise _Refused("the link changed while the sync ran; left for the next run", drop=False)
         entity = self.targets_read.get(str(link.target_id))
         owner = claimed_by(entity, self.model) if entity is not None else None
-        if owner is not None and owner != link.source_id:
+        expected = self.claims.get(link.source_id, link.source_id)
+        if owner is not None and expected is not None and owner != expected:
             raise _Refused(
                 f"the target now names {self.model.metadata_key} {owner}, not "
                 f"{link.source_id}: left in place, not overwritten",

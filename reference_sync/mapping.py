@@ -400,6 +400,16 @@ DERIVED: Mapping[tuple[str, str], Mapping[str, Callable[[Mapping[str, Any]], Any
     ("invoiced", "customers"): {"name": derived_name},
     ("invoiced", "items"): {"name": _item_name},
     ("chargebee", "customers"): {"first_name": _first_name, "last_name": _last_name},
+    # an Invoiced customer's location as its Chargebee Address (Invoiced Customers API;
+    # Chargebee Addresses API), when the checklist maps no row of it
+    ("chargebee", "addresses"): {
+        "addr": lambda e: _text(e, "address1"),
+        "extended_addr": lambda e: _text(e, "address2"),
+        "city": lambda e: _text(e, "city"),
+        "state": lambda e: _text(e, "state"),
+        "zip": lambda e: _text(e, "postal_code"),
+        "country": lambda e: _text(e, "country"),
+    },
     ("chargebee", "items"): {
         "id": lambda e: str(e.get("id")),
         "name": _item_name,
@@ -424,8 +434,14 @@ def claim_field(system: str, resource: str) -> str:
     return CLAIM_FIELD.get((system, resource), "metadata")
 
 
+# Resources with no field of their own to claim a source in (their owner's claims it).
+NO_CLAIM_FIELD: frozenset[tuple[str, str]] = frozenset({("chargebee", "addresses")})
+
+
 def claim_fields(system: str, resource: str, key: str, source_id: str, fields: Json) -> Json:
     """``fields`` plus the claim of ``source_id`` (``key``: ``chargebee_id``), kept whole."""
+    if (system, resource) in NO_CLAIM_FIELD:
+        return fields
     name = claim_field(system, resource)
     if name == "reference_id":
         return {**fields, name: f"{key}:{source_id}"}
@@ -456,6 +472,55 @@ NO_READ: frozenset[tuple[str, str]] = frozenset({("chargebee", "business_entitie
 COMPUTED: Mapping[tuple[str, str], frozenset[str]] = {
     ("chargebee", "orders"): frozenset({"order_line_items.amount"}),
 }
+
+@dataclass(frozen=True)
+class Owned:
+    """A datatype that lives on another's entity: a Chargebee Address is an address of a
+    subscription, so of the subscription's customer (Chargebee API, Addresses: retrieve and
+    update by subscription_id + label, nothing else).
+
+    As a source, its target is the one its owner's section linked (the Invoiced customer
+    claiming the Chargebee customer): adopted, never created, never deleted; its claim names
+    the owner, and a row into the target's ``id`` is that link, never a value. As a target,
+    it is created on a ``home`` entity (a subscription) of the owner linked to the source,
+    and claims the source through its owner (``holder``), never by a field of its own.
+    """
+
+    owner_field: str  # on the owned entity: its owner's id
+    owner: tuple[str, str]  # the owner's datatype
+    holder: str  # where a read owned entity carries its owner, and so its claim
+    home: tuple[str, str]  # the datatype it lives on
+    home_owner: str  # the home's field naming the owner
+    home_key: str  # the owned entity's field naming its home
+
+
+OWNED: Mapping[tuple[str, str], Owned] = {
+    ("chargebee", "Address"): Owned(
+        owner_field="customer_id",
+        owner=("chargebee", "Customer"),
+        holder="customer",
+        home=("chargebee", "Subscription"),
+        home_owner="customer_id",
+        home_key="subscription_id",
+    ),
+}
+
+def owned(system: str, datatype: str) -> Owned | None:
+    return OWNED.get((system, datatype))
+
+
+def target_claim(owned_as: Owned | None, entity: Mapping[str, Any], key: str) -> str | None:
+    """The source a target names: in its own metadata, or (owned) in its owner's."""
+    if owned_as is not None:
+        holder = entity.get(owned_as.holder)
+        return claim_of(holder, key) if isinstance(holder, Mapping) else None
+    return claim_of(entity, key)
+
+
+def _text(entity: Mapping[str, Any], name: str) -> str | None:
+    value = entity.get(name)
+    return value if isinstance(value, str) and value.strip() else None
+
 
 # Datatypes that live inside another's entities, so their section rides that section's link
 # (one Chargebee order per Invoiced invoice, never a second for its lines).

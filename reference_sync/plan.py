@@ -66,6 +66,27 @@ class SectionModel:
         """Where the target records its source: ``metadata.chargebee_id``."""
         return f"{self.source.system}_id"
 
+    @property
+    def source_owned(self) -> mapping.Owned | None:
+        """The source lives on an owner's entity (a Chargebee Address): see ``mapping.Owned``."""
+        return mapping.owned(self.source.system, self.source.datatype)
+
+    @property
+    def target_owned(self) -> mapping.Owned | None:
+        return mapping.owned(self.target.system, self.target.datatype)
+
+    def link_id(self, source_id: str, source: Mapping[str, Any] | None) -> str | None:
+        """What a target's claim of this source names: its id, or (owned) its owner's id."""
+        owned = self.source_owned
+        if owned is None:
+            return source_id
+        value = source.get(owned.owner_field) if source is not None else None
+        return str(value) if value is not None else None
+
+    def claim(self, target: Mapping[str, Any]) -> str | None:
+        """The source id (or owner id) a target names (``mapping.target_claim``)."""
+        return mapping.target_claim(self.target_owned, target, self.metadata_key)
+
     def rule(self, target_path: str) -> PropertyRule:
         return next(r for r in self.rules if r.target_path == target_path)
 
@@ -283,6 +304,8 @@ def project_target(model: SectionModel, entity: Mapping[str, Any]) -> dict[str, 
 
 def derived_values(model: SectionModel, entity: Mapping[str, Any]) -> dict[str, Any]:
     """Fields the target requires that no row maps (Invoiced customer ``name``)."""
+    if model.source_owned is not None:
+        return {}  # it lives on its owner's target: never renames or reshapes that entity
     mapped = {r.target_path for r in model.rules}
     makers = mapping.DERIVED.get((model.target.system, model.target.resource), {})
     return {path: make(entity) for path, make in makers.items() if path not in mapped}
@@ -492,8 +515,9 @@ def _find_existing(
             if target_id not in taken and model.target.holds(entity):
                 yield target_id, entity
 
+    wanted = model.link_id(source_id, source)
     for target_id, entity in free():
-        if mapping.claim_of(entity, model.metadata_key) == source_id:
+        if wanted is not None and model.claim(entity) == wanted:
             return target_id, entity, f"metadata.{model.metadata_key}"
     for target_id, entity in free():
         for rule in model.merge_rules:
@@ -508,8 +532,13 @@ def plan_section(
     source: Side,
     target: Side,
     refs: Refs,
+    homes: Mapping[str, str] | None = None,
 ) -> SectionPlan:
-    """Decide what to do for every entity read this run (and, on full reads, every link)."""
+    """Decide what to do for every entity read this run (and, on full reads, every link).
+
+    ``homes``: for an owned target (a Chargebee Address), source id -> the entity a new
+    target is created on (a subscription of the owner linked to the source).
+    """
     plan = SectionPlan()
     taken = {link.target_id for link in links.values() if link.linked and link.target_id}
     by_target = {link.target_id: link for link in links.values() if link.linked}
@@ -524,7 +553,7 @@ def plan_section(
         if link is not None and link.linked:
             _plan_linked(model, link, src, source, target, refs, plan)
         elif src is not None and not mapping.is_deleted(src):
-            _plan_unlinked(model, source_id, src, link, target, refs, taken, plan)
+            _plan_unlinked(model, source_id, src, link, target, refs, taken, plan, homes or {})
     return plan
 
 
@@ -618,6 +647,7 @@ def _plan_unlinked(
     refs: Refs,
     taken: set[str],
     plan: SectionPlan,
+    homes: Mapping[str, str],
 ) -> None:
     if link is not None and link.state == TOMBSTONE:
         plan.not_synced.add(source_id)
@@ -657,12 +687,21 @@ def _plan_unlinked(
             )
         )
         return
-    if model.section.kind is SectionKind.LINK_FIRST:
+    if model.section.kind is SectionKind.LINK_FIRST or model.source_owned is not None:
         # "Before any synchronization can take place, a link ... must be established": no
-        # target is created for a source without one; it is looked at again next run.
+        # target is created for a source without one; it is looked at again next run. An
+        # owned source (an Address) only ever lands on its owner's target: none yet, none made.
         plan.retry_source.add(source_id)
         plan.not_synced.add(source_id)
         return
+    home: str | None = None
+    owned_target = model.target_owned
+    if owned_target is not None:
+        home = homes.get(source_id)
+        if home is None:  # nothing to carry it yet (no linked owner with a subscription)
+            plan.retry_source.add(source_id)
+            plan.not_synced.add(source_id)
+            return
     required_missing = [p for p in problems if model.rule(p).referenced_section is not None]
     if required_missing:
         plan.failed.append(
@@ -679,6 +718,8 @@ def _plan_unlinked(
             model, model.rule(path).label, model.source_entity(source_id), "to_target", reason
         )
     fields = creation_fields(model, source_id, src_vals, derived, refs)
+    if owned_target is not None and home is not None:
+        fields[owned_target.home_key] = home
     plan.actions.append(
         Create(
             source_id,

@@ -8,6 +8,7 @@ Allure's categories match on.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections import Counter
@@ -117,6 +118,7 @@ class SectionSnapshot:
     target: Binding
     sources: list[Json]
     targets: list[Json]
+    notes: tuple[str, ...] = ()  # what the rule left undemanded, and why
 
     def pairing(self) -> Pairing:
         """Paired once per snapshot: the checks, the pair count and the coverage share it."""
@@ -124,7 +126,7 @@ class SectionSnapshot:
 
     @functools.cached_property
     def _pairing(self) -> Pairing:
-        return pair(self.section, self.sources, self.targets, source_system=self.source.system)
+        return self._pair(self.targets)
 
     def typed_targets(self, source_id: str) -> list[Json]:
         """The targets of the bound type linked to one source (computed once per snapshot)."""
@@ -157,21 +159,18 @@ class SectionSnapshot:
         return [entity_id(source) for source in self.sources]
 
     def typed_pairing(self) -> Pairing:
-        """Only targets of the bound type: what references must point at.
+        """Only targets of the bound type: what references must point at."""
+        return self._pair([target for target in self.targets if self.target.holds(target)])
 
-        The same as pairing the typed targets afresh (a claim or a merge property does not
-        depend on the other targets), taken from this snapshot's pairing instead."""
-        pairing, holds = self.pairing(), self.target.holds
-        typed = {t_id for t_id in pairing.merged if t_id in self._typed_ids}
-        return Pairing(
-            by_source=self._typed_by_source,
-            orphans=[orphan for orphan in pairing.orphans if holds(orphan)],
-            merged=frozenset(typed),
+    def _pair(self, targets: Sequence[Json]) -> Pairing:
+        return pair(
+            self.section,
+            self.sources,
+            targets,
+            source_system=self.source.system,
+            link_of=self.source.link_id,
+            holder_of=self.target.claim_holder,
         )
-
-    @functools.cached_property
-    def _typed_ids(self) -> set[str]:
-        return {entity_id(t) for linked in self._typed_by_source.values() for t in linked}
 
 
 class NotCovered(UserError):
@@ -228,8 +227,8 @@ def bindings_of(section: Section) -> tuple[Binding, Binding]:
         raise NotCovered(
             section,
             f"no connector for {names}" + "".join(f": {why}" for why in whys),
-            "talk-qa covers Chargebee Customer, Item, Order and Invoiced Customers "
-            "person/company, Items, Invoices",
+            "talk-qa covers Chargebee Customer, Item, Order, Address, Subscription and "
+            "Invoiced Customers person/company/location data, Items, Invoices, Lineitem",
         )
     return source, target
 
@@ -258,12 +257,18 @@ def snapshot_from(
         if source.holds(row):
             sources.append(row)
         else:
-            elsewhere.add(entity_id(row))
+            elsewhere.add(source.link_id(row))
+    # an owned source (an Address) is claimed through its owner, whose other targets (the
+    # customer sections') are not this section's: only targets claiming one of ours count
+    ours = {source.link_id(row) for row in sources} if source.owner is not None else None
     targets: list[Json] = []
     for row in target_rows:
-        owner = claim(row, source.system)
+        owner = claim(target.claim_holder(row), source.system)
         if owner is not None:
-            if (wanted is None or owner in wanted) and owner not in elsewhere:
+            if ours is not None:
+                if owner in ours:
+                    targets.append(row)
+            elif (wanted is None or owner in wanted) and owner not in elsewhere:
                 targets.append(row)
         elif section.merge_rules and target.holds(row):
             targets.append(row)
@@ -296,7 +301,7 @@ def read_snapshot(
     listings between sections that read the same collection.
     """
     source, target = bindings_of(section)
-    return snapshot_from(
+    snap = snapshot_from(
         section,
         source,
         target,
@@ -304,6 +309,42 @@ def read_snapshot(
         _listing(systems, target, cache),
         source_ids=source_ids,
     )
+    if target.lives_on is None:
+        return snap
+    home = binding_of(target.lives_on)
+    owner_field, owner_key = next(iter(home.references.items()))
+    owner = binding_of(owner_key)
+    return demanded(
+        snap, _listing(systems, home, cache), owner_field, _listing(systems, owner, cache)
+    )
+
+
+def demanded(
+    snap: SectionSnapshot, homes: Iterable[Json], owner_field: str, owners: Iterable[Json]
+) -> SectionSnapshot:
+    """Only the sources a target can live on: an Invoiced customer demands a Chargebee Address
+    only when its linked Chargebee customer has a live subscription (pure; see the catalog)."""
+    housed = {str(home.get(owner_field)) for home in homes if _alive(home)}
+    linked = {
+        owner_claim
+        for row in owners
+        if _alive(row)
+        and entity_id(row) in housed
+        and (owner_claim := claim(row, snap.source.system)) is not None
+    }
+    kept = [source for source in snap.sources if snap.source.link_id(source) in linked]
+    left = len(snap.sources) - len(kept)
+    if not left:
+        return dataclasses.replace(snap, sources=kept)
+    home = snap.target.lives_on[1].lower() if snap.target.lives_on else "entity"
+    sources = label(snap.section.source.system, snap.section.source.datatype, snap.source)
+    note = (
+        f"{left} of {len(snap.sources)} {sources} "
+        f"not demanded: no linked {_display(snap.target.system)} customer with a live {home} "
+        f"to carry its {label(snap.section.target.system, snap.section.target.datatype, None)} "
+        f"(one exists only on a {home})"
+    )
+    return dataclasses.replace(snap, sources=kept, notes=(*snap.notes, note))
 
 
 @dataclass(frozen=True)
@@ -422,13 +463,17 @@ def _exists_findings(ctx: _Ctx, sid: str, linked: Sequence[Json]) -> list[Findin
 
 def judged_rows(section: Section) -> tuple[PropertyMap, ...]:
     """The property rows compared pair by pair: all but those the target's vendor computes
-    (the scenario names those; nothing can be compared). Worked out once per section, not
-    once per pair: a judgement compares tens of thousands of pairs on the same rows."""
+    (the scenario names those; nothing can be compared) and the link rows (the pair exists
+    only because the target is that one). Worked out once per section, not once per pair:
+    a judgement compares tens of thousands of pairs on the same rows."""
     unwritable = unwritable_rows(section)
+    source, _target = section_bindings(section)
+    linked = source.link_rows if source is not None else frozenset()
     return tuple(
         prop
         for prop in section.properties
         if (prop.source_path, prop.target_path) not in unwritable
+        and (prop.source_path, prop.target_path) not in linked
     )
 
 
@@ -586,6 +631,8 @@ class SectionResult(BaseModel):
     # property rows ("source -> target") that no linked pair gave a value on either side:
     # equal only because both are empty, so nothing was compared
     uncompared: list[str] = []
+    # sources the Talk rule leaves undemanded, and why (a Chargebee Address needs a subscription)
+    undemanded: list[str] = []
     # the judged sources' ids: a scenario checks that what it created was judged at all
     source_ids: list[str] = Field(default=[], exclude=True)
 
@@ -631,12 +678,10 @@ def uncompared_rows(section: Section, pairs: Sequence[tuple[Json, Json]]) -> lis
     as "equal"; a scenario must not call that a kept promise. No pairs, no rows: that case is
     the missing pairs' own failure.
     """
-    unwritable = unwritable_rows(section)
     return [
         f"{prop.source_path} -> {prop.target_path}"
-        for prop in section.properties
+        for prop in judged_rows(section)
         if pairs
-        and (prop.source_path, prop.target_path) not in unwritable
         and all(
             _blank(read_path(source, prop.source_path))
             and _blank(read_path(target, prop.target_path))
@@ -687,8 +732,7 @@ def _reference_pairings(
         owners = [
             s
             for s in snaps
-            if s.target.within(wanted)
-            and (source_wanted is None or s.source.within(source_wanted))
+            if s.target.within(wanted) and (source_wanted is None or s.source.within(source_wanted))
         ]
         if owners:
             fulls = [
@@ -803,7 +847,8 @@ def check_spec(
             targets_seen=len(snap.targets),
             pairs_checked=len(pairs),
             existence_only=section.existence_only,
-            notes=_kind_notes(section) + notes.get(section.index, []),
+            notes=_kind_notes(section) + notes.get(section.index, []) + list(snap.notes),
+            undemanded=list(snap.notes),
             uncompared=uncompared_rows(section, pairs),
             source_ids=list(snap.source_ids),
         )

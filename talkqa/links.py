@@ -11,7 +11,7 @@ which is how "merged with the existing one" becomes checkable.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,6 +92,8 @@ def pair(
     targets: Sequence[Json],
     *,
     source_system: str | None = None,
+    link_of: Callable[[Json], str] = entity_id,
+    holder_of: Callable[[Json], Mapping[str, Any]] = lambda target: target,
 ) -> Pairing:
     """Pair targets with sources: by link claim, then (merge sections) by merge properties.
 
@@ -99,17 +101,25 @@ def pair(
     elsewhere: the claim is the target system's own word. An unclaimed target that matches
     a source by one of the merge rows is paired with it, so a syncer that created a second
     target instead of merging shows up as a duplicate.
+
+    ``link_of`` says what a claim of a source names (its id; a Chargebee Address: its
+    subscription's customer, ``Binding.link_id``), ``holder_of`` where a target keeps its
+    claim (itself; an Address: its customer, ``Binding.claim_holder``).
     """
     system = source_system or (section.source.system if section else "") or "chargebee"
     by_source: dict[str, list[Json]] = {entity_id(source): [] for source in sources}
+    by_link: dict[str, list[str]] = {}
+    for source in sources:
+        by_link.setdefault(link_of(source), []).append(entity_id(source))
     orphans: list[Json] = []
     unclaimed: list[Json] = []
     for target in targets:
-        owner = claim(target, system)
+        owner = claim(holder_of(target), system)
         if owner is None:
             unclaimed.append(target)
-        elif owner in by_source:
-            by_source[owner].append(target)
+        elif owner in by_link:
+            for source_id in by_link[owner]:
+                by_source[source_id].append(target)
         else:
             orphans.append(target)
     merged: set[str] = set()

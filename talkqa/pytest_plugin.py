@@ -259,6 +259,7 @@ class Judged:
     reason: str | None = None
     source_ids: frozenset[str] = frozenset()  # the sources the judge read and judged
     uncompared: tuple[str, ...] = ()  # "source -> target" rows empty on both sides of every pair
+    undemanded: tuple[str, ...] = ()  # sources the Talk rule does not demand, and why
 
 
 def judge_section(
@@ -291,6 +292,7 @@ def judge_section(
                 result.reason,
                 frozenset(result.source_ids),
                 tuple(result.uncompared),
+                tuple(result.undemanded),
             )
     return Judged(findings, 0)
 

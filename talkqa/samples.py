@@ -147,6 +147,85 @@ _PERSON_NAME = frozenset({"first_name", "last_name"})
 Reshape = Callable[[dict[str, Any], str, int], dict[str, Any]]
 
 
+# --- Chargebee Address: only on a subscription (catalog rule), so a recipe makes its owners ---
+
+PLAN_ITEM_PRICE = "talkqa-plan-usd"  # the plan every sample subscription is made of
+
+
+def _ensure_plan(systems: Systems) -> None:
+    """A subscription needs a plan's item price (product catalog 2.0): make it once."""
+    _ensure_item_family(systems)
+    chargebee = systems.chargebee
+    plan_item = f"{PLAN_ITEM_PRICE}-item"
+    try:
+        chargebee.items.get(plan_item)
+    except NotFound:
+        chargebee.items.create(
+            {"id": plan_item, "name": "Talk-QA plan", "type": "plan",
+             "item_family_id": item_family_id()},
+        )
+    try:
+        chargebee.item_prices.get(PLAN_ITEM_PRICE)
+    except NotFound:
+        chargebee.item_prices.create(
+            {"id": PLAN_ITEM_PRICE, "name": "Talk-QA plan USD", "item_id": plan_item,
+             "price": 1000, "currency_code": "USD", "period": 1, "period_unit": "month"},
+        )
+
+
+def _subscribe(systems: Systems, customer_id: str, run_id: str, i: int, done: Created) -> str:
+    made = systems.chargebee.subscriptions.create(
+        {"id": f"tq-{run_id}-sub-{i}", "customer_id": customer_id,
+         "subscription_items": [{"item_price_id": PLAN_ITEM_PRICE, "quantity": 1}]},
+        idempotency_key=f"tq-{run_id}-subscriptions-{i}",
+    )
+    done.order.append(("chargebee", "subscriptions", str(made["id"])))
+    return str(made["id"])
+
+
+def _make_address(systems: Systems, binding: Binding, run_id: str, i: int, done: Created) -> Json:
+    """A Chargebee customer of the section's kind, a subscription of it, and its Address."""
+    fields = _customer(run_id, i, {})
+    if binding.kind is Talk.ORGANISATION:
+        fields = _organisation(fields, run_id, i)
+    customer = systems.chargebee.customers.create(
+        fields, idempotency_key=f"tq-{run_id}-customers-{i}"
+    )
+    done.order.append(("chargebee", "customers", str(customer["id"])))
+    subscription = _subscribe(systems, str(customer["id"]), run_id, i, done)
+    address = systems.chargebee.addresses.create(
+        {"subscription_id": subscription, "addr": f"Dronningens gate {i}", "city": "Bergen",
+         "zip": f"50{i:02d}", "country": "NO"},
+        idempotency_key=f"tq-{run_id}-addresses-{i}",
+    )
+    # no delete: it goes with its subscription (teardown deletes that)
+    done.by_datatype.setdefault(binding.key, []).append(address)
+    return address
+
+
+def _make_located(systems: Systems, binding: Binding, run_id: str, i: int, done: Created) -> Json:
+    """An Invoiced customer with an address, and the precondition its Address needs: the
+    Chargebee customer linked to it (claiming it, as the customer section's link would) with a
+    subscription to carry the Address. No section promises that subscription, so the scenario
+    makes it; the Invoiced customer is then demanded (catalog rule)."""
+    located = systems.resource(binding).create(
+        _invoiced_customer("person")(run_id, i, {}),
+        idempotency_key=f"tq-{run_id}-{binding.resource}-{i}",
+    )
+    done.add(binding, located)
+    owner = systems.chargebee.customers.create(
+        {"id": f"tq-{run_id}-owner-{i}", "first_name": "Grace", "last_name": f"Hopper {i}",
+         "meta_data": {"invoiced_id": str(located["id"])}},
+        idempotency_key=f"tq-{run_id}-owners-{i}",
+    )
+    done.order.append(("chargebee", "customers", str(owner["id"])))
+    _subscribe(systems, str(owner["id"]), run_id, i, done)
+    return located
+
+
+Make = Callable[[Systems, Binding, str, int, "Created"], Json]
+
+
 @dataclass(frozen=True)
 class Recipe:
     """How to make valid entities of one source datatype, and what they need first."""
@@ -156,6 +235,8 @@ class Recipe:
     prepare: Callable[[Systems], None] | None = None  # vendor set-up the entities need
     # a datatype whose entities are of several Talk datatypes: how to make one of ``kind``
     kinds: Mapping[Talk, Reshape] = field(default_factory=dict)
+    # makes one entity itself, with what it needs (a Chargebee Address: customer, subscription)
+    make: Make | None = None
 
 
 RECIPES: Mapping[tuple[str, str], Recipe] = {
@@ -164,7 +245,10 @@ RECIPES: Mapping[tuple[str, str], Recipe] = {
     ("chargebee", "Order"): Recipe(_order, needs={("chargebee", "Customer"): 2}),
     ("invoiced", "Customers person"): Recipe(_invoiced_customer("person")),
     ("invoiced", "Customers company"): Recipe(_invoiced_customer("company")),
-    ("invoiced", "Customers (location data)"): Recipe(_invoiced_customer("person")),
+    ("chargebee", "Address"): Recipe(_customer, prepare=_ensure_plan, make=_make_address),
+    ("invoiced", "Customers (location data)"): Recipe(
+        _invoiced_customer("person"), prepare=_ensure_plan, make=_make_located
+    ),
     ("invoiced", "Items"): Recipe(_invoiced_item),
     ("invoiced", "Invoices"): Recipe(_invoice, needs={("invoiced", "Customers person"): 2}),
     # A Lineitem lives inside its invoice: creating lines is creating invoices that carry them.
@@ -233,6 +317,9 @@ def create(
     start = len(done.ids(binding.key)) + 1
     reshape = recipe.kinds.get(binding.kind) if binding.kind is not None else None
     for i in range(start, start + count):
+        if recipe.make is not None:
+            recipe.make(systems, binding, run_id, i, done)
+            continue
         fields = recipe.factory(run_id, i, deps)
         if reshape is not None:
             fields = reshape(fields, run_id, i)
@@ -403,7 +490,11 @@ EDITABLE: Mapping[tuple[str, str], Mapping[str, Maker]] = {
         "name": _suffix("name"),
         "email": _email,
         "phone": lambda e, m: "+47 22 00 00 01" if m == "invoiced" else "+47 22 00 00 02",
+        "address1": _suffix("address1"),
+        "city": _suffix("city"),
     },
+    # a subscription's address (its label's): what the Address sections map
+    ("chargebee", "addresses"): {"addr": _suffix("addr"), "city": _suffix("city")},
     ("invoiced", "items"): {"description": _suffix("description"), "name": _suffix("name")},
     ("invoiced", "invoices"): {"name": _suffix("name"), "currency": _other_currency},
 }
@@ -449,10 +540,21 @@ def _paths(prop: PropertyMap, side: str) -> tuple[str, str]:
 
 
 def is_reference_row(section: Section, prop: PropertyMap) -> bool:
+    """A row holding a reference, or the link itself (an Address's subscription_id -> id):
+    no value of it is edited, and its vendor's limits are not the promise's."""
     source, target = section_bindings(section)
     return (source is not None and prop.source_path in source.references) or (
         target is not None and prop.target_path in target.references
     )
+
+
+def _value_rows(section: Section) -> list[PropertyMap]:
+    """The rows whose values can be edited: all but the link rows (``Binding.link_rows``)."""
+    source, target = section_bindings(section)
+    linked = (source.link_rows if source is not None else frozenset()) | (
+        target.link_rows if target is not None else frozenset()
+    )
+    return [p for p in section.properties if (p.source_path, p.target_path) not in linked]
 
 
 def edit_of(binding: Binding, path: str, *, mapped: bool) -> Edit:
@@ -475,7 +577,7 @@ def plan_edit(section: Section, side: str) -> Edit | None:
         return None
     here, there = sides
     editable_here = editable(here)
-    for prop in section.properties:
+    for prop in _value_rows(section):
         path_here, path_there = _paths(prop, side)
         if is_reference_row(section, prop) or path_here not in editable_here:
             continue
@@ -494,7 +596,7 @@ def forbidden_here(section: Section, side: str) -> list[str]:
     if sides is None:
         return []
     return [
-        _paths(p, side)[0] for p in section.properties if forbidden(sides[0], _paths(p, side)[0])
+        _paths(p, side)[0] for p in _value_rows(section) if forbidden(sides[0], _paths(p, side)[0])
     ]
 
 
@@ -507,7 +609,7 @@ def not_carried_edits(section: Section, side: str) -> list[tuple[PropertyMap, Ed
     here, there = sides
     editable_here = editable(here)
     found: list[tuple[PropertyMap, Edit]] = []
-    for prop in section.properties:
+    for prop in _value_rows(section):
         path_here, path_there = _paths(prop, side)
         if path_here in editable_here and forbidden(there, path_there):
             found.append((prop, edit_of(here, path_here, mapped=False)))
@@ -515,12 +617,18 @@ def not_carried_edits(section: Section, side: str) -> list[tuple[PropertyMap, Ed
 
 
 def conflict_property(section: Section) -> PropertyMap | None:
-    """A mapped (non-reference) property both vendors let us edit: the both-sides-edited case."""
+    """A mapped (non-reference) property both vendors let us edit: the both-sides-edited case.
+
+    None also when a side's vendor shows no change time (a Chargebee Address, ``no_api``):
+    "the newest edit wins" then has nothing to be decided by.
+    """
     sides = _sides(section, "source")
     if sides is None:
         return None
     source, target = sides
-    for prop in section.properties:
+    if any(no_api(b.system, b.resource, Operation.READ, "updated_at") for b in sides):
+        return None
+    for prop in _value_rows(section):
         if is_reference_row(section, prop):
             continue
         both = prop.source_path in editable(source) and prop.target_path in editable(target)

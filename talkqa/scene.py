@@ -352,6 +352,8 @@ class Scene:
         record.entities_checked = judged.pairs_checked if pairs else judged.entities_checked
         if not judged.covered:
             self.skip(f"not covered: {judged.reason}")
+        if judged.undemanded:  # the count the pass stands on says what it left out, and why
+            record.qualifier = " · ".join([*filter(None, [record.qualifier]), *judged.undemanded])
         self.report(findings, ", ".join(sorted(checks)))
         self.refuse_vacuous(
             vacuity(judged, self.created_sources(), self.names, pairs=pairs, rows=rows)

@@ -30,6 +30,7 @@ from talkqa.dataflow.spec import (
     SectionKind,
 )
 from talkqa.links import Pairing, pair
+from talkqa.systems import catalog
 from talkqa.systems.catalog import Binding
 
 Json = dict[str, Any]
@@ -446,22 +447,26 @@ def test_read_snapshot_lists_both_sides_and_restricts_to_source_ids() -> None:
     assert [t["id"] for t in live.targets] == [13]
 
 
-def test_read_snapshot_of_an_unbound_section_says_why() -> None:
-    section = _section(7, "Address", "Customers (organisation data)")
-    with pytest.raises(NotCovered, match="no connector for 'Chargebee Address'") as caught:
+def test_read_snapshot_of_an_unbound_section_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        catalog, "UNJUDGEABLE", {("chargebee", "quote"): "quotes need a connector first"}
+    )
+    section = _section(7, "Quote", "Customers (organisation data)")
+    with pytest.raises(NotCovered, match="no connector for 'Chargebee Quote'") as caught:
         read_snapshot(section, _world())
     # The cell says exactly what stands in the way, not only that something does.
-    assert caught.value.reason.startswith("no connector for 'Chargebee Address': ")
-    assert "subscription_id + label" in caught.value.reason
+    assert caught.value.reason == (
+        "no connector for 'Chargebee Quote': quotes need a connector first"
+    )
     assert str(caught.value).startswith(
-        "section 7 'Chargebee Address to Invoiced Customers (organisation data)' "
+        "section 7 'Chargebee Quote to Invoiced Customers (organisation data)' "
         "(chargebee-invoiced.rst:141): no connector"
     )
 
 
 def test_check_spec_judges_every_section_and_reads_each_collection_once() -> None:
     spec = checklist_spec(
-        _section(0, "Address", "Customers (human data)"),
+        _section(0, "Quote", "Customers (human data)"),
         CUSTOMERS.model_copy(update={"index": 1}),
         ORDERS.model_copy(update={"index": 2}),
     )
@@ -477,7 +482,7 @@ def test_check_spec_judges_every_section_and_reads_each_collection_once() -> Non
         ["chargebee customers", "invoiced customers", "chargebee orders", "invoiced invoices"]
     )
     uncovered, customers, orders = report.sections
-    assert not uncovered.covered and "Chargebee Address" in (uncovered.reason or "")
+    assert not uncovered.covered and "Chargebee Quote" in (uncovered.reason or "")
     assert (customers.sources_checked, customers.pairs_checked, customers.existence_only) == (
         2,
         2,

@@ -368,7 +368,7 @@ def test_default_state_is_keyed_by_defect_and_systems() -> None:
 
 def test_catalogue_entries_name_a_known_promise_and_a_command() -> None:
     names = [d.name for d in EVERYTHING]
-    assert len(names) == len(set(names)) == 17
+    assert len(names) == len(set(names)) == 18
     assert CONTROL.promise is None and CONTROL not in CATALOGUE
     for defect in CATALOGUE:
         assert defect.promise in PROMISES

@@ -192,13 +192,13 @@ def test_read_outcomes_reads_json_lines_and_names_a_bad_line(tmp_path: Path) -> 
 def test_sections_from_spec_marks_existence_only_and_not_covered() -> None:
     spec = checklist_spec(
         section(0, "Customer", "Customers (human data)"),
-        section(1, "Address", "Customers (organisation data)", (("a", "b", "string"),)),
+        section(1, "Quote", "Customers (organisation data)", (("a", "b", "string"),)),
     )
     first, second = sections_from_spec(spec, DOC)
     assert (first.dataflow, first.existence_only, first.covered) == (DOC, True, True)
     assert not second.existence_only and not second.covered
     assert second.reason is not None
-    assert second.reason.startswith("no connector for 'Chargebee Address': a Chargebee Address")
+    assert second.reason.startswith("no connector for 'Chargebee Quote'")
 
 
 def test_sections_and_outcomes_of_one_checklist_meet_by_file_name(tmp_path: Path) -> None:

@@ -140,7 +140,7 @@ def test_unbound_section_cannot_get_samples() -> None:
     from talkqa.errors import UserError
 
     with pytest.raises(UserError, match="no connector"):
-        create_for_section(_section("Subscription", "Payments"), 1, FakeSystems(), "t0")  # type: ignore[arg-type]
+        create_for_section(_section("Quote", "Payments"), 1, FakeSystems(), "t0")  # type: ignore[arg-type]
 
 
 def test_edit_plan_prefers_a_mapped_property_editable_on_both_sides() -> None:
@@ -151,7 +151,7 @@ def test_edit_plan_prefers_a_mapped_property_editable_on_both_sides() -> None:
     # Chargebee cannot change an order's currency: the edit falls back to an unmapped field
     edit = plan_edit(orders, "source")
     assert edit is not None and (edit.path, edit.mapped) == ("status", False)
-    assert plan_edit(_section("Subscription", "Payments"), "source") is None
+    assert plan_edit(_section("Quote", "Payments"), "source") is None
 
 
 def test_snapshot_changes_name_created_deleted_and_written_entities() -> None:

@@ -95,8 +95,19 @@ def chargebee_records(cb: httpx.Client) -> list[tuple[str, dict[str, Any]]]:
     keep("order", ok(cb.post("/orders", data={"id": "o1", "invoice_id": "1"})))
     keep("order", ok(cb.post("/orders/o1", data={"status": "processing", "note": "n"})))
     keep("order", ok(cb.get("/orders/o1")))
+    keep("item_price", ok(cb.post("/item_prices", data={
+        "id": "p1", "name": "Gold USD", "item_id": "i1", "price": "1500"})))
+    keep("item_price", ok(cb.get("/item_prices/p1")))
+    keep("subscription", ok(cb.post("/customers/c1/subscription_for_items", data={
+        "id": "s1", "subscription_items[item_price_id][0]": "p1"})))
+    keep("subscription", ok(cb.get("/subscriptions/s1")))
+    keep("address", ok(cb.post("/addresses", data={
+        "subscription_id": "s1", "label": "billing", "addr": "1 Main St", "city": "Oslo",
+        "country": "NO", "zip": "0150"})))
+    keep("address", ok(cb.get("/addresses", params={"subscription_id": "s1", "label": "billing"})))
     for path, key in (("/customers", "customer"), ("/item_families", "item_family"),
                       ("/items", "item"), ("/invoices", "invoice"), ("/orders", "order"),
+                      ("/item_prices", "item_price"), ("/subscriptions", "subscription"),
                       ("/events", "event")):
         for entry in ok(cb.get(path, params={"limit": "100"}))["list"]:
             keep(key, entry)
@@ -112,7 +123,8 @@ def test_every_chargebee_record_matches_the_vendors_definition(
 ) -> None:
     records = chargebee_records(clients[0])
     assert {key for key, _ in records} == {
-        "customer", "item_family", "item", "invoice", "order", "event"}
+        "customer", "item_family", "item", "invoice", "order", "event", "item_price",
+        "subscription", "address"}
     found = sorted({p for key, record in records for p in problems("chargebee", key, record)})
     assert found == []
 
@@ -215,6 +227,9 @@ def test_every_served_list_is_defined_by_the_vendor(vendor: Any) -> None:
     """A route the sandbox serves is a resource the definitions describe."""
     defined = vendor_defs.load(vendor.name)["resources"]
     prefixes = {route.template.split("/")[1] for route in vendor.routes}
-    singular = {p.removesuffix("ies") + "y" if p.endswith("ies") else p.removesuffix("s")
-                for p in prefixes}
+    singular = {
+        p.removesuffix("ies") + "y" if p.endswith("ies")
+        else p.removesuffix("es") if p.endswith("sses") else p.removesuffix("s")
+        for p in prefixes
+    }
     assert singular <= set(defined)

@@ -113,6 +113,36 @@ def test_orders_full_cycle(cb: Any) -> None:
     assert (no_invoice.value.http_status_code, no_invoice.value.param) == (400, "invoice_id")
 
 
+def test_subscriptions_and_addresses_full_cycle(cb: Any) -> None:
+    """Product catalog 2.0 as the SDK sends it: item price, subscription for items, and the
+    address retrieved and replaced by subscription_id + label."""
+    cb.Customer.create({"id": "c1", "first_name": "Ada"})
+    cb.ItemFamily.create({"id": "fam", "name": "Family"})
+    cb.Item.create({"id": "gold", "name": "Gold", "type": "plan", "item_family_id": "fam"})
+    price = cb.ItemPrice.create({"id": "gold-usd", "name": "Gold USD", "item_id": "gold",
+                                 "price": 900, "currency_code": "USD"}).item_price
+    assert (price.item_type, price.price) == ("plan", 900)
+    made = cb.Subscription.create_with_items(
+        "c1", {"id": "s1", "subscription_items": [{"item_price_id": "gold-usd", "quantity": 2}]})
+    assert (made.subscription.customer_id, made.customer.id) == ("c1", "c1")
+    assert made.subscription.subscription_items[0].amount == 1800
+    listed = cb.Subscription.list({"customer_id": {"is": "c1"}}).list
+    assert [(e.subscription.id, e.customer.id) for e in listed] == [("s1", "c1")]
+    assert cb.Subscription.retrieve("s1").subscription.status == "active"
+    key = {"subscription_id": "s1", "label": "billing"}
+    with pytest.raises(chargebee.InvalidRequestError) as missing:
+        cb.Address.retrieve(key)
+    assert (missing.value.http_status_code, missing.value.api_error_code) == (
+        404, "resource_not_found")
+    cb.Address.update({**key, "addr": "Storgata 1", "city": "Oslo", "country": "NO"})
+    replaced = cb.Address.update({**key, "city": "Bergen"}).address
+    assert (replaced.city, replaced.addr) == ("Bergen", None)  # replaced whole
+    assert cb.Address.retrieve(key).address.city == "Bergen"
+    with pytest.raises(chargebee.InvalidRequestError) as nowhere:
+        cb.Address.update({"subscription_id": "s9", "label": "billing"})
+    assert (nowhere.value.http_status_code, nowhere.value.param) == (404, "subscription_id")
+
+
 @pytest.mark.parametrize("resource", ["Customer", "Item", "Order"])
 def test_wrong_key_is_an_authentication_error(
     served: RunningSandboxes, cb: Any, resource: str

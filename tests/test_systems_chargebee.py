@@ -340,16 +340,20 @@ def test_order_invoice_defaults_to_one_charge_and_needs_a_customer() -> None:
 
 def test_resources_honour_the_protocol() -> None:
     cb = client(Recorder({}))
-    resources: list[Resource] = [cb.customers, cb.items, cb.orders, cb.invoices]
+    resources: list[Resource] = [
+        cb.customers, cb.items, cb.orders, cb.invoices, cb.subscriptions, cb.addresses
+    ]
     assert [(r.system, r.name) for r in resources] == [
         ("chargebee", "customers"),
         ("chargebee", "items"),
         ("chargebee", "orders"),
         ("chargebee", "invoices"),
+        ("chargebee", "subscriptions"),
+        ("chargebee", "addresses"),
     ]
     assert cb.collection("orders") is cb.orders
     with pytest.raises(KeyError):
-        cb.collection("subscriptions")
+        cb.collection("quotes")
 
 
 def test_calls_are_counted_per_template() -> None:

@@ -131,5 +131,5 @@ def test_each_client_has_its_vendors_limits_and_collections(
     assert vendor(plain, "http://x.local", "k", max_concurrent=0).limiter.max_concurrent is None
     assert [budgeted.collection(name).name for name in names] == list(names)
     assert budgeted.collection("customers") is budgeted.customers
-    with pytest.raises(KeyError, match=f"{vendor.system} has no collection 'subscriptions'"):
-        budgeted.collection("subscriptions")
+    with pytest.raises(KeyError, match=f"{vendor.system} has no collection 'quotes'"):
+        budgeted.collection("quotes")

@@ -199,8 +199,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "talk-other-section-target-orphan",
         "talkqa/checks.py",
-        "            if (wanted is None or owner in wanted) and owner not in elsewhere:\n",
-        "            if wanted is None or owner in wanted:\n",
+        "            elif (wanted is None or owner in wanted) and owner not in elsewhere:\n",
+        "            elif wanted is None or owner in wanted:\n",
         "a target of a source of another Talk datatype counts as this section's (an orphan here)",
         ("tests/test_catalog_talk.py",),
     ),

@@ -1,4 +1,5 @@
-"""The Chargebee API v2 emulator: customers, items, orders and the invoices orders come from.
+"""The Chargebee API v2 emulator: customers, items, orders and the invoices orders come from;
+item prices, subscriptions made of them, and the addresses a subscription carries.
 
 Handlers are pure functions of (state, call); `dispatch` does the I/O. Records are stored as
 the vendor would serialise them (absent optional fields omitted, integer seconds, minor units).
@@ -235,6 +236,8 @@ ITEM_FAMILY = _Kind("item_family", "chargebee.item_families", "Item family", _ha
 INVOICE = _Kind("invoice", "chargebee.invoices", "Invoice")
 ORDER = _Kind("order", "chargebee.orders", "Order", _is_flagged)
 EVENT = _Kind("event", "chargebee.events", "Event")
+ITEM_PRICE = _Kind("item_price", "chargebee.item_prices", "Item price")
+SUBSCRIPTION = _Kind("subscription", "chargebee.subscriptions", "Subscription", _is_flagged)
 
 
 # ---------------------------------------------------------------- customers
@@ -673,6 +676,189 @@ def update_order(state: SandboxState, call: Call) -> Reply:
 delete_order = _deleter(ORDER, "order_deleted", _flag_deleted)
 
 
+# ---------------------------------------------------------------- item prices
+def new_item_price(state: SandboxState, params: dict[str, Any]) -> JsonDict:
+    """A price of an item (product catalog 2.0): what a subscription is made of."""
+    _only(params, "item_price", "create", "create an item price")
+    ident = str(_text(params, "id"))
+    table = state.table("chargebee.item_prices")
+    if table.get(ident) is not None:
+        raise Problem(400, f"id : The value {ident} is already present.", "duplicate_entry", "id")
+    item_id = str(_text(params, "item_id"))
+    item = state.table("chargebee.items").get(item_id)
+    if item is None or item["status"] == "deleted":
+        raise Problem(404, f"item_id : Item not found for id {item_id}",
+                      "resource_not_found", "item_id")
+    currency = _text(params, "currency_code") or "USD"
+    if not _CURRENCY.match(currency):
+        raise _bad("currency_code", "must be an ISO 4217 code such as USD")
+    price = _int(params, "price")
+    if price is not None and price < 0:
+        raise _bad("price", "must be a non-negative integer (minor units)")
+    name = str(_text(params, "name"))
+    record: JsonDict = {
+        "id": ident, "name": name, "item_family_id": item["item_family_id"], "item_id": item_id,
+        "status": "active", "external_name": _text(params, "external_name") or name,
+        "pricing_model": _text(params, "pricing_model") or "flat_fee", "price": price or 0,
+        "currency_code": currency, "free_quantity": 0, "is_taxable": True,
+        "item_type": item["type"], "created_at": 0, "updated_at": 0, "resource_version": 0,
+        "channel": "web", "deleted": False, "object": "item_price",
+    }
+    if item["type"] == "plan":
+        record["period"] = _int(params, "period") or 1
+        record["period_unit"] = _text(params, "period_unit") or "month"
+    _set(record, "description", _text(params, "description"))
+    _set(record, "metadata", _json_object(params, "metadata"))
+    _stamp(state, record, created=True)
+    table.add(ident, record)
+    return record
+
+
+create_item_price = _creator(ITEM_PRICE, "item_price_created", new_item_price)
+list_item_prices = _lister(ITEM_PRICE, False)
+get_item_price = _getter(ITEM_PRICE)
+
+
+# ---------------------------------------------------------------- subscriptions
+def _subscription_items(state: SandboxState, params: dict[str, Any]) -> list[JsonDict]:
+    """subscription_items[item_price_id][i]: existing item prices, exactly one of a plan."""
+    raw = params.get("subscription_items")
+    if not isinstance(raw, list) or not raw:
+        raise _bad("subscription_items[item_price_id][0]", "cannot be blank")
+    lines: list[JsonDict] = []
+    for index, entry in enumerate(raw):
+        param = f"subscription_items[item_price_id][{index}]"
+        ident = _text(entry, "item_price_id") if isinstance(entry, dict) else None
+        if ident is None:
+            raise _bad(param, "cannot be blank")
+        price = state.table("chargebee.item_prices").get(ident)
+        if price is None:
+            raise Problem(404, f"{param} : Item price not found for id {ident}",
+                          "resource_not_found", param)
+        quantity = _int(entry, "quantity") or 1
+        lines.append({
+            "item_price_id": ident, "item_id": price["item_id"], "item_type": price["item_type"],
+            "quantity": quantity, "unit_price": price["price"],
+            "amount": price["price"] * quantity, "free_quantity": 0,
+            "object": "subscription_item",
+        })
+    if sum(line["item_type"] == "plan" for line in lines) != 1:
+        raise _bad("subscription_items[item_price_id][0]",
+                   "a subscription needs exactly one plan item price")
+    return lines
+
+
+def new_subscription(state: SandboxState, customer_id: str, params: dict[str, Any]) -> JsonDict:
+    _only(params, "subscription", "create_with_items", "create a subscription for items")
+    customer = _found(state, CUSTOMER, customer_id)
+    table = state.table("chargebee.subscriptions")
+    ident = _text(params, "id") or state.random_id()
+    if table.get(ident) is not None:
+        raise Problem(400, f"id : The value {ident} is already present.", "duplicate_entry", "id")
+    lines = _subscription_items(state, params)
+    plan = next(line for line in lines if line["item_type"] == "plan")
+    price = state.table("chargebee.item_prices").get(plan["item_price_id"]) or {}
+    now = state.clock.peek()
+    record: JsonDict = {
+        "id": ident, "billing_period": price.get("period", 1),
+        "billing_period_unit": price.get("period_unit", "month"), "customer_id": customer["id"],
+        "status": "active", "current_term_start": now, "started_at": now, "activated_at": now,
+        "created_at": 0, "updated_at": 0, "has_scheduled_changes": False,
+        "channel": "web", "resource_version": 0, "deleted": False, "object": "subscription",
+        "currency_code": price.get("currency_code", "USD"), "subscription_items": lines,
+        "due_invoices_count": 0, "mrr": 0, "has_scheduled_advance_invoices": False,
+        "decommissioned": False,
+    }
+    _set(record, "meta_data", _json_object(params, "meta_data"))
+    _stamp(state, record, created=True)
+    table.add(ident, record)
+    return record
+
+
+def create_subscription(state: SandboxState, call: Call) -> Reply:
+    """POST /customers/{id}/subscription_for_items: answers the subscription and its customer."""
+    record = new_subscription(state, call.path_params["id"], _params(call))
+    reply = _emit(state, "subscription_created", "subscription", record)
+    customer = state.table("chargebee.customers").get(record["customer_id"])
+    return Reply(reply.status, {**reply.payload, "customer": customer})
+
+
+def list_subscriptions(state: SandboxState, call: Call) -> Reply:
+    """Each entry carries the subscription's customer, as the vendor's ListResponse does."""
+    reply = _list(call, state.table("chargebee.subscriptions").rows, "subscription",
+                  "subscription", True)
+    customers = state.table("chargebee.customers")
+    for entry in reply.payload["list"]:
+        entry["customer"] = customers.get(entry["subscription"]["customer_id"])
+    return reply
+
+
+delete_subscription = _deleter(SUBSCRIPTION, "subscription_deleted", _flag_deleted)
+
+
+def get_subscription(state: SandboxState, call: Call) -> Reply:
+    record = _found(state, SUBSCRIPTION, call.path_params["id"])
+    customer = state.table("chargebee.customers").get(record["customer_id"])
+    return Reply(200, {"subscription": record, "customer": customer})
+
+
+# ---------------------------------------------------------------- addresses
+_ADDRESS_ATTRIBUTES = (
+    "label", "first_name", "last_name", "email", "company", "phone", "addr", "extended_addr",
+    "extended_addr2", "city", "state_code", "state", "country", "zip", "validation_status",
+    "subscription_id",
+)
+
+
+def _address_key(params: dict[str, Any], where: str) -> tuple[str, str]:
+    """An address has no id: it is named by its subscription and its label."""
+    _only(params, "address", where, f"{where} an address")
+    return str(_text(params, "subscription_id")), str(_text(params, "label"))
+
+
+def get_address(state: SandboxState, call: Call) -> Reply:
+    """GET /addresses?subscription_id=&label=: the only way to read an address."""
+    subscription_id, label = _address_key(_params(call), "retrieve")
+    _found(state, SUBSCRIPTION, subscription_id)
+    record = state.table("chargebee.addresses").get(f"{subscription_id}/{label}")
+    if record is None:
+        raise Problem(404, f"Address not found for label {label}", "resource_not_found", "label")
+    return Reply(200, {"address": record})
+
+
+def update_address(state: SandboxState, call: Call) -> Reply:
+    """POST /addresses adds the label's address or replaces it whole: a field not sent is gone."""
+    params = _params(call)
+    subscription_id, label = _address_key(params, "update")
+    subscription = state.table("chargebee.subscriptions").get(subscription_id)
+    if subscription is None or subscription.get("deleted"):
+        raise Problem(404, f"subscription_id : Subscription not found for id {subscription_id}",
+                      "resource_not_found", "subscription_id")
+    country = _text(params, "country")
+    if country is not None and not _COUNTRY.match(country):
+        raise _bad("country", "must be an ISO 3166 alpha-2 code such as NO")
+    email = _text(params, "email")
+    if email is not None and not _EMAIL.match(email):
+        raise _bad("email", "invalid email format")
+    fields = {key: _text(params, key) for key in _ADDRESS_ATTRIBUTES}
+    fields["validation_status"] = fields["validation_status"] or "not_validated"
+    record: JsonDict = {k: v for k, v in fields.items() if v is not None}
+    record["object"] = "address"
+    table = state.table("chargebee.addresses")
+    key = f"{subscription_id}/{label}"
+    current = table.get(key)
+    if current is None:
+        table.add(key, record)
+    else:
+        current.clear()
+        current.update(record)
+        record = current
+    # the address is part of its subscription: a change to it is a change of the subscription
+    _stamp(state, subscription)
+    _emit(state, "subscription_changed", "subscription", subscription)
+    return Reply(200, {"address": record})
+
+
 # ---------------------------------------------------------------- events
 def _emit(state: SandboxState, event_type: str, key: str, record: JsonDict) -> Reply:
     """Record what an API write did, as Chargebee's events feed shows it (content = a copy
@@ -746,6 +932,15 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/orders/{id}", get_order, False),
     Route("POST", "/orders/{id}", update_order, True),
     Route("POST", "/orders/{id}/delete", delete_order, True),
+    Route("GET", "/item_prices", list_item_prices, False),
+    Route("POST", "/item_prices", create_item_price, True),
+    Route("GET", "/item_prices/{id}", get_item_price, False),
+    Route("POST", "/customers/{id}/subscription_for_items", create_subscription, True),
+    Route("GET", "/subscriptions", list_subscriptions, False),
+    Route("GET", "/subscriptions/{id}", get_subscription, False),
+    Route("POST", "/subscriptions/{id}/delete", delete_subscription, True),
+    Route("GET", "/addresses", get_address, False),
+    Route("POST", "/addresses", update_address, True),
     Route("GET", "/events", list_events, False),
     Route("GET", "/events/{id}", get_event, False),
 )

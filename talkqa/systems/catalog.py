@@ -21,13 +21,38 @@ data)" (global-location). Each vendor datatype is bound to those by a rule:
   AvaTax-only ``customer_type``): a customer named by a person (first or last name) is human
   data, whatever company it bills for; a customer that names only a company is
   organisation data. One class per customer, as Talk's classification requires.
-- *Chargebee Address* (Chargebee API, Addresses: a subscription's address, keyed by
-  ``subscription_id`` and ``label``, with ``retrieve`` and ``update`` only: no id of its own,
-  no list) is location data. talk-qa has no connector for it yet, so its sections are
-  reported "not covered" with that reason (``UNJUDGEABLE``). Its ``subscription_id -> id``
-  row cannot be a copied value (an Invoiced ``id`` is assigned by Invoiced): it can only say
-  which Invoiced customer the address lands on, the one linked to the subscription's
-  Chargebee customer.
+- *Chargebee Address* (Chargebee API, Addresses,
+  https://apidocs.chargebee.com/docs/api/addresses; chargebee@3.33.0 ``Address.d.ts``:
+  ``retrieve`` and ``update`` by ``subscription_id`` and ``label``, no id of its own, no list,
+  no delete; ``label`` is free text, unique within its subscription) is location data: the
+  address of a subscription, so of the subscription's customer. With no list, only a label
+  one knows can be read, so talk-qa reads exactly one, ``ADDRESS_LABEL`` (``billing``), on
+  every subscription, and a syncer writes its Address under it; an address under another
+  label is invisible through the API and is not demanded. One label per subscription names
+  an address by its subscription: its id here is the ``subscription_id``. Whose location it
+  is follows the subscription's customer (``customer_id``), and so does its section: an
+  Address of a customer the customer rule calls an organisation belongs to "Chargebee Address
+  to Invoiced Customers (organisation data)", of a person to "(human data)".
+
+  *Forward* ("Chargebee Address to Invoiced Customers ..."): the Address lands on the Invoiced
+  customer linked to the subscription's Chargebee customer (the one whose
+  ``metadata.chargebee_id`` names it, ``Binding.owner``); no other Invoiced customer can be
+  its target, and none is created for it. The row ``subscription_id -> id`` cannot be a
+  copied value (Invoiced assigns every customer's ``id``): it is judged as that reference,
+  "the target is the Invoiced customer linked to the subscription's customer", which is how
+  the pair is formed (``Binding.link_rows``), so it holds exactly when the Address has its
+  one target; it is never compared as text. Two subscriptions of one customer with
+  different addresses cannot both be kept on one Invoiced customer: both are demanded, and
+  one of them is a mismatch.
+
+  *Reverse* ("Invoiced Customers (location data) to Chargebee Address"): an Invoiced customer
+  with address fields demands an Address on a subscription of the Chargebee customer linked
+  to it (whose ``meta_data.invoiced_id`` names it, ``Binding.claimed_in``). A Chargebee Address
+  exists only on a subscription, and no section of the checklist promises subscriptions, so
+  an Invoiced customer whose linked Chargebee customer has no live subscription (or that has
+  no linked Chargebee customer) is not demanded; the judge counts those and says why
+  (``SectionResult.notes``). The scenarios create that precondition themselves through
+  Chargebee's API (``talkqa.samples``), so what they demand is never empty.
 
 A section's entities are chosen by the rule on both sides (``section_bindings``): the
 section "Chargebee Customer to Invoiced Customers (organisation data)" demands only the
@@ -75,6 +100,12 @@ def chargebee_customer_kind(entity: Mapping[str, Any]) -> Talk:
     return Talk.ORGANISATION if _filled(entity, "company") else Talk.PERSON
 
 
+def chargebee_address_kind(entity: Mapping[str, Any]) -> Talk:
+    """An Address is its subscription's customer's location: of a person or an organisation."""
+    customer = entity.get("customer")
+    return chargebee_customer_kind(customer if isinstance(customer, Mapping) else {})
+
+
 _INVOICED_ADDRESS = ("address1", "address2", "city", "state", "postal_code", "country")
 
 
@@ -97,6 +128,17 @@ class Binding:
     classify: Classifier | None = None  # or: the rule sorting its entities into Talk datatypes
     kind: Talk | None = None  # narrowed by a section to the entities of one Talk datatype
     only_if: Callable[[Mapping[str, Any]], bool] | None = None  # e.g. has an address
+    # as a source: a target claims this entity's ``owner`` field (an Address: its
+    # subscription's customer_id), not its id, and nothing else may claim it (``link_id``)
+    owner: str | None = None
+    # as a target: its claim of a source lives in this nested object (an Address: its customer)
+    claimed_in: str | None = None
+    # (source path, target path) rows that are the link itself, judged by pairing, never
+    # compared as values (an Address's subscription_id -> the Invoiced customer's id)
+    link_rows: frozenset[tuple[str, str]] = frozenset()
+    # as a target: it exists only on an entity of this datatype (an Address: on a
+    # Subscription), whose first reference names the owner a source must be linked to
+    lives_on: tuple[str, str] | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -110,9 +152,21 @@ class Binding:
             return False
         return self.kind is None or self.classify is None or self.classify(entity) is self.kind
 
+    def link_id(self, entity: Mapping[str, Any]) -> str:
+        """What a target's claim of this entity names: its id, or its ``owner``'s."""
+        return str(entity.get(self.owner if self.owner is not None else "id"))
+
+    def claim_holder(self, entity: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Where a claim of a source lives on this entity (itself, or ``claimed_in``)."""
+        if self.claimed_in is None:
+            return entity
+        nested = entity.get(self.claimed_in)
+        return nested if isinstance(nested, Mapping) else {}
+
     def narrowed(self, kind: Talk | None) -> Binding:
-        """This binding restricted to the entities its rule sorts into ``kind``."""
-        if self.classify is None or kind is None:
+        """This binding restricted to the entities its rule sorts into ``kind`` (a datatype
+        that is ``kind`` itself, an Address as location data, is not narrowed)."""
+        if self.classify is None or kind is None or kind is self.talk:
             return self
         return dataclasses.replace(self, kind=kind)
 
@@ -125,12 +179,33 @@ class Binding:
         )
 
 
+# The one label talk-qa reads and a syncer writes a Chargebee Address under (see the rule above).
+ADDRESS_LABEL = "billing"
+
 _CUSTOMER_REF = ("invoiced", "Customers")
 
 _BINDINGS: tuple[Binding, ...] = (
     Binding("chargebee", "Customer", "customers", classify=chargebee_customer_kind),
     Binding("chargebee", "Item", "items"),
     Binding("chargebee", "Order", "orders", references={"customer_id": ("chargebee", "Customer")}),
+    Binding(
+        "chargebee",
+        "Address",
+        "addresses",
+        talk=Talk.LOCATION,
+        classify=chargebee_address_kind,
+        owner="customer_id",
+        claimed_in="customer",
+        link_rows=frozenset({("subscription_id", "id")}),
+        lives_on=("chargebee", "Subscription"),
+    ),
+    # no section of the shipped checklists: what an Address lives on, and whose it is
+    Binding(
+        "chargebee",
+        "Subscription",
+        "subscriptions",
+        references={"customer_id": ("chargebee", "Customer")},
+    ),
     # Chargebee's API can neither create, list nor change one (talkqa.systems.no_api): bound so
     # its sections are judged as vendor-impossible, never as "not covered"
     Binding("chargebee", "Business_entity", "business_entities"),
@@ -160,15 +235,9 @@ _BINDINGS: tuple[Binding, ...] = (
 )
 
 # Datatypes talk-qa knows but cannot judge yet, with exactly why: a "not covered" cell must
-# say what stands in the way, so nobody reads it as an oversight or as a pass.
-UNJUDGEABLE: Mapping[tuple[str, str], str] = {
-    ("chargebee", "address"): (
-        "a Chargebee Address belongs to a subscription and is read and changed only by "
-        "subscription_id + label (no id, no list; "
-        "https://apidocs.chargebee.com/docs/api/addresses), and talk-qa has no subscription "
-        "sandbox or connector yet to find or create one"
-    ),
-}
+# say what stands in the way, so nobody reads it as an oversight or as a pass. Empty today:
+# Chargebee Address, the last entry, is judged by the rule above.
+UNJUDGEABLE: Mapping[tuple[str, str], str] = {}
 
 
 def unjudgeable_why(ref: DatatypeRef) -> str | None:

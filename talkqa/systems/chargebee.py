@@ -1,4 +1,5 @@
-"""Chargebee API v2 over httpx: customers, items, orders (and invoices, to create orders).
+"""Chargebee API v2 over httpx: customers, items, orders (and invoices, to create orders),
+item prices, subscriptions and the addresses a subscription carries.
 
 Chargebee's wire format is its own: every write is a form-encoded POST in bracket
 notation, lists of objects are column-indexed (``order_line_items[id][0]``), JSON-valued
@@ -18,7 +19,8 @@ from urllib.parse import urlencode
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from talkqa.systems.base import BadRequest, Json, UnexpectedResponse
+from talkqa.systems.base import BadRequest, Json, NotFound, UnexpectedResponse
+from talkqa.systems.catalog import ADDRESS_LABEL
 from talkqa.systems.client import VendorClient, page_fits, shape, typed_fields
 from talkqa.systems.http import VendorHttp, resend_checked, validated
 
@@ -112,12 +114,28 @@ class _Invoice(_Entity):
     currency_code: str | None = None
 
 
+class _Subscription(_Entity):
+    customer_id: str
+    status: str | None = None
+    subscription_items: list[dict[str, Any]] | None = None
+
+
+class _Address(BaseModel):
+    """No id of its own: an address is named by its subscription and its label."""
+
+    model_config = ConfigDict(extra="allow")
+    subscription_id: str
+    label: str
+    object: str | None = None
+
+
 # The fields the harness reads, typed: an answer that breaks them fails here, not in a check.
 _MODELS: Mapping[str, type[_Entity]] = {
     "customer": _Customer,
     "item": _Item,
     "order": _Order,
     "invoice": _Invoice,
+    "subscription": _Subscription,
 }
 
 
@@ -169,6 +187,14 @@ class ChargebeeResource:
         entity seen. ``filters`` are raw query parameters (``{"include_deleted": "true"}``,
         ``{"id[is]": "c1"}``).
         """
+        for entry, checked in self._entries(updated_after, filters):
+            yield self._unwrap(entry, None, checked=checked)
+
+    def _entries(
+        self, updated_after: int | None, filters: Mapping[str, str] | None
+    ) -> Iterator[tuple[Json, bool]]:
+        """Every list entry as answered (``{"subscription": ..., "customer": ...}``), and
+        whether its page already passed the page checker."""
         params: dict[str, str] = {"limit": str(PAGE_SIZE)}
         if updated_after is not None:
             params["updated_at[after]"] = str(updated_after)
@@ -182,7 +208,7 @@ class ChargebeeResource:
             if not checked:
                 validated(_Page, body, system=SYSTEM, resource=self.name)
             for entry in body["list"]:
-                yield self._unwrap(entry, None, checked=checked)
+                yield entry, checked
             offset = body.get("next_offset")
             if not offset:
                 return
@@ -410,6 +436,182 @@ class ChargebeeOrders(ChargebeeResource):
         return super().create(order, idempotency_key)
 
 
+class ChargebeeSubscriptions(ChargebeeResource):
+    """Subscriptions (product catalog 2.0): created for a customer from item prices."""
+
+    def __init__(self, http: VendorHttp) -> None:
+        super().__init__(
+            http, "subscriptions", singular="subscription", json_fields=frozenset({"meta_data"})
+        )
+
+    def create(self, fields: Mapping[str, Any], idempotency_key: str | None = None) -> Json:
+        """POST /customers/{customer_id}/subscription_for_items: the customer is the path's.
+
+        ``subscription_items`` is a list of ``{"item_price_id": ..., "quantity": ...}``.
+        """
+        customer_id = fields.get("customer_id")
+        if not customer_id:
+            raise BadRequest(
+                SYSTEM, self.name, "a subscription needs customer_id", param="customer_id"
+            )
+        body = {k: v for k, v in fields.items() if k != "customer_id"}
+        entity_id = str(fields["id"]) if fields.get("id") is not None else None
+        return self._post(
+            "/customers/{id}/subscription_for_items",
+            str(customer_id),
+            body,
+            entity_id,
+            idempotency_key,
+        )
+
+
+    def list_with_customers(
+        self, updated_after: int | None = None, filters: Mapping[str, str] | None = None
+    ) -> Iterator[Json]:
+        """Each subscription's list entry whole: the subscription and its customer."""
+        for entry, checked in self._entries(updated_after, filters):
+            self._unwrap(entry, None, checked=checked)
+            yield entry
+
+
+class ChargebeeAddresses(ChargebeeResource):
+    """A subscription's address labelled ``label``, read and written as an entity.
+
+    Chargebee offers only retrieve and update (``/addresses`` by ``subscription_id`` and
+    ``label``; no id, no list, no delete). This resource reads one label (by default the
+    catalogue's ``ADDRESS_LABEL``), so an address is named by its subscription: its ``id`` is
+    the ``subscription_id``. Listing walks the subscriptions and retrieves each one's
+    address; every address read also carries its subscription's ``customer_id`` and
+    ``customer`` (as the subscription list answers it), which the catalogue's rule needs to
+    tell whose location it is. Chargebee replaces an address whole on update, so ``update``
+    sends the current fields with the change.
+    """
+
+    def __init__(
+        self, http: VendorHttp, subscriptions: ChargebeeSubscriptions, label: str = ADDRESS_LABEL
+    ) -> None:
+        super().__init__(http, "addresses", singular="address")
+        self._subscriptions = subscriptions
+        self.label = label
+
+    def list(
+        self, updated_after: int | None = None, *, filters: Mapping[str, str] | None = None
+    ) -> Iterator[Json]:
+        """The address of every subscription that has one (``updated_after`` and
+        ``filters`` select the subscriptions)."""
+        for subscription in self._subscriptions.list_with_customers(updated_after, filters):
+            found = self._retrieve(str(subscription["subscription"]["id"]))
+            if found is not None:
+                yield self._owned(found, subscription)
+
+    def get(self, entity_id: str) -> Json:
+        found = self._retrieve(entity_id)
+        if found is None:
+            raise NotFound(
+                SYSTEM,
+                self.name,
+                f"subscription {entity_id} has no address labelled {self.label!r}",
+                entity_id=entity_id,
+                status=404,
+                code="resource_not_found",
+            )
+        owner = self._http.read_json(
+            self._http.request(
+                "GET",
+                "/subscriptions/{id}",
+                resource="subscriptions",
+                path_args={"id": entity_id},
+                entity_id=entity_id,
+            ),
+            resource="subscriptions",
+        )
+        return self._owned(found, owner)
+
+    def create(self, fields: Mapping[str, Any], idempotency_key: str | None = None) -> Json:
+        """Add the address to the subscription ``fields["subscription_id"]`` names."""
+        subscription_id = fields.get("subscription_id") or fields.get("id")
+        if not subscription_id:
+            raise BadRequest(
+                SYSTEM,
+                self.name,
+                "an address needs the subscription_id it belongs to",
+                param="subscription_id",
+            )
+        return self._write(str(subscription_id), fields, {}, idempotency_key)
+
+    def update(
+        self, entity_id: str, fields: Mapping[str, Any], idempotency_key: str | None = None
+    ) -> Json:
+        current = self.get(entity_id)
+        return self._write(entity_id, fields, current, idempotency_key)
+
+    def delete(self, entity_id: str, idempotency_key: str | None = None) -> None:
+        raise BadRequest(
+            SYSTEM,
+            self.name,
+            "Chargebee offers no API to delete an address (retrieve and update only)",
+            entity_id=entity_id,
+        )
+
+    def _write(
+        self,
+        subscription_id: str,
+        fields: Mapping[str, Any],
+        current: Mapping[str, Any],
+        idempotency_key: str | None,
+    ) -> Json:
+        """POST /addresses with the whole address: Chargebee replaces what the label held."""
+        kept = {k: v for k, v in current.items() if k in _ADDRESS_FIELDS}
+        given = {k: v for k, v in fields.items() if k in _ADDRESS_FIELDS}
+        body = {"subscription_id": subscription_id, "label": self.label, **kept, **given}
+        key = self._key("/addresses", None, body, idempotency_key)
+        response = self._send("/addresses", None, body, key, entity_id=subscription_id)
+        address = self._checked(self._http.read_json(response, resource=self.name), subscription_id)
+        return self.get(str(address["subscription_id"]))
+
+    def _retrieve(self, subscription_id: str) -> Json | None:
+        try:
+            response = self._http.request(
+                "GET",
+                "/addresses",
+                resource=self.name,
+                params={"subscription_id": subscription_id, "label": self.label},
+                entity_id=subscription_id,
+            )
+        except NotFound:
+            return None
+        return self._checked(self._http.read_json(response, resource=self.name), subscription_id)
+
+    def _checked(self, body: Any, subscription_id: str) -> Json:
+        inner = body.get("address") if isinstance(body, dict) else None
+        if not isinstance(inner, dict):
+            raise UnexpectedResponse(
+                SYSTEM, self.name, "response has no 'address' object", entity_id=subscription_id
+            )
+        validated(_Address, inner, system=SYSTEM, resource=self.name, entity_id=subscription_id)
+        return inner
+
+    @staticmethod
+    def _owned(address: Json, owner: Mapping[str, Any]) -> Json:
+        """The address as an entity: named by its subscription, with whose it is."""
+        subscription = owner.get("subscription") or {}
+        return {
+            **address,
+            "id": str(address["subscription_id"]),
+            "customer_id": subscription.get("customer_id"),
+            "customer": owner.get("customer"),
+        }
+
+
+# What an address holds (UpdateAddressBodySchema minus its key and validation_status).
+_ADDRESS_FIELDS = frozenset(
+    {
+        "first_name", "last_name", "email", "company", "phone", "addr", "extended_addr",
+        "extended_addr2", "city", "state_code", "state", "country", "zip",
+    }
+)
+
+
 class ChargebeeClient(VendorClient[ChargebeeResource]):
     """The Chargebee collections talk-qa uses, sharing one transport, limiter and counter."""
 
@@ -423,6 +625,9 @@ class ChargebeeClient(VendorClient[ChargebeeResource]):
     item_families: ChargebeeResource
     invoices: ChargebeeResource
     orders: ChargebeeOrders
+    item_prices: ChargebeeResource
+    subscriptions: ChargebeeSubscriptions
+    addresses: ChargebeeAddresses
 
     def _open(self, http: VendorHttp) -> Mapping[str, ChargebeeResource]:
         self.customers = ChargebeeCustomers(
@@ -435,10 +640,18 @@ class ChargebeeClient(VendorClient[ChargebeeResource]):
         self.item_families = ChargebeeResource(http, "item_families", singular="item_family")
         self.invoices = ChargebeeResource(http, "invoices", singular="invoice")
         self.orders = ChargebeeOrders(http, self.invoices)
+        self.item_prices = ChargebeeResource(
+            http, "item_prices", singular="item_price", json_fields=frozenset({"metadata"})
+        )
+        self.subscriptions = ChargebeeSubscriptions(http)
+        self.addresses = ChargebeeAddresses(http, self.subscriptions)
         return {
             "customers": self.customers,
             "items": self.items,
             "item_families": self.item_families,
             "orders": self.orders,
             "invoices": self.invoices,
+            "item_prices": self.item_prices,
+            "subscriptions": self.subscriptions,
+            "addresses": self.addresses,
         }

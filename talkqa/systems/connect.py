@@ -113,7 +113,8 @@ class Systems:
         raise UserError(
             f"no connector for {binding.system} {binding.resource} "
             f"(datatype {binding.datatype!r}): talk-qa connects chargebee customers, items, "
-            "orders, invoices and invoiced customers, items, invoices"
+            "orders, invoices, item_prices, subscriptions, addresses and invoiced customers, "
+            "items, invoices"
         )
 
     def call_counts(self) -> dict[str, int]:

@@ -46,6 +46,10 @@ CHARGEBEE_ORDER_LINES = (
     "CreateOrderBodySchema: an order's lines come from its invoice, whose line amount "
     "Chargebee computes (unit amount x quantity)"
 )
+CHARGEBEE_ADDRESSES = (
+    "https://apidocs.chargebee.com/docs/api/addresses; chargebee@3.33.0 "
+    "types/resources/Address.d.ts: no updated_at or resource_version"
+)
 INVOICED_ITEMS = (
     "https://github.com/Invoiced/api/blob/master/source/includes/_items.md.erb; "
     "Update an item: only name, description, type and metadata"
@@ -118,6 +122,16 @@ NO_API: tuple[NoApi, ...] = (
         Operation.UPDATE,
         "a Chargebee business entity",
         CHARGEBEE_BUSINESS_ENTITIES,
+    ),
+    # an address carries no change stamp, so "the most recently updated wins" (Talk's merging)
+    # has nothing to decide by: the conflicts promise does not apply to its sections
+    NoApi(
+        "chargebee",
+        "addresses",
+        Operation.READ,
+        "a Chargebee Address",
+        CHARGEBEE_ADDRESSES,
+        frozenset({"updated_at"}),
     ),
     _update("chargebee", "customers", "a Chargebee customer", CHARGEBEE_UPDATE_CUSTOMER, "id"),
     # item_family_id is an update parameter (UpdateItemBodySchema): it can change

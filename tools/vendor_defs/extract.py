@@ -59,6 +59,18 @@ CHARGEBEE: dict[str, tuple[str, str, dict[str, str]]] = {
         "list": "ListOrderBodySchema",
     }),
     "event": ("event", "Event", {"list": "ListEventBodySchema"}),
+    # Product catalog 2.0: a subscription is made of item prices, and an Address exists only
+    # on a subscription (retrieve and update by subscription_id + label; no id, no list)
+    "item_price": ("item_price", "ItemPrice", {
+        "create": "CreateItemPriceBodySchema", "list": "ListItemPriceBodySchema",
+    }),
+    "subscription": ("subscription", "Subscription", {
+        "create_with_items": "CreateWithItemsSubscriptionBodySchema",
+        "list": "ListSubscriptionBodySchema",
+    }),
+    "address": ("address", "Address", {
+        "retrieve": "RetrieveAddressBodySchema", "update": "UpdateAddressBodySchema",
+    }),
     # Every operation Chargebee offers on a business entity: transfers only, no create,
     # retrieve, list or update (the vendor-impossible facts of talkqa/systems/no_api.py)
     "business_entity": ("business_entity", "BusinessEntity", {

@@ -1,7 +1,7 @@
 """`talkqa check` on a synced sandbox: wall and CPU time of ``check_spec``, and its findings.
 
     .venv/bin/python benchmarks/bench_check_sandbox.py [--customers 10000] [--items 1000]
-        [--orders 20000] [--concurrency 1 6] [--repeat 3] [--profile FILE]
+        [--orders 20000] [--concurrency 1 6] [--repeat 3] [--profile FILE] [--baseline DIR]
 
 The sandboxes run in their own process (`talkqa sandbox serve`), so the CPU figure is the
 judge's alone; ``sandbox_cpu_s`` is what the emulators spent answering it (Linux only). On a
@@ -11,6 +11,12 @@ through the vendors' APIs: invoice currencies changed, invoices deleted, persons
 customer that does not exist. Each ``--concurrency`` value is timed ``--repeat`` times
 (median printed), and every run must give the same findings: the judge may read faster,
 never see differently.
+
+``--baseline DIR`` (another checkout of talk-qa, e.g. ``/work/main`` beside a worktree)
+times that checkout's judge against the same synced, planted sandbox in the same run: each
+repetition runs the baseline's judge and then this one's, each in a fresh interpreter whose
+``talkqa`` comes from its own tree, so before and after share the data and the machine's
+load of that minute; both must give the same findings.
 Small defaults so it runs in seconds; the issue-13 figure is 10000 / 1000 / 20000.
 """
 
@@ -18,12 +24,17 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 from sandbox_process import (  # benchmarks/, beside this script
     connected,
+    process_env,
     reset,
     served_sandboxes,
     server_cpu,
@@ -72,7 +83,72 @@ def timed(
     )
 
 
+def judge_in(
+    tree: Path, env: dict[str, str], concurrency: int
+) -> tuple[float, float, float, list[str]]:
+    """One judgement by the talk-qa of ``tree``, in a fresh interpreter: (wall s, its CPU s,
+    the sandbox's CPU s, the findings' messages)."""
+    served = server_cpu(env)
+    child = subprocess.run(
+        [sys.executable, __file__, "--judge-once", str(concurrency)],
+        env={**process_env(env), "PYTHONPATH": str(tree)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if child.returncode != 0:
+        raise SystemExit(f"the judge of {tree} failed: {child.stderr.strip()[-2000:]}")
+    wall, cpu, messages, judge = json.loads(child.stdout.splitlines()[-1])
+    if not Path(judge).is_relative_to(tree):
+        raise SystemExit(f"the judge timed for {tree} came from {judge}")
+    return wall, cpu, server_cpu(env) - served, messages
+
+
+def judge_once(concurrency: int) -> None:
+    """The child of ``judge_in``: one timed ``check_spec`` on the sandbox named by the
+    environment, as a JSON line. Whose judge it is depends on PYTHONPATH alone."""
+    import httpx
+
+    from talkqa.systems.settings import Settings
+
+    with httpx.Client(timeout=120, limits=httpx.Limits(max_connections=64)) as http:
+        systems = Systems.connect(Settings.from_env(dict(os.environ)), http)
+        started, cpu = time.perf_counter(), time.process_time()
+        report = check_spec(SPEC, systems, concurrency=concurrency)
+        wall, used = time.perf_counter() - started, time.process_time() - cpu
+    messages = [finding.message for finding in report.findings]
+    print(json.dumps([wall, used, messages, sys.modules[check_spec.__module__].__file__]))
+
+
+def compare_trees(
+    env: dict[str, str], baseline: Path, concurrencies: list[int], repeat: int
+) -> None:
+    """Baseline and this tree's judge, alternating, on the same data in the same minutes."""
+    trees = {"before": baseline.resolve(), "after": REPO}
+    print(f"before = {trees['before']}, after = {trees['after']}")
+    print("tree    concurrency  wall_s  cpu_s  sandbox_cpu_s  findings")
+    for concurrency in concurrencies:
+        runs: dict[str, list[tuple[float, float, float, list[str]]]] = {t: [] for t in trees}
+        for _ in range(repeat):
+            for name, tree in trees.items():
+                runs[name].append(judge_in(tree, env, concurrency))
+        messages = {tuple(run[3]) for timed_runs in runs.values() for run in timed_runs}
+        if len(messages) != 1:
+            raise SystemExit(f"concurrency {concurrency}: before and after find differently")
+        for name, timed_runs in runs.items():
+            print(
+                f"{name:6s}  {concurrency:11d}  "
+                f"{statistics.median(r[0] for r in timed_runs):6.2f}  "
+                f"{statistics.median(r[1] for r in timed_runs):5.2f}  "
+                f"{statistics.median(r[2] for r in timed_runs):13.2f}  "
+                f"{len(timed_runs[0][3]):8d}"
+            )
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--judge-once"]:
+        judge_once(int(sys.argv[2]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=300)
     parser.add_argument("--items", type=int, default=30)
@@ -80,6 +156,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 6])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", type=Path, help="write a cProfile of a serial check here")
+    parser.add_argument(
+        "--baseline", type=Path, help="also time the judge of this talk-qa checkout (before)"
+    )
     args = parser.parse_args()
     with served_sandboxes() as env:
         reset(env, 0, customers=args.customers, items=args.items, orders=args.orders)
@@ -113,6 +192,8 @@ def main() -> None:
                     f"{gets:4d}  "
                     f"{len(report.findings):8d}  {report.counts_by_kind()}"
                 )
+            if args.baseline:
+                compare_trees(env, args.baseline, args.concurrency, args.repeat)
             if args.profile:  # one more, untimed, serial run: cProfile sees one thread only
                 cProfile.runctx(
                     "check_spec(SPEC, systems)", globals(), {"systems": systems}, str(args.profile)

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from talkqa.compare import explain, read_path, same
-from talkqa.dataflow.spec import DataflowSpec, Section, SectionKind
+from talkqa.dataflow.spec import DataflowSpec, PropertyMap, Section, SectionKind
 from talkqa.errors import UserError
 from talkqa.links import Json, Pairing, claim, entity_id, merged, pair
 from talkqa.promises.ids import PromiseId
@@ -127,6 +127,36 @@ class SectionSnapshot:
     @functools.cached_property
     def _pairing(self) -> Pairing:
         return self._pair(self.targets)
+
+    def typed_targets(self, source_id: str) -> list[Json]:
+        """The targets of the bound type linked to one source (computed once per snapshot)."""
+        return self._typed_by_source.get(source_id, [])
+
+    @functools.cached_property
+    def _typed_by_source(self) -> dict[str, list[Json]]:
+        holds = self.target.holds
+        return {
+            sid: [t for t in linked if holds(t)]
+            for sid, linked in self.pairing().by_source.items()
+        }
+
+    def pairs(self) -> list[tuple[Json, Json]]:
+        """(source, target) of every source linked to exactly one target of the bound type."""
+        return self._pairs
+
+    @functools.cached_property
+    def _pairs(self) -> list[tuple[Json, Json]]:
+        found = []
+        for source, sid in zip(self.sources, self.source_ids, strict=True):
+            typed = self.typed_targets(sid)
+            if len(typed) == 1:
+                found.append((source, typed[0]))
+        return found
+
+    @functools.cached_property
+    def source_ids(self) -> list[str]:
+        """The sources' ids, in order: every check of a judgement needs them."""
+        return [entity_id(source) for source in self.sources]
 
     def typed_pairing(self) -> Pairing:
         """Only targets of the bound type: what references must point at."""
@@ -251,7 +281,7 @@ def _listing(
     key = (binding.system, binding.resource)
     if cache is not None and key in cache:
         return cache[key]
-    rows = [dict(row) for row in systems.resource(binding).list()]
+    rows = list(systems.resource(binding).list())  # the reader's own dicts: no copy
     if cache is not None:
         cache[key] = rows
     return rows
@@ -355,9 +385,9 @@ def check_section(
     )
     pairing = snap.pairing()
     unlinked = {str(i) for i in unlinked_sources}
+    rows = judged_rows(section)
     findings: list[Finding] = []
-    for source in snap.sources:
-        sid = entity_id(source)
+    for source, sid in zip(snap.sources, snap.source_ids, strict=True):
         linked = pairing.targets_of(sid)
         if section.kind is SectionKind.LINK_FIRST and sid in unlinked:
             findings.extend(
@@ -371,7 +401,7 @@ def check_section(
                 for t in linked
             )
             continue
-        typed = [t for t in linked if snap.target.holds(t)]
+        typed = snap.typed_targets(sid)
         if not typed:
             findings.extend(_exists_findings(ctx, sid, linked))
             continue
@@ -386,7 +416,7 @@ def check_section(
                 )
             )
             continue
-        findings.extend(_property_findings(ctx, source, typed[0], pairings))
+        findings.extend(_property_findings(ctx, rows, sid, source, typed[0], pairings))
     for orphan in pairing.orphans:
         if snap.target.holds(orphan):
             findings.append(
@@ -431,17 +461,32 @@ def _exists_findings(ctx: _Ctx, sid: str, linked: Sequence[Json]) -> list[Findin
     ]
 
 
+def judged_rows(section: Section) -> tuple[PropertyMap, ...]:
+    """The property rows compared pair by pair: all but those the target's vendor computes
+    (the scenario names those; nothing can be compared) and the link rows (the pair exists
+    only because the target is that one). Worked out once per section, not once per pair:
+    a judgement compares tens of thousands of pairs on the same rows."""
+    unwritable = unwritable_rows(section)
+    source, _target = section_bindings(section)
+    linked = source.link_rows if source is not None else frozenset()
+    return tuple(
+        prop
+        for prop in section.properties
+        if (prop.source_path, prop.target_path) not in unwritable
+        and (prop.source_path, prop.target_path) not in linked
+    )
+
+
 def _property_findings(
-    ctx: _Ctx, source: Json, target: Json, pairings: Mapping[tuple[str, str], Pairing]
+    ctx: _Ctx,
+    rows: Sequence[PropertyMap],
+    sid: str,
+    source: Json,
+    target: Json,
+    pairings: Mapping[tuple[str, str], Pairing],
 ) -> list[Finding]:
     findings: list[Finding] = []
-    sid, tid = entity_id(source), entity_id(target)
-    unwritable = unwritable_rows(ctx.snap.section)
-    for prop in ctx.snap.section.properties:
-        if (prop.source_path, prop.target_path) in unwritable:
-            continue  # the vendor computes it: the scenario names it, nothing can be compared
-        if (prop.source_path, prop.target_path) in ctx.snap.source.link_rows:
-            continue  # the link itself: this pair exists only because the target is that one
+    for prop in rows:
         expected = read_path(source, prop.source_path)
         actual = read_path(target, prop.target_path)
         ref_key = ctx.snap.target.references.get(prop.target_path)
@@ -450,7 +495,7 @@ def _property_findings(
                 finding = _reference_finding(
                     ctx,
                     sid,
-                    tid,
+                    target,
                     prop.source_path,
                     prop.target_path,
                     expected,
@@ -479,7 +524,7 @@ def _property_findings(
                     FindingKind.MISMATCH,
                     PromiseId.PROPERTIES,
                     source_id=sid,
-                    target_id=tid,
+                    target_id=entity_id(target),
                     source_path=prop.source_path,
                     target_path=prop.target_path,
                     expected=expected,
@@ -531,7 +576,7 @@ def _shaped_like(expected: Any, actual: Any) -> Any:
 def _reference_finding(
     ctx: _Ctx,
     sid: str,
-    tid: str,
+    target: Json,
     source_path: str,
     target_path: str,
     source_value: Any,
@@ -540,6 +585,11 @@ def _reference_finding(
     pairing: Pairing,
 ) -> Finding | None:
     """A reference must name the target linked to the referenced source."""
+    if isinstance(source_value, str | int) and str(source_value).strip():
+        # the common case, one id, without the list-shaped general path below
+        linked = pairing.linked_id(str(source_value))
+        if linked is not None and linked.strip() and linked == _as_ids(actual):
+            return None
     expected = _translate(source_value, pairing)
     if _as_ids(expected) == _as_ids(actual) and not _unresolved(source_value, expected):
         return None
@@ -557,7 +607,7 @@ def _reference_finding(
         FindingKind.DANGLING_REFERENCE,
         PromiseId.REFERENCES,
         source_id=sid,
-        target_id=tid,
+        target_id=entity_id(target),
         source_path=source_path,
         target_path=target_path,
         expected=expected,
@@ -615,17 +665,6 @@ class CheckReport(BaseModel):
         return json.dumps(body, indent=2, sort_keys=True, default=str)
 
 
-def _pairs(snap: SectionSnapshot) -> list[tuple[Json, Json]]:
-    """(source, target) of every source linked to exactly one target of the bound type."""
-    pairing = snap.pairing()
-    found = []
-    for source in snap.sources:
-        typed = [t for t in pairing.targets_of(entity_id(source)) if snap.target.holds(t)]
-        if len(typed) == 1:
-            found.append((source, typed[0]))
-    return found
-
-
 def _blank(value: Any) -> bool:
     if isinstance(value, list):
         return all(_blank(item) for item in value)
@@ -639,15 +678,10 @@ def uncompared_rows(section: Section, pairs: Sequence[tuple[Json, Json]]) -> lis
     as "equal"; a scenario must not call that a kept promise. No pairs, no rows: that case is
     the missing pairs' own failure.
     """
-    unwritable = unwritable_rows(section)
-    source, _target = section_bindings(section)
-    linked = source.link_rows if source is not None else frozenset()
     return [
         f"{prop.source_path} -> {prop.target_path}"
-        for prop in section.properties
+        for prop in judged_rows(section)
         if pairs
-        and (prop.source_path, prop.target_path) not in unwritable
-        and (prop.source_path, prop.target_path) not in linked
         and all(
             _blank(read_path(source, prop.source_path))
             and _blank(read_path(target, prop.target_path))
@@ -804,7 +838,7 @@ def check_spec(
     for snap in snaps:
         section = snap.section
         findings.extend(check_section(snap, pairings, unlinked_sources=unlinked_sources))
-        pairs = _pairs(snap)
+        pairs = snap.pairs()
         results[section.index] = SectionResult(
             index=section.index,
             heading=" ".join(section.heading.split()),
@@ -816,7 +850,7 @@ def check_spec(
             notes=_kind_notes(section) + notes.get(section.index, []) + list(snap.notes),
             undemanded=list(snap.notes),
             uncompared=uncompared_rows(section, pairs),
-            source_ids=[entity_id(source) for source in snap.sources],
+            source_ids=list(snap.source_ids),
         )
     ordered = [results[s.index] for s in spec.sections if s.index in results]
     return CheckReport(file=spec.file, findings=findings, sections=ordered)

@@ -9,9 +9,10 @@ both sides are read the same way. deepdiff then explains what differs, in a line
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -35,17 +36,25 @@ def read_path(entity: Mapping[str, Any] | None, path: str) -> Any:
     ``order_line_items.unit_price`` reads every line's unit price as a list. An absent
     key reads as None: vendors omit empty fields as often as they send null.
     """
-    return _read(entity, [part for part in path.split(".") if part])
+    return _read(entity, _parts(path), 0)
 
 
-def _read(value: Any, parts: list[str]) -> Any:
-    if not parts:
-        return value
-    if isinstance(value, Mapping):
-        return _read(value.get(parts[0]), parts[1:])
-    if isinstance(value, list):
-        return [_read(item, parts) for item in value]
-    return None
+@functools.cache
+def _parts(path: str) -> tuple[str, ...]:
+    """A path's keys, split once: the judge reads the same few paths of every entity."""
+    return tuple(part for part in path.split(".") if part)
+
+
+def _read(value: Any, parts: tuple[str, ...], at: int) -> Any:
+    while at < len(parts):
+        if type(value) is dict or isinstance(value, Mapping):  # dict first: no ABC check
+            value = value.get(parts[at])
+            at += 1
+        elif isinstance(value, list):
+            return [_read(item, parts, at) for item in value]
+        else:
+            return None
+    return value
 
 
 def declared_type(data_type: str | None) -> str | None:
@@ -58,22 +67,15 @@ def declared_type(data_type: str | None) -> str | None:
 
 def coerce(value: Any, data_type: str | None) -> Any:
     """Read a value as the declared type; None and blank strings stay None (absent)."""
+    return _coerce(value, _AS_KIND.get(declared_type(data_type)))
+
+
+def _coerce(value: Any, as_kind: Callable[[Any], Any] | None) -> Any:
     if isinstance(value, list):
-        return [coerce(item, data_type) for item in value]
+        return [_coerce(item, as_kind) for item in value]
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    kind = declared_type(data_type)
-    if kind is None:
-        return value
-    if kind == "string":
-        return _as_string(value)
-    if kind == "integer":
-        return _as_integer(value)
-    if kind == "float":
-        return _as_float(value)
-    if kind == "decimal":
-        return _as_decimal(value)
-    return _as_boolean(value)
+    return value if as_kind is None else as_kind(value)
 
 
 def _as_string(value: Any) -> str:
@@ -133,22 +135,44 @@ def _as_boolean(value: Any) -> bool:
     raise CoercionError(f"{value!r} is not a boolean")
 
 
+_AS_KIND: Mapping[str | None, Callable[[Any], Any]] = {
+    "string": _as_string,
+    "integer": _as_integer,
+    "float": _as_float,
+    "decimal": _as_decimal,
+    "boolean": _as_boolean,
+}
+
+
 def _leaf(path: str) -> str:
     return path.rsplit(".", 1)[-1].strip().lower()
 
 
 def normalise(value: Any, path: str) -> Any:
     """Vendor normalisations that hold whatever the declared type: ISO codes ignore case."""
+    return _upper(value) if _leaf(path) in _ISO_CODE_LEAVES else value
+
+
+def _upper(value: Any) -> Any:
     if isinstance(value, list):
-        return [normalise(item, path) for item in value]
-    if isinstance(value, str) and _leaf(path) in _ISO_CODE_LEAVES:
-        return value.strip().upper()
-    return value
+        return [_upper(item) for item in value]
+    return value.strip().upper() if isinstance(value, str) else value
 
 
 def prepare(value: Any, data_type: str | None, path: str) -> Any:
     """Coerce to the declared type, then apply the vendor normalisations of the path."""
-    return normalise(coerce(value, data_type), path)
+    return preparer(data_type, path)(value)
+
+
+@functools.cache
+def preparer(data_type: str | None, path: str) -> Callable[[Any], Any]:
+    """``prepare`` for one checklist row's side, resolved once: the judge applies the same
+    few (type, path) pairs to every entity, and working out the type and the path's
+    normalisation per value was most of a comparison's cost."""
+    as_kind = _AS_KIND.get(declared_type(data_type))
+    if _leaf(path) in _ISO_CODE_LEAVES:
+        return lambda value: _upper(_coerce(value, as_kind))
+    return lambda value: _coerce(value, as_kind)
 
 
 def _equal(left: Any, right: Any) -> bool:
@@ -181,11 +205,11 @@ def same(
     the judge reports what it sees rather than guessing.
     """
     try:
-        left = prepare(expected, data_type, source_path)
+        left = preparer(data_type, source_path)(expected)
     except CoercionError:
         left = _Raw(expected)
     try:
-        right = prepare(actual, data_type, target_path)
+        right = preparer(data_type, target_path)(actual)
     except CoercionError:
         right = _Raw(actual)
     if isinstance(left, _Raw) or isinstance(right, _Raw):

@@ -42,7 +42,7 @@ def claim(target: Mapping[str, Any], source_system: str = "chargebee") -> str | 
     key = link_key(source_system)
     for name in _METADATA_FIELDS:
         metadata = target.get(name)
-        if isinstance(metadata, Mapping):
+        if type(metadata) is dict or isinstance(metadata, Mapping):  # dict first: no ABC check
             value = metadata.get(key)
             if value is not None and str(value).strip():
                 return str(value).strip()

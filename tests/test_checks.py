@@ -328,6 +328,33 @@ def test_merge_sections_pair_an_existing_target_by_merge_properties() -> None:
     assert _kinds(findings) == ["duplicate"]
 
 
+def test_the_typed_pairing_is_the_pairing_of_the_typed_targets_alone() -> None:
+    """Taken from the snapshot's own pairing, it must equal pairing the targets of the bound
+    type afresh: claimed, merged, duplicated and orphaned, persons and companies mixed."""
+    email = ("email", "email")
+    section = _section(6, "Customer", "Customers person", ((*email, "string"),), merge=(email,))
+    sources = [{"id": f"c{n}", "email": f"p{n}@x.io"} for n in range(6)]
+    targets = [
+        _linked(1, "c0", type="person"),
+        _linked(2, "c1", type="company"),  # wrong type: not a person's link
+        _linked(3, "c2", type="person"),
+        _linked(4, "c2", type="person"),  # duplicate
+        _linked(5, "gone", type="person"),  # orphan
+        _linked(6, "gone", type="company"),  # orphan of another type
+        {"id": 7, "type": "person", "email": "P3@x.io"},  # merged by email
+        {"id": 8, "type": "company", "email": "p4@x.io"},  # unclaimed company: not in it
+    ]
+    snap = _snap(section, sources, targets)
+    typed = [t for t in snap.targets if snap.target.holds(t)]
+    fresh = pair(section, snap.sources, typed, source_system="chargebee")
+    taken = snap.typed_pairing()
+    assert taken.by_source == fresh.by_source
+    assert taken.orphans == fresh.orphans
+    assert taken.merged == fresh.merged == frozenset({"7"})
+    assert [t["id"] for t in taken.targets_of("c2")] == [3, 4]
+    assert taken.targets_of("c1") == []
+
+
 def test_unclaimed_targets_do_not_enter_snapshots_of_non_merge_sections() -> None:
     snap = _snap(CUSTOMERS, [{"id": "c1"}], [{"id": 40, "type": "person"}])
     assert snap.targets == []

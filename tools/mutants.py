@@ -257,8 +257,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "compare-codes-not-normalised",
         "talkqa/compare.py",
-        "        return value.strip().upper()\n",
-        "        return value\n",
+        "    return value.strip().upper() if isinstance(value, str) else value\n",
+        "    return value\n",
         "'usd' and 'USD' differ: vendors' case conventions become mismatches",
         ("tests/test_compare.py",),
     ),

@@ -20,7 +20,10 @@ class Resource(Protocol):
     name: str  # "customers", "items", "orders", "invoices"
 
     def list(self, updated_after: int | None = None) -> Iterator[Json]:
-        """Every entity (all pages), oldest change first when ``updated_after`` is given."""
+        """Every entity (all pages), oldest change first when ``updated_after`` is given.
+
+        Each call yields dicts of its own (freshly read, or copies): a caller may keep them,
+        and the judge keeps 31k of them, without copying."""
         ...
 
     def get(self, entity_id: str) -> Json: ...

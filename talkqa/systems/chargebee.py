@@ -13,16 +13,16 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, NotRequired
 from urllib.parse import urlencode
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from talkqa.systems.base import BadRequest, Json, NotFound, UnexpectedResponse
 from talkqa.systems.catalog import ADDRESS_LABEL
-from talkqa.systems.client import VendorClient
-from talkqa.systems.http import VendorHttp, lean, page_fits, resend_checked, validated
+from talkqa.systems.client import VendorClient, page_fits, shape, typed_fields
+from talkqa.systems.http import VendorHttp, resend_checked, validated
 
 SYSTEM = "chargebee"
 PAGE_SIZE = 100
@@ -147,16 +147,13 @@ class _Page(BaseModel):
 
 @functools.cache
 def _page_checker(singular: str) -> TypeAdapter[Any]:
-    """A list page checked whole: ``{"list": [{singular: <model's fields>}, ...],
+    """A parsed list page checked whole: ``{"list": [{singular: <model's fields>}, ...],
     "next_offset": str | None}``, what ``_Page`` and ``_unwrap`` check entry by entry."""
-    wrapped: dict[str, Any] = {singular: (lean(_MODELS.get(singular, _Entity)), ...)}
-    entry = create_model(f"_{singular.title()}Entry", **wrapped)
-    fields: dict[str, Any] = {
-        "entries": (list[entry], Field(alias="list")),
-        "next_offset": (str | None, None),
-    }
-    page = create_model(f"_{singular.title()}Page", **fields)
-    return TypeAdapter(page)
+    entry = shape(
+        f"_{singular.title()}Entry", {singular: typed_fields(_MODELS.get(singular, _Entity))}
+    )
+    fields = {"list": list[entry], "next_offset": NotRequired[str | None]}  # type: ignore[valid-type]
+    return TypeAdapter(shape(f"_{singular.title()}Page", fields))
 
 
 # --- resources -----------------------------------------------------------------------------
@@ -207,7 +204,7 @@ class ChargebeeResource:
         while True:
             response = self._http.request("GET", f"/{self.name}", resource=self.name, params=params)
             body = self._http.read_json(response, resource=self.name)
-            checked = page_fits(_page_checker(self.singular), response.content)
+            checked = page_fits(_page_checker(self.singular), body)
             if not checked:
                 validated(_Page, body, system=SYSTEM, resource=self.name)
             for entry in body["list"]:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from types import EllipsisType
-from typing import ClassVar, Generic, TypeVar
+from types import EllipsisType, UnionType
+from typing import Any, ClassVar, Generic, NotRequired, TypeVar, Union, get_args, get_origin
 
 import httpx
+from pydantic import BaseModel, InstanceOf, TypeAdapter, ValidationError
+from typing_extensions import TypedDict
 
 from talkqa.systems.http import CallCounter, RetryPolicy, VendorHttp
 from talkqa.systems.limits import AccountLimiter, Clock, Limiters, Sleep, account_key
@@ -102,3 +104,52 @@ class VendorClient(Generic[R]):
         if found is None:
             raise KeyError(f"{self.system} has no collection {name!r}")
         return found
+
+
+def typed_fields(model: type[BaseModel]) -> Any:
+    """The fields ``model`` types, as a TypedDict that ignores every other key.
+
+    A list page is checked on the JSON already parsed: a model instance per entity, or a
+    second parse of the raw bytes, cost a judgement of 31k entities more than reading them.
+    The TypedDict runs the same field checks (strictness included) and builds nothing but
+    a small dict of those fields, thrown away; the caller keeps the parsed answer as sent.
+    """
+    return shape(
+        f"{model.__name__}Fields",
+        {
+            name: _by_type(info.rebuild_annotation())
+            if info.is_required()
+            else NotRequired[_by_type(info.rebuild_annotation())]
+            for name, info in model.model_fields.items()
+        },
+    )
+
+
+def _by_type(annotation: Any) -> Any:
+    """``dict[str, Any]`` (also inside a list or an optional) checked as "is a dict" rather
+    than rebuilt key by key: the same answer on parsed JSON, whose objects are dicts with
+    text keys, for a quarter less of a page check (a Chargebee order's lines and address)."""
+    origin = get_origin(annotation)
+    if origin is dict:
+        return InstanceOf[dict]  # type: ignore[type-arg]
+    if origin is list:
+        return list[_by_type(get_args(annotation)[0])]  # type: ignore[misc]
+    if origin in (Union, UnionType):
+        return Union[tuple(_by_type(arg) for arg in get_args(annotation))]  # noqa: UP007
+    return annotation
+
+
+def shape(name: str, fields: Mapping[str, Any]) -> Any:
+    """A TypedDict of ``fields`` (key -> annotation) made at run time, for a page checker
+    (extra keys are ignored, and keys need not be identifiers: Chargebee's ``list``)."""
+    return TypedDict(name, dict(fields))  # type: ignore[operator]
+
+
+def page_fits(checker: TypeAdapter[Any], body: Any) -> bool:
+    """Whether a parsed list page passes ``checker`` (built with ``typed_fields``) as a
+    whole. False sends the caller to the per-entity check, which names the culprit."""
+    try:
+        checker.validate_python(body)
+    except ValidationError:
+        return False
+    return True

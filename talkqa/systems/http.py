@@ -32,13 +32,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, cast
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pydantic_core
 import tenacity
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from talkqa.systems.base import (
     ApiError,
@@ -464,26 +464,6 @@ def validated(
             param=where,
         ) from exc
     return data
-
-
-def lean(model: type[BaseModel]) -> type[BaseModel]:
-    """``model`` with the fields it does not type ignored instead of kept: the same checks,
-    without copying every other field of an answer into a model that is thrown away."""
-    config = ConfigDict(**{**model.model_config, "extra": "ignore"})
-    namespace = {"model_config": config, "__module__": model.__module__}
-    return cast(type[BaseModel], type(f"Lean{model.__name__}", (model,), namespace))
-
-
-def page_fits(checker: TypeAdapter[Any], raw: bytes) -> bool:
-    """Whether a whole page, as raw JSON, passes ``checker`` (built from the entity models
-    with ``lean``). Parsed and checked in Rust in one pass: the per-entity ``validated`` of a
-    31k-entity judgement cost more than parsing its pages. False sends the caller to the
-    per-entity check, which names the culprit as before."""
-    try:
-        checker.validate_json(raw)
-    except ValidationError:
-        return False
-    return True
 
 
 def holds(entity: Any, wanted: Any) -> bool:

@@ -18,8 +18,8 @@ import httpx
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, TypeAdapter
 
 from talkqa.systems.base import Json, UnexpectedResponse
-from talkqa.systems.client import VendorClient
-from talkqa.systems.http import VendorHttp, lean, page_fits, resend_checked, validated
+from talkqa.systems.client import VendorClient, page_fits, typed_fields
+from talkqa.systems.http import VendorHttp, resend_checked, validated
 
 SYSTEM = "invoiced"
 PAGE_SIZE = 100
@@ -63,8 +63,8 @@ _MODELS: Mapping[str, type[_Entity]] = {
 
 @functools.cache
 def _page_checker(name: str) -> TypeAdapter[Any]:
-    """A list page checked whole: an array of entities with the model's fields."""
-    return TypeAdapter(list[lean(_MODELS[name])])  # type: ignore[arg-type, misc]
+    """A parsed list page checked whole: an array of entities with the model's fields."""
+    return TypeAdapter(list[typed_fields(_MODELS[name])])  # type: ignore[arg-type, misc]
 
 
 def next_page_params(response: httpx.Response) -> dict[str, str] | None:
@@ -115,7 +115,7 @@ class InvoicedResource:
                 raise UnexpectedResponse(
                     SYSTEM, self.name, f"a list answered {type(body).__name__}, not a JSON array"
                 )
-            checked = page_fits(_page_checker(self.name), response.content)
+            checked = page_fits(_page_checker(self.name), body)
             for entity in body:
                 yield entity if checked else self._valid(entity, None)
             following = next_page_params(response)

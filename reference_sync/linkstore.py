@@ -34,6 +34,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import orjson
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS links (
     section TEXT NOT NULL,
@@ -80,10 +82,15 @@ TOMBSTONE = "tombstone"
 GONE = "gone"
 
 
+# Sorted keys make equal values equal text; a key that is not a string (an int) is kept as
+# text, as the stdlib's json did. orjson: every link is written at least twice in a run (its
+# intent, then its outcome), and the stdlib's sorted dumps were a tenth of the sync's CPU.
+_DUMP_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+
 def fingerprint(source_values: dict[str, Any], target_values: dict[str, Any]) -> str:
     """A stable digest of what both sides held when last in sync."""
-    text = json.dumps([source_values, target_values], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(_dump([source_values, target_values]).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -114,7 +121,10 @@ class Link:
 
 
 def _dump(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    try:
+        return orjson.dumps(value, option=_DUMP_OPTIONS).decode()
+    except orjson.JSONEncodeError:  # an int beyond 64 bits: the stdlib writes any int
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 class LinkStore:
@@ -163,11 +173,11 @@ class LinkStore:
             source_id=source_id,
             state=state,
             target_id=target_id,
-            target_native=json.loads(native) if native is not None else None,
+            target_native=orjson.loads(native) if native is not None else None,
             created_by_sync=bool(created),
-            source_values=json.loads(src),
-            target_values=json.loads(tgt),
-            derived=json.loads(derived),
+            source_values=orjson.loads(src),
+            target_values=orjson.loads(tgt),
+            derived=orjson.loads(derived),
             generation=gen,
         )
 

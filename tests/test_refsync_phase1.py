@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from reference_sync import LinkStore, run_sync
+from reference_sync.linkstore import Link, fingerprint
 from reference_sync.plan import idempotency_key
 from reference_sync.testing import (
     ORDER_PROPERTIES,
@@ -228,6 +229,26 @@ def test_link_store_persists_on_disk(vendors: FakeSystems, tmp_path: Path) -> No
         assert len(again.links("chargebee:Customer->invoiced:Customers person")) == 3
         run_sync(checklist_spec(), vendors, again)
     assert vendors.writes() == 0
+
+
+def test_link_values_round_trip_through_the_store_whatever_they_hold(tmp_path: Path) -> None:
+    values = {"name": "Zoë Ørsted", "n": 2**70, "x": 1.5, "none": None, "m": {"b": [1], "a": {}}}
+    link = Link(
+        section="s",
+        source_id="c1",
+        target_id="7",
+        target_native=7,
+        source_values=values,
+        target_values={"metadata": {"chargebee_id": "c1"}},
+        derived={"k": True},
+    )
+    with LinkStore(tmp_path / "links.sqlite") as written:
+        written.put(link)
+    with LinkStore(tmp_path / "links.sqlite") as read:
+        assert read.get("s", "c1") == link
+    # equal values are equal text whatever the order of their keys
+    assert fingerprint({"a": 1, "b": 2}, {}) == fingerprint({"b": 2, "a": 1}, {})
+    assert fingerprint({"a": 1}, {}) != fingerprint({"a": 2}, {})
 
 
 def test_summary_serialises_with_totals(vendors: FakeSystems, store: LinkStore) -> None:

@@ -35,6 +35,7 @@ copied back.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -501,13 +502,16 @@ def _sync_section(run: _Run, model: SectionModel, summary: SectionSummary) -> No
     if applier.wrote_source:
         run.reader.invalidate(src_res)
     refs = run.refs(model)
+    # the links as the writes left them, read once: the closing reads hold every entity the
+    # run wrote (31k on a first sync), and a query per entity cost more than the comparison
+    after = run.store.links(model.key) if applier.wrote_target or applier.wrote_source else {}
     tgt_cursor = _next_cursor(
         run,
         tgt_res,
         model.target,
         tgt_high,
         applier.wrote_target,
-        lambda e: _target_explained(run, model, e),
+        functools.partial(_target_explained, model, _linked_by_target(after)),
     )
     src_cursor = _next_cursor(
         run,
@@ -515,7 +519,7 @@ def _sync_section(run: _Run, model: SectionModel, summary: SectionSummary) -> No
         model.source,
         src_high,
         applier.wrote_source,
-        lambda e: _source_explained(run, model, refs, e),
+        functools.partial(_source_explained, model, after, refs),
     )
     if tgt_cursor is not None:
         run.store.set_cursor(model.key, TARGET, tgt_cursor)
@@ -554,17 +558,28 @@ def _next_cursor(
     return _latest(closing, high)
 
 
-def _target_explained(run: _Run, model: SectionModel, entity: Json) -> bool:
+def _linked_by_target(links: Mapping[str, Link]) -> dict[str, Link]:
+    """Linked links by target id; the first by source id should two name one target."""
+    found: dict[str, Link] = {}
+    for link in links.values():
+        if link.linked and link.target_id is not None:
+            found.setdefault(link.target_id, link)
+    return found
+
+
+def _target_explained(model: SectionModel, by_target: Mapping[str, Link], entity: Json) -> bool:
     if not model.target.holds(entity):
         return True
-    link = run.store.by_target(model.key, str(entity.get("id")))
+    link = by_target.get(str(entity.get("id")))
     return link is None or project_target(model, entity) == link.target_values
 
 
-def _source_explained(run: _Run, model: SectionModel, refs: Refs, entity: Json) -> bool:
+def _source_explained(
+    model: SectionModel, links: Mapping[str, Link], refs: Refs, entity: Json
+) -> bool:
     if not model.source.holds(entity):
         return True  # another section's entity (another Talk datatype)
-    link = run.store.get(model.key, str(entity.get("id")))
+    link = links.get(str(entity.get("id")))
     if link is None or link.state == CREATING:
         return mapping.is_deleted(entity)
     if not link.linked:

@@ -647,6 +647,12 @@ class _Applier:
         self._lock = threading.Lock()
 
     def apply_all(self) -> None:
+        try:
+            self._apply_groups()
+        finally:
+            self.run.store.flush()  # the last creates' links, whatever stopped the run
+
+    def _apply_groups(self) -> None:
         groups: dict[str, list[Action]] = {}
         for action in self.plan.actions:
             groups.setdefault(_action_source(action), []).append(action)
@@ -714,7 +720,8 @@ class _Applier:
             store.put(action.link)
             self._wrote(TARGET)
             created = self.tgt_res.create(action.fields, idempotency_key=action.idempotency_key)
-            store.put(self._linked(action.link, created))
+            # committed with the next entity's intent: one commit per create, not two
+            store.put(self._linked(action.link, created), defer=True)
             self.ledger.note(action.source_id, "created")
         elif isinstance(action, Adopt):
             store.put(action.link)

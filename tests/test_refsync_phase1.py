@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from reference_sync import LinkStore, run_sync
-from reference_sync.linkstore import Link, fingerprint
+from reference_sync.linkstore import CREATING, Link, fingerprint
 from reference_sync.plan import idempotency_key
 from reference_sync.testing import (
     ORDER_PROPERTIES,
@@ -249,6 +250,27 @@ def test_link_values_round_trip_through_the_store_whatever_they_hold(tmp_path: P
     # equal values are equal text whatever the order of their keys
     assert fingerprint({"a": 1, "b": 2}, {}) == fingerprint({"b": 2, "a": 1}, {})
     assert fingerprint({"a": 1}, {}) != fingerprint({"a": 2}, {})
+
+
+def test_a_deferred_link_is_read_at_once_and_committed_with_the_next_write(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "links.sqlite"
+
+    def on_disk() -> set[str]:
+        with sqlite3.connect(path) as other:  # what a crash now would leave
+            return {row[0] for row in other.execute("SELECT source_id FROM links")}
+
+    with LinkStore(path) as store:
+        store.put(Link(section="s", source_id="c1", state=CREATING), defer=True)
+        assert on_disk() == set()
+        store.put(Link(section="s", source_id="c2", state=CREATING))
+        assert on_disk() == {"c1", "c2"}
+        store.put(Link(section="s", source_id="c3", target_id="9"), defer=True)
+        assert store.get("s", "c3") == Link(section="s", source_id="c3", target_id="9")
+        assert on_disk() == {"c1", "c2", "c3"}  # the read committed it first
+        store.put(Link(section="s", source_id="c4", target_id="8"), defer=True)
+    assert on_disk() == {"c1", "c2", "c3", "c4"}  # close commits what is left
 
 
 def test_summary_serialises_with_totals(vendors: FakeSystems, store: LinkStore) -> None:

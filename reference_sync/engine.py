@@ -6,7 +6,8 @@ A run, per bound section (customers before the orders that reference them):
    committed after the targets were read would look like a deleted target);
 2. plan (pure, ``plan.plan_section``);
 3. apply: creates with deterministic idempotency keys, updates both ways, unlinks; every
-   link change is committed as soon as its write succeeded. Different entities' writes may
+   link change is committed as soon as its write succeeded (a create's outcome with the next
+   commit: its intent is committed before the create is sent). Different entities' writes may
    run concurrently (``concurrency``); a failed write is confined to its entity (reported,
    put on the retry list) unless the key was refused;
 4. move each side's cursor. Cursors come from the data's own ``updated_at``, never the local

@@ -6,7 +6,7 @@ builds a transport, so the same connector code runs unchanged in every mode. Tim
 injected too (``sleep``, ``clock``), so retry and limiter behaviour is testable without
 waiting.
 
-Retry policy (tenacity), by what went wrong:
+Retry policy (tenacity, entered only when a first attempt failed), by what went wrong:
 
 - 429: never given up while the server keeps answering. The whole account pauses (its
   ``AccountLimiter``: ``Retry-After`` or a doubling backoff, and a slower pace), and the

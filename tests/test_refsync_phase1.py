@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -199,6 +200,40 @@ def test_a_retried_create_after_a_lost_store_never_duplicates(
         )
     assert len(vendors["invoiced", "customers"].entities) == 3
     assert summary.sections[0].created == 0  # adopted by metadata.chargebee_id instead
+
+
+class _Killed(BaseException):
+    """The process died (nothing in the sync catches it, as nothing catches a SIGKILL)."""
+
+
+class _DiesAtTheNextCommit(LinkStore):
+    """A store that dies just before the commit that would carry a deferred row: what a
+    SIGKILL between a create's answer and the next commit leaves on disk."""
+
+    def _write(self, *statements: tuple[str, tuple[Any, ...]]) -> None:
+        if self._deferred:
+            self._deferred.clear()
+            raise _Killed
+        super()._write(*statements)
+
+
+def test_a_create_whose_outcome_a_crash_lost_is_adopted_as_the_syncs_own(
+    vendors: FakeSystems, tmp_path: Path
+) -> None:
+    spec = checklist_spec(section(0, "Customer", "Customers person"))
+    key = "chargebee:Customer->invoiced:Customers person"
+    with pytest.raises(_Killed), _DiesAtTheNextCommit(tmp_path / "links.sqlite") as crashed:
+        run_sync(spec, vendors, crashed)
+    assert len(vendors["invoiced", "customers"].entities) == 1  # c1 made, its link lost
+    with LinkStore(tmp_path / "links.sqlite") as store:
+        assert [(link.source_id, link.state) for link in store.links(key).values()] == [
+            ("c1", CREATING)
+        ]
+        summary = run_sync(spec, vendors, store)
+        links = store.links(key)
+    assert len(vendors["invoiced", "customers"].entities) == 3
+    assert (summary.sections[0].readopted, summary.sections[0].created) == (1, 2)
+    assert all(link.linked and link.created_by_sync for link in links.values())
 
 
 def test_create_replays_with_the_same_key(vendors: FakeSystems, store: LinkStore) -> None:

@@ -82,8 +82,8 @@ def process_env(env: dict[str, str]) -> dict[str, str]:
 
 def fired(env: dict[str, str]) -> int:
     """How many injected faults fired since the rules were set."""
-    with httpx.Client(timeout=60) as http:
-        rules = http.get(f"{admin_url(env)}/stats").json()["rules"]
+    with httpx.Client(timeout=60, auth=(env["CHARGEBEE_API_KEY"], "")) as http:
+        rules = http.get(f"{admin_url(env)}/stats").raise_for_status().json()["rules"]
     return sum(int(rule.get("fired", 0)) for rule in rules)
 
 

@@ -6,7 +6,8 @@ A run, per bound section (customers before the orders that reference them):
    committed after the targets were read would look like a deleted target);
 2. plan (pure, ``plan.plan_section``);
 3. apply: creates with deterministic idempotency keys, updates both ways, unlinks; every
-   link change is committed as soon as its write succeeded. Different entities' writes may
+   link change is committed as soon as its write succeeded (a create's outcome with the next
+   commit: its intent is committed before the create is sent). Different entities' writes may
    run concurrently (``concurrency``); a failed write is confined to its entity (reported,
    put on the retry list) unless the key was refused;
 4. move each side's cursor. Cursors come from the data's own ``updated_at``, never the local
@@ -35,6 +36,7 @@ copied back.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -533,13 +535,16 @@ def _sync_section(run: _Run, model: SectionModel, summary: SectionSummary) -> No
     if applier.wrote_source:
         run.reader.invalidate(src_res)
     refs = run.refs(model)
+    # the links as the writes left them, read once: the closing reads hold every entity the
+    # run wrote (31k on a first sync), and a query per entity cost more than the comparison
+    after = run.store.links(model.key) if applier.wrote_target or applier.wrote_source else {}
     tgt_cursor = _next_cursor(
         run,
         tgt_res,
         model.target,
         tgt_high,
         applier.wrote_target,
-        lambda e: _target_explained(run, model, e),
+        functools.partial(_target_explained, model, _linked_by_target(after)),
     )
     src_cursor = _next_cursor(
         run,
@@ -547,7 +552,7 @@ def _sync_section(run: _Run, model: SectionModel, summary: SectionSummary) -> No
         model.source,
         src_high,
         applier.wrote_source,
-        lambda e: _source_explained(run, model, refs, e),
+        functools.partial(_source_explained, model, after, refs),
     )
     if tgt_cursor is not None:
         run.store.set_cursor(model.key, TARGET, tgt_cursor)
@@ -608,17 +613,28 @@ def _next_cursor(
     return _latest(closing, high)
 
 
-def _target_explained(run: _Run, model: SectionModel, entity: Json) -> bool:
+def _linked_by_target(links: Mapping[str, Link]) -> dict[str, Link]:
+    """Linked links by target id; the first by source id should two name one target."""
+    found: dict[str, Link] = {}
+    for link in links.values():
+        if link.linked and link.target_id is not None:
+            found.setdefault(link.target_id, link)
+    return found
+
+
+def _target_explained(model: SectionModel, by_target: Mapping[str, Link], entity: Json) -> bool:
     if not model.target.holds(entity):
         return True
-    link = run.store.by_target(model.key, str(entity.get("id")))
+    link = by_target.get(str(entity.get("id")))
     return link is None or project_target(model, entity) == link.target_values
 
 
-def _source_explained(run: _Run, model: SectionModel, refs: Refs, entity: Json) -> bool:
+def _source_explained(
+    model: SectionModel, links: Mapping[str, Link], refs: Refs, entity: Json
+) -> bool:
     if not model.source.holds(entity):
         return True  # another section's entity (another Talk datatype)
-    link = run.store.get(model.key, str(entity.get("id")))
+    link = links.get(str(entity.get("id")))
     if link is None or link.state == CREATING:
         return mapping.is_deleted(entity)
     if not link.linked:
@@ -689,6 +705,12 @@ class _Applier:
         self._lock = threading.Lock()
 
     def apply_all(self) -> None:
+        try:
+            self._apply_groups()
+        finally:
+            self.run.store.flush()  # the last creates' links, whatever stopped the run
+
+    def _apply_groups(self) -> None:
         groups: dict[str, list[Action]] = {}
         for action in self.plan.actions:
             groups.setdefault(_action_source(action), []).append(action)
@@ -756,7 +778,8 @@ class _Applier:
             store.put(action.link)
             self._wrote(TARGET)
             created = self.tgt_res.create(action.fields, idempotency_key=action.idempotency_key)
-            store.put(self._linked(action.link, created))
+            # committed with the next entity's intent: one commit per create, not two
+            store.put(self._linked(action.link, created), defer=True)
             self.ledger.note(action.source_id, "created")
         elif isinstance(action, Adopt):
             store.put(action.link)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from reference_sync import LinkStore, run_sync
+from reference_sync.linkstore import CREATING, Link, fingerprint
 from reference_sync.plan import idempotency_key
 from reference_sync.testing import (
     ORDER_PROPERTIES,
@@ -199,6 +202,40 @@ def test_a_retried_create_after_a_lost_store_never_duplicates(
     assert summary.sections[0].created == 0  # adopted by metadata.chargebee_id instead
 
 
+class _Killed(BaseException):
+    """The process died (nothing in the sync catches it, as nothing catches a SIGKILL)."""
+
+
+class _DiesAtTheNextCommit(LinkStore):
+    """A store that dies just before the commit that would carry a deferred row: what a
+    SIGKILL between a create's answer and the next commit leaves on disk."""
+
+    def _write(self, *statements: tuple[str, tuple[Any, ...]]) -> None:
+        if self._deferred:
+            self._deferred.clear()
+            raise _Killed
+        super()._write(*statements)
+
+
+def test_a_create_whose_outcome_a_crash_lost_is_adopted_as_the_syncs_own(
+    vendors: FakeSystems, tmp_path: Path
+) -> None:
+    spec = checklist_spec(section(0, "Customer", "Customers person"))
+    key = "chargebee:Customer->invoiced:Customers person"
+    with pytest.raises(_Killed), _DiesAtTheNextCommit(tmp_path / "links.sqlite") as crashed:
+        run_sync(spec, vendors, crashed)
+    assert len(vendors["invoiced", "customers"].entities) == 1  # c1 made, its link lost
+    with LinkStore(tmp_path / "links.sqlite") as store:
+        assert [(link.source_id, link.state) for link in store.links(key).values()] == [
+            ("c1", CREATING)
+        ]
+        summary = run_sync(spec, vendors, store)
+        links = store.links(key)
+    assert len(vendors["invoiced", "customers"].entities) == 3
+    assert (summary.sections[0].readopted, summary.sections[0].created) == (1, 2)
+    assert all(link.linked and link.created_by_sync for link in links.values())
+
+
 def test_create_replays_with_the_same_key(vendors: FakeSystems, store: LinkStore) -> None:
     run_sync(checklist_spec(section(0, "Customer", "Customers person")), vendors, store)
     keys = set(vendors["invoiced", "customers"].replays)
@@ -228,6 +265,47 @@ def test_link_store_persists_on_disk(vendors: FakeSystems, tmp_path: Path) -> No
         assert len(again.links("chargebee:Customer->invoiced:Customers person")) == 3
         run_sync(checklist_spec(), vendors, again)
     assert vendors.writes() == 0
+
+
+def test_link_values_round_trip_through_the_store_whatever_they_hold(tmp_path: Path) -> None:
+    values = {"name": "Zoë Ørsted", "n": 2**70, "x": 1.5, "none": None, "m": {"b": [1], "a": {}}}
+    link = Link(
+        section="s",
+        source_id="c1",
+        target_id="7",
+        target_native=7,
+        source_values=values,
+        target_values={"metadata": {"chargebee_id": "c1"}},
+        derived={"k": True},
+    )
+    with LinkStore(tmp_path / "links.sqlite") as written:
+        written.put(link)
+    with LinkStore(tmp_path / "links.sqlite") as read:
+        assert read.get("s", "c1") == link
+    # equal values are equal text whatever the order of their keys
+    assert fingerprint({"a": 1, "b": 2}, {}) == fingerprint({"b": 2, "a": 1}, {})
+    assert fingerprint({"a": 1}, {}) != fingerprint({"a": 2}, {})
+
+
+def test_a_deferred_link_is_read_at_once_and_committed_with_the_next_write(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "links.sqlite"
+
+    def on_disk() -> set[str]:
+        with sqlite3.connect(path) as other:  # what a crash now would leave
+            return {row[0] for row in other.execute("SELECT source_id FROM links")}
+
+    with LinkStore(path) as store:
+        store.put(Link(section="s", source_id="c1", state=CREATING), defer=True)
+        assert on_disk() == set()
+        store.put(Link(section="s", source_id="c2", state=CREATING))
+        assert on_disk() == {"c1", "c2"}
+        store.put(Link(section="s", source_id="c3", target_id="9"), defer=True)
+        assert store.get("s", "c3") == Link(section="s", source_id="c3", target_id="9")
+        assert on_disk() == {"c1", "c2", "c3"}  # the read committed it first
+        store.put(Link(section="s", source_id="c4", target_id="8"), defer=True)
+    assert on_disk() == {"c1", "c2", "c3", "c4"}  # close commits what is left
 
 
 def test_summary_serialises_with_totals(vendors: FakeSystems, store: LinkStore) -> None:

@@ -105,6 +105,19 @@ def test_path_arguments_are_url_quoted_but_the_template_is_counted() -> None:
     assert http.counter.counts() == {"chargebee GET /customers/{id}": 1}
 
 
+def test_a_template_sent_again_with_other_parameters_carries_only_its_own() -> None:
+    handle, seen = scripted(*(httpx.Response(200, json={}) for _ in range(3)))
+    http = vendor(handle, FakeTime())
+    http.request("GET", "/customers", resource="customers", params={"offset": "a"})
+    http.request("GET", "/customers", resource="customers", params={"limit": "5"})
+    http.request("GET", "/customers", resource="customers")
+    assert [str(request.url) for request in seen] == [
+        "https://acme-test.chargebee.com/api/v2/customers?offset=a",
+        "https://acme-test.chargebee.com/api/v2/customers?limit=5",
+        "https://acme-test.chargebee.com/api/v2/customers",
+    ]
+
+
 def test_429_is_retried_after_the_seconds_retry_after_asks_for() -> None:
     time = FakeTime()
     handle, seen = scripted(

@@ -32,13 +32,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import httpx
 import pydantic_core
 import tenacity
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from talkqa.systems.base import (
     ApiError,
@@ -464,6 +464,14 @@ class VendorHttp:
                 entity_id=entity_id,
                 status=response.status_code,
             ) from exc
+
+
+def lean(model: type[BaseModel]) -> type[BaseModel]:
+    """``model`` with the fields it does not type ignored instead of kept: the same checks,
+    without copying every other field of an answer into a model that is thrown away."""
+    config = ConfigDict(**{**model.model_config, "extra": "ignore"})
+    namespace = {"model_config": config, "__module__": model.__module__}
+    return cast(type[BaseModel], type(f"Lean{model.__name__}", (model,), namespace))
 
 
 def validated(

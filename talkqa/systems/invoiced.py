@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, TypeAdapter
 
 from talkqa.systems.base import Json, UnexpectedResponse
 from talkqa.systems.client import VendorClient, page_fits, typed_fields
-from talkqa.systems.http import VendorHttp, resend_checked, validated
+from talkqa.systems.http import VendorHttp, lean, resend_checked, validated
 
 SYSTEM = "invoiced"
 PAGE_SIZE = 100

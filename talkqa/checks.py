@@ -26,7 +26,13 @@ from talkqa.errors import UserError
 from talkqa.links import Json, Pairing, claim, entity_id, merged, pair
 from talkqa.promises.ids import PromiseId
 from talkqa.systems.base import Resource
-from talkqa.systems.catalog import Binding, binding_of, section_bindings, unjudgeable_why
+from talkqa.systems.catalog import (
+    Binding,
+    binding_of,
+    link_rows,
+    section_bindings,
+    unjudgeable_why,
+)
 from talkqa.systems.no_api import impossible, unwritable_rows
 from talkqa.units import Side as UnitSide
 from talkqa.units import common_units
@@ -118,7 +124,7 @@ class SectionSnapshot:
     target: Binding
     sources: list[Json]
     targets: list[Json]
-    notes: tuple[str, ...] = ()  # what the rule left undemanded, and why
+    undemanded: tuple[str, ...] = ()  # sources the rule left undemanded, and why
 
     def pairing(self) -> Pairing:
         """Paired once per snapshot: the checks, the pair count and the coverage share it."""
@@ -344,7 +350,7 @@ def demanded(
         f"to carry its {label(snap.section.target.system, snap.section.target.datatype, None)} "
         f"(one exists only on a {home})"
     )
-    return dataclasses.replace(snap, sources=kept, notes=(*snap.notes, note))
+    return dataclasses.replace(snap, sources=kept, undemanded=(*snap.undemanded, note))
 
 
 @dataclass(frozen=True)
@@ -467,8 +473,7 @@ def judged_rows(section: Section) -> tuple[PropertyMap, ...]:
     only because the target is that one). Worked out once per section, not once per pair:
     a judgement compares tens of thousands of pairs on the same rows."""
     unwritable = unwritable_rows(section)
-    source, _target = section_bindings(section)
-    linked = source.link_rows if source is not None else frozenset()
+    linked = link_rows(section)
     return tuple(
         prop
         for prop in section.properties
@@ -847,8 +852,8 @@ def check_spec(
             targets_seen=len(snap.targets),
             pairs_checked=len(pairs),
             existence_only=section.existence_only,
-            notes=_kind_notes(section) + notes.get(section.index, []) + list(snap.notes),
-            undemanded=list(snap.notes),
+            notes=_kind_notes(section) + notes.get(section.index, []) + list(snap.undemanded),
+            undemanded=list(snap.undemanded),
             uncompared=uncompared_rows(section, pairs),
             source_ids=list(snap.source_ids),
         )

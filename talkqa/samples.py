@@ -19,7 +19,7 @@ from talkqa.dataflow.spec import PropertyMap, Section
 from talkqa.errors import UserError
 from talkqa.links import claim
 from talkqa.systems.base import ApiError, Json, NotFound
-from talkqa.systems.catalog import Binding, Talk, binding_of, section_bindings
+from talkqa.systems.catalog import Binding, Talk, binding_of, link_rows, section_bindings
 from talkqa.systems.connect import Systems
 from talkqa.systems.no_api import Operation, no_api
 
@@ -540,8 +540,8 @@ def _paths(prop: PropertyMap, side: str) -> tuple[str, str]:
 
 
 def is_reference_row(section: Section, prop: PropertyMap) -> bool:
-    """A row holding a reference, or the link itself (an Address's subscription_id -> id):
-    no value of it is edited, and its vendor's limits are not the promise's."""
+    """A row holding a reference (an order's customer_id): no value of it is edited, and its
+    vendor's limits are not the promise's. Link rows are left out before (``_value_rows``)."""
     source, target = section_bindings(section)
     return (source is not None and prop.source_path in source.references) or (
         target is not None and prop.target_path in target.references
@@ -549,11 +549,8 @@ def is_reference_row(section: Section, prop: PropertyMap) -> bool:
 
 
 def _value_rows(section: Section) -> list[PropertyMap]:
-    """The rows whose values can be edited: all but the link rows (``Binding.link_rows``)."""
-    source, target = section_bindings(section)
-    linked = (source.link_rows if source is not None else frozenset()) | (
-        target.link_rows if target is not None else frozenset()
-    )
+    """The rows whose values can be edited: all but the link rows (``catalog.link_rows``)."""
+    linked = link_rows(section)
     return [p for p in section.properties if (p.source_path, p.target_path) not in linked]
 
 
@@ -616,15 +613,6 @@ def not_carried_edits(section: Section, side: str) -> list[tuple[PropertyMap, Ed
     return found
 
 
-def conflict_property(section: Section) -> PropertyMap | None:
-    """A mapped (non-reference) property both vendors let us edit: the both-sides-edited case.
-
-    None also when a side's vendor shows no change time (``unstamped``): "the newest edit
-    wins" then has nothing to be decided by.
-    """
-    return None if unstamped(section) is not None else both_editable_property(section)
-
-
 def unstamped(section: Section) -> str | None:
     """Why "the newest edit wins" cannot be decided for ``section``: a side's vendor shows no
     change time on its entities (a Chargebee Address, ``no_api``); None when both do."""
@@ -636,8 +624,9 @@ def unstamped(section: Section) -> str | None:
     return None
 
 
-def both_editable_property(section: Section) -> PropertyMap | None:
-    """The first mapped (non-reference) property talk-qa can edit on both sides, stamps aside."""
+def conflict_property(section: Section) -> PropertyMap | None:
+    """A mapped (non-reference) property both vendors let us edit: the both-sides-edited case.
+    Whether the newer edit can be told is ``unstamped``'s question, asked beside it."""
     sides = _sides(section, "source")
     if sides is None:
         return None

@@ -90,7 +90,7 @@ def test_reverse_demands_an_address_only_where_the_linked_customer_has_a_subscri
     kept = demanded(snap, [{"id": "s1", "customer_id": "c1"}], "customer_id",
                     [linked, unsubscribed])
     assert [s["id"] for s in kept.sources] == [7]
-    assert kept.notes == (
+    assert kept.undemanded == (
         "1 of 2 Invoiced Customers (location data) not demanded: no linked Chargebee customer "
         "with a live subscription to carry its Chargebee Address (one exists only on a "
         "subscription)",)

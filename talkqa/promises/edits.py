@@ -179,14 +179,14 @@ class Conflicts(Promise):
     sentence_starts: ClassVar[tuple[str, ...]] = _ONCE_LINKED
 
     def applies(self, section: Section) -> bool:
-        from talkqa.samples import both_editable_property
+        from talkqa.samples import conflict_property
 
-        return bound(section) and both_editable_property(section) is not None
+        return bound(section) and conflict_property(section) is not None
 
     def plans(self, spec: DataflowSpec, section: Section) -> list[ScenarioPlan]:
-        from talkqa.samples import both_editable_property, unstamped
+        from talkqa.samples import conflict_property, unstamped
 
-        prop = both_editable_property(section) if bound(section) else None
+        prop = conflict_property(section) if bound(section) else None
         if prop is None:
             return []
         why = unstamped(section)

@@ -51,8 +51,9 @@ data)" (global-location). Each vendor datatype is bound to those by a rule:
   exists only on a subscription, and no section of the checklist promises subscriptions, so
   an Invoiced customer whose linked Chargebee customer has no live subscription (or that has
   no linked Chargebee customer) is not demanded; the judge counts those and says why
-  (``SectionResult.notes``). The scenarios create that precondition themselves through
-  Chargebee's API (``talkqa.samples``), so what they demand is never empty.
+  (``SectionResult.undemanded``, also among its notes). The scenarios create that
+  precondition themselves through Chargebee's API (``talkqa.samples``), so what they demand
+  is never empty.
 
 A section's entities are chosen by the rule on both sides (``section_bindings``): the
 section "Chargebee Customer to Invoiced Customers (organisation data)" demands only the
@@ -280,6 +281,15 @@ def section_bindings(section: Section) -> tuple[Binding | None, Binding | None]:
     if source is None or target is None:
         return source, target
     return source.narrowed(target.talk), target.narrowed(source.talk)
+
+
+def link_rows(section: Section) -> frozenset[tuple[str, str]]:
+    """The (source path, target path) rows of ``section`` that are the link itself (an
+    Address's ``subscription_id -> id``): judged by pairing, never compared or edited."""
+    source, target = section_bindings(section)
+    return (source.link_rows if source is not None else frozenset()) | (
+        target.link_rows if target is not None else frozenset()
+    )
 
 
 def binding_of(key: tuple[str, str]) -> Binding:

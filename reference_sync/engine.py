@@ -526,8 +526,8 @@ def _sync_section(run: _Run, model: SectionModel, summary: SectionSummary) -> No
     ledger.outcome.update(dict.fromkeys(plan.not_synced, "not_synced"))
     if any(isinstance(action, Create) for action in plan.actions):
         _prepare_targets(run, model)
-    applier = _Applier(run, model, summary, plan, src_res, tgt_res, tgt_entities)
-    applier.claims = {sid: model.link_id(sid, e) for sid, e in src_entities.items()}
+    claims = {sid: model.link_id(sid, e) for sid, e in src_entities.items()}
+    applier = _Applier(run, model, summary, plan, src_res, tgt_res, tgt_entities, claims)
     applier.apply_all()
 
     if applier.wrote_target:
@@ -692,16 +692,17 @@ class _Applier:
         src_res: Resource,
         tgt_res: Resource,
         targets_read: Mapping[str, Json],
+        claims: Mapping[str, str | None],
     ) -> None:
         self.run, self.model, self.summary, self.plan = run, model, summary, plan
         self.src_res, self.tgt_res = src_res, tgt_res
         self.targets_read = targets_read
+        # source id -> what its target must claim (its id; an owned source: its owner's)
+        self.claims = claims
         self.ledger = run.ledgers[model.key]
         self.wrote_source = self.wrote_target = False
         self.retry_source: set[str] = set()
         self.retry_target: set[str] = set()
-        # source id -> what its target must claim (its id; an owned source: its owner's)
-        self.claims: Mapping[str, str | None] = {}
         self._lock = threading.Lock()
 
     def apply_all(self) -> None:

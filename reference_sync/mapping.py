@@ -473,6 +473,7 @@ COMPUTED: Mapping[tuple[str, str], frozenset[str]] = {
     ("chargebee", "orders"): frozenset({"order_line_items.amount"}),
 }
 
+
 @dataclass(frozen=True)
 class Owned:
     """A datatype that lives on another's entity: a Chargebee Address is an address of a
@@ -505,7 +506,9 @@ OWNED: Mapping[tuple[str, str], Owned] = {
     ),
 }
 
+
 def owned(system: str, datatype: str) -> Owned | None:
+    """How a checklist datatype lives on another's entity, or None for one that stands alone."""
     return OWNED.get((system, datatype))
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import pytest
 
-from talkqa.dataflow.spec import DatatypeRef, PropertyMap, Section, SectionKind
+from reference_sync.testing import section
+from talkqa.dataflow.spec import Section
 from talkqa.pytest_plugin import EditState, verify_edits
 from talkqa.samples import (
     Edit,
@@ -72,19 +73,8 @@ class FakeSystems:
         return self._get(binding.system, binding.resource)
 
 
-def _section(src: str, tgt: str, props: list[tuple[str, str]] = []) -> Section:  # noqa: B006
-    return Section(
-        index=0,
-        heading=f"Chargebee {src} to Invoiced {tgt}",
-        source=DatatypeRef(system="Chargebee", datatype=src),
-        target=DatatypeRef(system="Invoiced", datatype=tgt),
-        kind=SectionKind.EVERY,
-        properties=tuple(
-            PropertyMap(source_path=a, target_path=b, data_type="string", line=1) for a, b in props
-        ),
-        file="x.rst",
-        line=1,
-    )
+def _section(src: str, tgt: str, props: Sequence[tuple[str, str]] = ()) -> Section:
+    return section(0, src, tgt, tuple((a, b, "string") for a, b in props))
 
 
 def test_orders_come_with_their_customers_and_the_same_data_every_time() -> None:
@@ -370,15 +360,7 @@ def test_samples_of_a_section_are_of_its_talk_datatype_on_either_side() -> None:
     )
     customers = [systems.collection("customers").rows[i] for i in created.ids(CUSTOMER_KEY)]
     assert [chargebee_customer_kind(c).value for c in customers] == ["organisation data"] * 2
-    backwards = Section(
-        index=0,
-        heading="Invoiced Invoices to Chargebee Order",
-        source=DatatypeRef(system="Invoiced", datatype="Invoices"),
-        target=DatatypeRef(system="Chargebee", datatype="Order"),
-        kind=SectionKind.EVERY,
-        file="x.rst",
-        line=1,
-    )
+    backwards = section(0, "Invoices", "Order", source_system="Invoiced", target_system="Chargebee")
     made = create_for_section(backwards, 3, systems, "t0")  # type: ignore[arg-type]
     persons = systems._get("invoiced", "customers").rows
     invoices = systems._get("invoiced", "invoices").rows

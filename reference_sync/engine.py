@@ -39,8 +39,7 @@ import contextlib
 import functools
 import inspect
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -66,6 +65,7 @@ from reference_sync.plan import (
     updated_at,
 )
 from reference_sync.summary import EntityNote, NotCarried, SectionSummary, SyncSummary
+from reference_sync.workers import run_batches
 from talkqa.dataflow.spec import DataflowSpec, Section
 from talkqa.systems.base import (
     ApiError,
@@ -79,6 +79,9 @@ from talkqa.systems.catalog import Binding, binding_of, section_bindings
 
 Progress = Callable[[str, int, int], None]
 SOURCE, TARGET = "source", "target"
+# Entities whose create intents share one commit (see ``_Applier._intend``): at most this
+# many targets a crash may leave to be adopted or resent by the next run, per worker.
+INTENT_BATCH = 32
 
 
 class Systems(Protocol):
@@ -678,9 +681,11 @@ class _Applier:
     """Carries out one section's plan, committing each link as its write succeeds.
 
     Actions of different source entities are independent (references point at other
-    sections, synced before), so up to ``run.concurrency`` of them are in flight at once;
-    one entity's actions run in plan order. The store serialises its own writes; the
-    applier's counters are guarded by ``_lock``.
+    sections, synced before), so up to ``run.concurrency`` of them are in flight at once
+    (``reference_sync.workers``: that many threads, each taking a batch of entities at a
+    time); one entity's actions run in plan order. A batch's create intents are committed
+    together before its first create is sent (``_intend``). The store serialises its own
+    writes; the applier's counters are guarded by ``_lock``.
     """
 
     def __init__(
@@ -716,21 +721,38 @@ class _Applier:
         for action in self.plan.actions:
             groups.setdefault(_action_source(action), []).append(action)
         total = len(groups)
-        if self.run.progress is not None:
-            self.run.progress(self.model.heading, 0, total)
-        if self.run.concurrency <= 1 or total <= 1:
-            for done, actions in enumerate(groups.values(), start=1):
-                self._apply_entity(actions)
-                self._progress(done, total)
+        self._progress(0, total)
+        workers = min(self.run.concurrency, total)
+        size = max(1, min(INTENT_BATCH, -(-total // max(workers, 1))))
+        ordered = list(groups.values())
+        batches = [ordered[start : start + size] for start in range(0, total, size)]
+        if workers <= 1:
+            done = 0
+            for batch in batches:
+                self._intend(batch)
+                for actions in batch:
+                    self._apply_entity(actions)
+                    done += 1
+                    self._progress(done, total)
             return
-        pool = ThreadPoolExecutor(max_workers=self.run.concurrency, thread_name_prefix="sync")
-        try:
-            futures = [pool.submit(self._apply_entity, actions) for actions in groups.values()]
-            for done, future in enumerate(as_completed(futures), start=1):
-                future.result()  # a run-stopping error (a refused key) stops the rest
-                self._progress(done, total)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)  # writes in flight finish first
+        run_batches(
+            batches,
+            workers,
+            self._intend,
+            self._apply_entity,
+            lambda done: self._progress(done, total),
+        )
+
+    def _intend(self, batch: Sequence[list[Action]]) -> None:
+        """Commit the ``creating`` intent of every create in ``batch`` in one transaction,
+        before any of them is sent: one commit per batch instead of one per entity, and the
+        store's lock (held across sqlite's commit, which lets go of the GIL) is taken once
+        per batch, not once per request. A crash before a create leaves its intent, as a
+        crash just after sending it would: the rerun adopts the target that names the
+        source, or resends the same idempotency key."""
+        intents = [a.link for actions in batch for a in actions if isinstance(a, Create)]
+        if intents:
+            self.run.store.put_all(intents)
 
     def _progress(self, done: int, total: int) -> None:
         if self.run.progress is not None:
@@ -775,8 +797,7 @@ class _Applier:
 
     def _apply(self, action: Action) -> None:
         store = self.run.store
-        if isinstance(action, Create):
-            store.put(action.link)
+        if isinstance(action, Create):  # its intent is committed (``_intend``)
             self._wrote(TARGET)
             created = self.tgt_res.create(action.fields, idempotency_key=action.idempotency_key)
             # committed with the next entity's intent: one commit per create, not two

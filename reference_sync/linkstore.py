@@ -30,7 +30,7 @@ import hashlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
@@ -252,6 +252,11 @@ class LinkStore:
                 self._deferred.append(self._put(link))
             return
         self._write(self._put(link))
+
+    def put_all(self, links: Sequence[Link]) -> None:
+        """Insert or replace several link rows in one transaction, committed at once (with
+        any deferred rows)."""
+        self._write(*(self._put(link) for link in links))
 
     def forget(self, section: str, source_id: str) -> None:
         """Drop a tombstone so the source is synchronised again (with a new generation)."""

@@ -224,16 +224,56 @@ def test_a_create_whose_outcome_a_crash_lost_is_adopted_as_the_syncs_own(
     key = "chargebee:Customer->invoiced:Customers person"
     with pytest.raises(_Killed), _DiesAtTheNextCommit(tmp_path / "links.sqlite") as crashed:
         run_sync(spec, vendors, crashed)
-    assert len(vendors["invoiced", "customers"].entities) == 1  # c1 made, its link lost
+    # the three intents shared one commit before the first create; the creates' outcomes
+    # were to ride the next commit, which the crash never made
+    assert len(vendors["invoiced", "customers"].entities) == 3
     with LinkStore(tmp_path / "links.sqlite") as store:
         assert [(link.source_id, link.state) for link in store.links(key).values()] == [
-            ("c1", CREATING)
+            ("c1", CREATING),
+            ("c2", CREATING),
+            ("c3", CREATING),
         ]
         summary = run_sync(spec, vendors, store)
         links = store.links(key)
-    assert len(vendors["invoiced", "customers"].entities) == 3
-    assert (summary.sections[0].readopted, summary.sections[0].created) == (1, 2)
+    assert len(vendors["invoiced", "customers"].entities) == 3  # no duplicate
+    assert (summary.sections[0].readopted, summary.sections[0].created) == (3, 0)
     assert all(link.linked and link.created_by_sync for link in links.values())
+
+
+def test_a_crash_between_a_batchs_creates_leaves_every_intent_and_no_duplicate(
+    vendors: FakeSystems, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch's intents are on disk before its first create is sent: a process that dies
+    during the second create leaves c1 made and c2, c3 intended; the rerun adopts c1 and
+    creates the other two, each once."""
+    spec = checklist_spec(section(0, "Customer", "Customers person"))
+    key = "chargebee:Customer->invoiced:Customers person"
+    people = vendors["invoiced", "customers"]
+    create = people.create
+
+    def dies_at_the_second(fields: Any, idempotency_key: str | None = None) -> Any:
+        if people.entities:
+            raise _Killed
+        return create(fields, idempotency_key=idempotency_key)
+
+    with LinkStore(tmp_path / "links.sqlite") as crashed:
+        monkeypatch.setattr(people, "create", dies_at_the_second)
+        monkeypatch.setattr(crashed, "flush", lambda: None)  # a killed process flushes nothing
+        monkeypatch.setattr(crashed, "close", lambda: None)
+        with pytest.raises(_Killed):
+            run_sync(spec, vendors, crashed)
+    monkeypatch.undo()
+    assert len(people.entities) == 1
+    with LinkStore(tmp_path / "links.sqlite") as store:
+        assert {link.state for link in store.links(key).values()} == {CREATING}
+        assert len(store.links(key)) == 3
+        summary = run_sync(spec, vendors, store)
+    assert (summary.sections[0].readopted, summary.sections[0].created) == (1, 2)
+    assert sorted(p["metadata"]["chargebee_id"] for p in people.entities.values()) == [
+        "c1",
+        "c2",
+        "c3",
+    ]
 
 
 def test_create_replays_with_the_same_key(vendors: FakeSystems, store: LinkStore) -> None:

@@ -1,0 +1,66 @@
+"""The sync's worker threads: every item once, its batch's prologue first, counts in order,
+and a failure or interrupt stops the rest once the items in flight are done."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import pytest
+
+from reference_sync.workers import run_batches
+
+
+def _batches(items: int, size: int) -> list[list[int]]:
+    return [list(range(start, min(start + size, items))) for start in range(0, items, size)]
+
+
+def test_every_item_runs_once_after_its_batchs_prologue_and_counts_arrive_in_order() -> None:
+    begun: set[int] = set()
+    applied: list[int] = []
+    counts: list[int] = []
+    lock = threading.Lock()
+    threads: set[str] = set()
+
+    def begin(batch: Sequence[int]) -> None:
+        with lock:
+            begun.update(batch)
+
+    def apply(item: int) -> None:
+        with lock:
+            assert item in begun  # the batch's intents were committed before it
+            applied.append(item)
+            threads.add(threading.current_thread().name)
+
+    run_batches(_batches(100, 7), 3, begin, apply, counts.append)
+    assert sorted(applied) == list(range(100))
+    assert counts == list(range(1, 101))
+    assert threads <= {"sync_0", "sync_1", "sync_2"}
+
+
+def test_the_first_failure_stops_the_others_and_is_raised_in_the_callers_thread() -> None:
+    applied: list[int] = []
+    lock = threading.Lock()
+
+    def apply(item: int) -> None:
+        if item == 5:
+            raise ValueError("refused key")
+        with lock:
+            applied.append(item)
+
+    with pytest.raises(ValueError, match="refused key"):
+        run_batches(_batches(1000, 4), 2, lambda _batch: None, apply, lambda _done: None)
+    assert 5 not in applied and len(applied) < 1000
+
+
+def test_an_interrupt_from_the_progress_callback_stops_the_run() -> None:
+    applied: list[int] = []
+
+    def done(count: int) -> None:
+        if count == 10:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_batches(_batches(500, 8), 4, lambda _batch: None, applied.append, done)
+    # the items already in flight on the other workers finish; nothing new starts
+    assert 10 <= len(applied) <= 10 + 4

@@ -7,9 +7,10 @@ A run, per bound section (customers before the orders that reference them):
 2. plan (pure, ``plan.plan_section``);
 3. apply: creates with deterministic idempotency keys, updates both ways, unlinks; every
    link change is committed as soon as its write succeeded (a create's outcome with the next
-   commit: its intent is committed before the create is sent). Different entities' writes may
-   run concurrently (``concurrency``); a failed write is confined to its entity (reported,
-   put on the retry list) unless the key was refused;
+   commit: its intent is committed, with the rest of its batch's, before the create is sent).
+   Different entities' writes may run concurrently (``concurrency`` worker threads); a failed
+   write is confined to its entity (reported, put on the retry list) unless the key was
+   refused;
 4. move each side's cursor. Cursors come from the data's own ``updated_at``, never the local
    clock. Reads ask for ``updated_after = cursor - 1`` so the boundary second is read again
    (two edits in the same second are never lost); what was already in sync is recognised by

@@ -19,10 +19,12 @@ _SERVERS: dict[str, int] = {}
 
 
 @contextlib.contextmanager
-def served_sandboxes(seed: int = 0) -> Iterator[dict[str, str]]:
-    """`talkqa sandbox serve` on free 127.0.0.1 ports; yields its five variables."""
+def served_sandboxes(seed: int = 0, faults: str = "") -> Iterator[dict[str, str]]:
+    """`talkqa sandbox serve` on free 127.0.0.1 ports (with ``--faults`` when given); yields
+    its five variables."""
+    options = ["--seed", str(seed), *(["--faults", faults] if faults else [])]
     server = subprocess.Popen(
-        [*TALKQA, "sandbox", "serve", "--seed", str(seed)],
+        [*TALKQA, "sandbox", "serve", *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

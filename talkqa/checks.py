@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from talkqa import collector
 from talkqa.compare import explain, read_path, same
 from talkqa.dataflow.spec import DataflowSpec, PropertyMap, Section, SectionKind
 from talkqa.errors import UserError
@@ -809,8 +810,20 @@ def check_spec(
     """Read every bound section once, pair, and check; unbound sections are 'not covered'.
 
     ``concurrency`` > 1 lists the distinct collections that many at a time first (see
-    ``prefetch``); the default keeps the serial request order cassettes recorded.
+    ``prefetch``); the default keeps the serial request order cassettes recorded. The cyclic
+    garbage collector is paused meanwhile (``talkqa.collector``).
     """
+    with collector.paused():
+        return _check_spec(spec, systems, source_ids, unlinked_sources, concurrency)
+
+
+def _check_spec(
+    spec: DataflowSpec,
+    systems: SystemsLike,
+    source_ids: Collection[str] | None,
+    unlinked_sources: Collection[str],
+    concurrency: int,
+) -> CheckReport:
     cache: dict[tuple[str, str], list[Json]] = {}
     if concurrency > 1:
         prefetch(spec, systems, cache, concurrency)

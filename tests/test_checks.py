@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -639,3 +640,22 @@ def test_rows_empty_on_both_sides_of_every_pair_are_named_as_not_compared() -> N
     ]
     nothing = FakeSystems({("chargebee", "customers"): [{"id": "c1"}]})
     assert check_spec(spec, nothing).sections[0].uncompared == []  # no pair: not this check's
+
+
+def test_check_spec_reads_and_judges_with_the_collector_paused() -> None:
+    seen: list[bool] = []
+
+    class Watching(FakeSystems):
+        def resource(self, binding: Binding) -> FakeResource:
+            seen.append(gc.isenabled())
+            return super().resource(binding)
+
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        report = check_spec(checklist_spec(ORDERS), Watching(_world().data))
+        assert gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert seen and not any(seen)
+    assert report.sections[0].covered

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -390,7 +390,9 @@ class FakeResource:
     def __init__(self, system: str, name: str, rows: list[Json], calls: list[str]) -> None:
         self.system, self.name, self.rows, self.calls = system, name, rows, calls
 
-    def list(self, updated_after: int | None = None) -> Iterator[Json]:
+    def list(
+        self, updated_after: int | None = None, *, fields: Collection[str] | None = None
+    ) -> Iterator[Json]:
         self.calls.append(f"{self.system} {self.name}")
         return iter(self.rows)
 

@@ -26,6 +26,7 @@ from talkqa.dataflow.spec import DataflowSpec, PropertyMap, Section, SectionKind
 from talkqa.errors import UserError
 from talkqa.links import Json, Pairing, claim, entity_id, merged, pair
 from talkqa.promises.ids import PromiseId
+from talkqa.reads import Reads, fields_for, judgement_reads
 from talkqa.systems.base import Resource
 from talkqa.systems.catalog import (
     Binding,
@@ -282,16 +283,32 @@ def snapshot_from(
     return SectionSnapshot(section, source, target, sources, targets)
 
 
-def _listing(
-    systems: SystemsLike, binding: Binding, cache: dict[tuple[str, str], list[Json]] | None
-) -> list[Json]:
+@dataclass
+class Listings:
+    """The collections one judgement has listed, each once, shared by every section reading
+    it; with ``reads``, each listed with only the fields the judgement reads (``reads``)."""
+
+    reads: Reads | None = None
+    rows: dict[tuple[str, str], list[Json]] = dataclasses.field(default_factory=dict)
+
+    def fields(self, binding: Binding) -> frozenset[str] | None:
+        return fields_for(self.reads, binding)
+
+
+def _read(systems: SystemsLike, binding: Binding, fields: frozenset[str] | None) -> list[Json]:
+    resource = systems.resource(binding)
+    if fields is None:
+        return list(resource.list())  # the reader's own dicts: no copy
+    return list(resource.list(fields=fields))
+
+
+def _listing(systems: SystemsLike, binding: Binding, cache: Listings | None) -> list[Json]:
+    if cache is None:
+        return _read(systems, binding, None)
     key = (binding.system, binding.resource)
-    if cache is not None and key in cache:
-        return cache[key]
-    rows = list(systems.resource(binding).list())  # the reader's own dicts: no copy
-    if cache is not None:
-        cache[key] = rows
-    return rows
+    if key not in cache.rows:
+        cache.rows[key] = _read(systems, binding, cache.fields(binding))
+    return cache.rows[key]
 
 
 def read_snapshot(
@@ -299,13 +316,13 @@ def read_snapshot(
     systems: SystemsLike,
     *,
     source_ids: Collection[str] | None = None,
-    cache: dict[tuple[str, str], list[Json]] | None = None,
+    cache: Listings | None = None,
 ) -> SectionSnapshot:
     """List the section's source datatype and target resource (the judge's only I/O).
 
     ``source_ids`` restricts the judged sources (live mode: only what this run created;
     targets claiming other sources are then someone else's and ignored). ``cache`` shares
-    listings between sections that read the same collection.
+    listings between sections that read the same collection (and may narrow their fields).
     """
     source, target = bindings_of(section)
     snap = snapshot_from(
@@ -710,7 +727,7 @@ def _kind_notes(section: Section) -> list[str]:
 def _reference_pairings(
     snaps: Sequence[SectionSnapshot],
     systems: SystemsLike,
-    cache: dict[tuple[str, str], list[Json]],
+    cache: Listings,
     *,
     restricted: bool = True,
 ) -> tuple[dict[tuple[str, str], Pairing], dict[int, list[str]]]:
@@ -774,7 +791,7 @@ def _reference_pairings(
 def prefetch(
     spec: DataflowSpec,
     systems: SystemsLike,
-    cache: dict[tuple[str, str], list[Json]],
+    cache: Listings,
     concurrency: int,
 ) -> None:
     """List every distinct collection the bound sections read, ``concurrency`` at a time.
@@ -784,19 +801,30 @@ def prefetch(
     recorded order of requests must stay the serial one.
     """
     bindings: dict[tuple[str, str], Binding] = {}
+    for _, source, target in bound_sections(spec):
+        for binding in (source, target):
+            bindings.setdefault((binding.system, binding.resource), binding)
+    missing = [binding for key, binding in bindings.items() if key not in cache.rows]
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="talkqa-judge") as pool:
+        listings = list(
+            pool.map(lambda binding: _read(systems, binding, cache.fields(binding)), missing)
+        )
+    for binding, rows in zip(missing, listings, strict=True):
+        cache.rows[(binding.system, binding.resource)] = rows
+
+
+def bound_sections(spec: DataflowSpec) -> list[tuple[Section, Binding, Binding]]:
+    """Every section a judgement reads, with its bindings (not the vendor-impossible ones nor
+    those without a connector, which are reported and not read)."""
+    bound = []
     for section in spec.sections:
         if impossible(section) is not None:
             continue
         try:
-            for binding in bindings_of(section):
-                bindings.setdefault((binding.system, binding.resource), binding)
+            bound.append((section, *bindings_of(section)))
         except NotCovered:
             continue
-    missing = [binding for key, binding in bindings.items() if key not in cache]
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="talkqa-judge") as pool:
-        listings = list(pool.map(lambda binding: _listing(systems, binding, None), missing))
-    for binding, rows in zip(missing, listings, strict=True):
-        cache[(binding.system, binding.resource)] = rows
+    return bound
 
 
 def check_spec(
@@ -824,7 +852,7 @@ def _check_spec(
     unlinked_sources: Collection[str],
     concurrency: int,
 ) -> CheckReport:
-    cache: dict[tuple[str, str], list[Json]] = {}
+    cache = Listings(reads=judgement_reads(bound_sections(spec)))
     if concurrency > 1:
         prefetch(spec, systems, cache, concurrency)
     results: dict[int, SectionResult] = {}

@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import json
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from talkqa import collector
-from talkqa.compare import explain, read_path, same
+from talkqa.compare import comparer, explain, read_path
 from talkqa.dataflow.spec import DataflowSpec, PropertyMap, Section, SectionKind
 from talkqa.errors import UserError
 from talkqa.links import Json, Pairing, claim, entity_id, merged, pair
@@ -36,8 +36,7 @@ from talkqa.systems.catalog import (
     unjudgeable_why,
 )
 from talkqa.systems.no_api import impossible, unwritable_rows
-from talkqa.units import Side as UnitSide
-from talkqa.units import common_units
+from talkqa.units import MoneyRow, money_row
 
 
 class FindingKind(StrEnum):
@@ -409,7 +408,7 @@ def check_section(
     )
     pairing = snap.pairing()
     unlinked = {str(i) for i in unlinked_sources}
-    rows = judged_rows(section)
+    rows = _compiled(snap, judged_rows(section))
     findings: list[Finding] = []
     for source, sid in zip(snap.sources, snap.source_ids, strict=True):
         linked = pairing.targets_of(sid)
@@ -500,19 +499,48 @@ def judged_rows(section: Section) -> tuple[PropertyMap, ...]:
     )
 
 
+@dataclass(frozen=True)
+class _Row:
+    """One compared row of a section with everything that does not depend on the pair
+    resolved: whether it is a reference, its money fields, its comparison."""
+
+    prop: PropertyMap
+    ref_key: tuple[str, str] | None
+    money: MoneyRow | None  # both sides hold amounts
+    same: Callable[[Any, Any], bool]
+
+
+def _compiled(snap: SectionSnapshot, rows: Sequence[PropertyMap]) -> tuple[_Row, ...]:
+    compiled = []
+    for prop in rows:
+        compiled.append(
+            _Row(
+                prop,
+                snap.target.references.get(prop.target_path),
+                money_row(
+                    (snap.source.system, snap.source.resource, prop.source_path),
+                    (snap.target.system, snap.target.resource, prop.target_path),
+                ),
+                comparer(prop.data_type, prop.source_path, prop.target_path),
+            )
+        )
+    return tuple(compiled)
+
+
 def _property_findings(
     ctx: _Ctx,
-    rows: Sequence[PropertyMap],
+    rows: Sequence[_Row],
     sid: str,
     source: Json,
     target: Json,
     pairings: Mapping[tuple[str, str], Pairing],
 ) -> list[Finding]:
     findings: list[Finding] = []
-    for prop in rows:
+    for row in rows:
+        prop = row.prop
         expected = read_path(source, prop.source_path)
         actual = read_path(target, prop.target_path)
-        ref_key = ctx.snap.target.references.get(prop.target_path)
+        ref_key = row.ref_key
         if ref_key is not None:
             if ref_key in pairings:
                 finding = _reference_finding(
@@ -529,19 +557,9 @@ def _property_findings(
                 if finding is not None:
                     findings.append(finding)
             continue
-        expected, actual = common_units(
-            expected,
-            actual,
-            UnitSide(ctx.snap.source.system, ctx.snap.source.resource, prop.source_path, source),
-            UnitSide(ctx.snap.target.system, ctx.snap.target.resource, prop.target_path, target),
-        )
-        if not same(
-            expected,
-            actual,
-            prop.data_type,
-            source_path=prop.source_path,
-            target_path=prop.target_path,
-        ):
+        if row.money is not None:  # compared in the currency's major unit (talkqa.units)
+            expected, actual = row.money.in_major_units(expected, actual, source, target)
+        if not row.same(expected, actual):
             findings.append(
                 ctx.finding(
                     FindingKind.MISMATCH,

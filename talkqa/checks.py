@@ -167,7 +167,19 @@ class SectionSnapshot:
 
     def typed_pairing(self) -> Pairing:
         """Only targets of the bound type: what references must point at."""
-        return self._pair([target for target in self.targets if self.target.holds(target)])
+        return self._typed_pairing
+
+    @functools.cached_property
+    def _typed_pairing(self) -> Pairing:
+        # the snapshot's pairing filtered, not a second pass: pairing places each target by
+        # its own claim or merge properties alone, so leaving some out changes nothing else
+        holds, pairing = self.target.holds, self.pairing()
+        typed_ids = {entity_id(t) for linked in self._typed_by_source.values() for t in linked}
+        return Pairing(
+            by_source=self._typed_by_source,
+            orphans=[orphan for orphan in pairing.orphans if holds(orphan)],
+            merged=pairing.merged & typed_ids,
+        )
 
     def _pair(self, targets: Sequence[Json]) -> Pairing:
         return pair(

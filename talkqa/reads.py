@@ -72,9 +72,9 @@ def judgement_reads(sections: Iterable[tuple[Section, Binding, Binding]]) -> Rea
     return {key: frozenset(keys) for key, keys in reads.items()}
 
 
-def fields_for(reads: Mapping[tuple[str, str], frozenset[str]] | None, binding: Binding) -> (
-    frozenset[str] | None
-):
+def fields_for(
+    reads: Mapping[tuple[str, str], frozenset[str]] | None, binding: Binding
+) -> frozenset[str] | None:
     """The fields to list ``binding``'s collection with: None (all of them) without a plan."""
     if reads is None:
         return None

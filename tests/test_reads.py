@@ -42,6 +42,14 @@ class _Reading(Mapping[str, Any]):
         return 0
 
 
+class _Empty(_Reading):
+    """An entity with no field at all (a rule may then read others)."""
+
+    def __getitem__(self, key: str) -> Any:
+        self.read.add(key)
+        raise KeyError(key)
+
+
 @pytest.mark.parametrize("filled", [True, False])
 def test_each_rule_declares_every_field_it_reads(filled: bool) -> None:
     for binding in catalog._BINDINGS:
@@ -51,12 +59,6 @@ def test_each_rule_declares_every_field_it_reads(filled: bool) -> None:
             entity = _Reading() if filled else _Empty()
             rule(entity)
             assert entity.read <= binding.rule_reads, binding.datatype
-
-
-class _Empty(_Reading):
-    def __getitem__(self, key: str) -> Any:
-        self.read.add(key)
-        raise KeyError(key)
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,7 +63,11 @@ class TappedResource:
         self.name = inner.name
 
     def list(
-        self, updated_after: int | None = None, *, filters: Mapping[str, str] | None = None
+        self,
+        updated_after: int | None = None,
+        *,
+        filters: Mapping[str, str] | None = None,
+        fields: Collection[str] | None = None,  # every field is kept: the contract allows it
     ) -> Iterator[Json]:
         for tap in self.taps:
             if tap.since is not None:

@@ -17,7 +17,7 @@ import functools
 import math
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
@@ -96,7 +96,11 @@ class FakeResource:
 
     @_serialised
     def list(
-        self, updated_after: int | None = None, *, filters: Mapping[str, str] | None = None
+        self,
+        updated_after: int | None = None,
+        *,
+        filters: Mapping[str, str] | None = None,
+        fields: Collection[str] | None = None,  # every field is kept: the contract allows it
     ) -> Iterator[Json]:
         filters = dict(filters or {})
         include_deleted = filters.pop("include_deleted", "false") == "true"

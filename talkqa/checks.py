@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import json
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
@@ -20,11 +20,13 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from talkqa.compare import explain, read_path, same
+from talkqa import collector
+from talkqa.compare import comparer, explain, read_path
 from talkqa.dataflow.spec import DataflowSpec, PropertyMap, Section, SectionKind
 from talkqa.errors import UserError
 from talkqa.links import Json, Pairing, claim, entity_id, merged, pair
 from talkqa.promises.ids import PromiseId
+from talkqa.reads import Reads, fields_for, judgement_reads
 from talkqa.systems.base import Resource
 from talkqa.systems.catalog import (
     Binding,
@@ -34,8 +36,7 @@ from talkqa.systems.catalog import (
     unjudgeable_why,
 )
 from talkqa.systems.no_api import impossible, unwritable_rows
-from talkqa.units import Side as UnitSide
-from talkqa.units import common_units
+from talkqa.units import MoneyRow, money_row
 
 
 class FindingKind(StrEnum):
@@ -166,7 +167,19 @@ class SectionSnapshot:
 
     def typed_pairing(self) -> Pairing:
         """Only targets of the bound type: what references must point at."""
-        return self._pair([target for target in self.targets if self.target.holds(target)])
+        return self._typed_pairing
+
+    @functools.cached_property
+    def _typed_pairing(self) -> Pairing:
+        # the snapshot's pairing filtered, not a second pass: pairing places each target by
+        # its own claim or merge properties alone, so leaving some out changes nothing else
+        holds, pairing = self.target.holds, self.pairing()
+        typed_ids = {entity_id(t) for linked in self._typed_by_source.values() for t in linked}
+        return Pairing(
+            by_source=self._typed_by_source,
+            orphans=[orphan for orphan in pairing.orphans if holds(orphan)],
+            merged=pairing.merged & typed_ids,
+        )
 
     def _pair(self, targets: Sequence[Json]) -> Pairing:
         return pair(
@@ -281,16 +294,32 @@ def snapshot_from(
     return SectionSnapshot(section, source, target, sources, targets)
 
 
-def _listing(
-    systems: SystemsLike, binding: Binding, cache: dict[tuple[str, str], list[Json]] | None
-) -> list[Json]:
+@dataclass
+class Listings:
+    """The collections one judgement has listed, each once, shared by every section reading
+    it; with ``reads``, each listed with only the fields the judgement reads (``reads``)."""
+
+    reads: Reads | None = None
+    rows: dict[tuple[str, str], list[Json]] = dataclasses.field(default_factory=dict)
+
+    def fields(self, binding: Binding) -> frozenset[str] | None:
+        return fields_for(self.reads, binding)
+
+
+def _read(systems: SystemsLike, binding: Binding, fields: frozenset[str] | None) -> list[Json]:
+    resource = systems.resource(binding)
+    if fields is None:
+        return list(resource.list())  # the reader's own dicts: no copy
+    return list(resource.list(fields=fields))
+
+
+def _listing(systems: SystemsLike, binding: Binding, cache: Listings | None) -> list[Json]:
+    if cache is None:
+        return _read(systems, binding, None)
     key = (binding.system, binding.resource)
-    if cache is not None and key in cache:
-        return cache[key]
-    rows = list(systems.resource(binding).list())  # the reader's own dicts: no copy
-    if cache is not None:
-        cache[key] = rows
-    return rows
+    if key not in cache.rows:
+        cache.rows[key] = _read(systems, binding, cache.fields(binding))
+    return cache.rows[key]
 
 
 def read_snapshot(
@@ -298,13 +327,13 @@ def read_snapshot(
     systems: SystemsLike,
     *,
     source_ids: Collection[str] | None = None,
-    cache: dict[tuple[str, str], list[Json]] | None = None,
+    cache: Listings | None = None,
 ) -> SectionSnapshot:
     """List the section's source datatype and target resource (the judge's only I/O).
 
     ``source_ids`` restricts the judged sources (live mode: only what this run created;
     targets claiming other sources are then someone else's and ignored). ``cache`` shares
-    listings between sections that read the same collection.
+    listings between sections that read the same collection (and may narrow their fields).
     """
     source, target = bindings_of(section)
     snap = snapshot_from(
@@ -391,7 +420,7 @@ def check_section(
     )
     pairing = snap.pairing()
     unlinked = {str(i) for i in unlinked_sources}
-    rows = judged_rows(section)
+    rows = _compiled(snap, judged_rows(section))
     findings: list[Finding] = []
     for source, sid in zip(snap.sources, snap.source_ids, strict=True):
         linked = pairing.targets_of(sid)
@@ -482,19 +511,48 @@ def judged_rows(section: Section) -> tuple[PropertyMap, ...]:
     )
 
 
+@dataclass(frozen=True)
+class _Row:
+    """One compared row of a section with everything that does not depend on the pair
+    resolved: whether it is a reference, its money fields, its comparison."""
+
+    prop: PropertyMap
+    ref_key: tuple[str, str] | None
+    money: MoneyRow | None  # both sides hold amounts
+    same: Callable[[Any, Any], bool]
+
+
+def _compiled(snap: SectionSnapshot, rows: Sequence[PropertyMap]) -> tuple[_Row, ...]:
+    compiled = []
+    for prop in rows:
+        compiled.append(
+            _Row(
+                prop,
+                snap.target.references.get(prop.target_path),
+                money_row(
+                    (snap.source.system, snap.source.resource, prop.source_path),
+                    (snap.target.system, snap.target.resource, prop.target_path),
+                ),
+                comparer(prop.data_type, prop.source_path, prop.target_path),
+            )
+        )
+    return tuple(compiled)
+
+
 def _property_findings(
     ctx: _Ctx,
-    rows: Sequence[PropertyMap],
+    rows: Sequence[_Row],
     sid: str,
     source: Json,
     target: Json,
     pairings: Mapping[tuple[str, str], Pairing],
 ) -> list[Finding]:
     findings: list[Finding] = []
-    for prop in rows:
+    for row in rows:
+        prop = row.prop
         expected = read_path(source, prop.source_path)
         actual = read_path(target, prop.target_path)
-        ref_key = ctx.snap.target.references.get(prop.target_path)
+        ref_key = row.ref_key
         if ref_key is not None:
             if ref_key in pairings:
                 finding = _reference_finding(
@@ -511,19 +569,9 @@ def _property_findings(
                 if finding is not None:
                     findings.append(finding)
             continue
-        expected, actual = common_units(
-            expected,
-            actual,
-            UnitSide(ctx.snap.source.system, ctx.snap.source.resource, prop.source_path, source),
-            UnitSide(ctx.snap.target.system, ctx.snap.target.resource, prop.target_path, target),
-        )
-        if not same(
-            expected,
-            actual,
-            prop.data_type,
-            source_path=prop.source_path,
-            target_path=prop.target_path,
-        ):
+        if row.money is not None:  # compared in the currency's major unit (talkqa.units)
+            expected, actual = row.money.in_major_units(expected, actual, source, target)
+        if not row.same(expected, actual):
             findings.append(
                 ctx.finding(
                     FindingKind.MISMATCH,
@@ -709,7 +757,7 @@ def _kind_notes(section: Section) -> list[str]:
 def _reference_pairings(
     snaps: Sequence[SectionSnapshot],
     systems: SystemsLike,
-    cache: dict[tuple[str, str], list[Json]],
+    cache: Listings,
     *,
     restricted: bool = True,
 ) -> tuple[dict[tuple[str, str], Pairing], dict[int, list[str]]]:
@@ -773,7 +821,7 @@ def _reference_pairings(
 def prefetch(
     spec: DataflowSpec,
     systems: SystemsLike,
-    cache: dict[tuple[str, str], list[Json]],
+    cache: Listings,
     concurrency: int,
 ) -> None:
     """List every distinct collection the bound sections read, ``concurrency`` at a time.
@@ -783,19 +831,30 @@ def prefetch(
     recorded order of requests must stay the serial one.
     """
     bindings: dict[tuple[str, str], Binding] = {}
+    for _, source, target in bound_sections(spec):
+        for binding in (source, target):
+            bindings.setdefault((binding.system, binding.resource), binding)
+    missing = [binding for key, binding in bindings.items() if key not in cache.rows]
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="talkqa-judge") as pool:
+        listings = list(
+            pool.map(lambda binding: _read(systems, binding, cache.fields(binding)), missing)
+        )
+    for binding, rows in zip(missing, listings, strict=True):
+        cache.rows[(binding.system, binding.resource)] = rows
+
+
+def bound_sections(spec: DataflowSpec) -> list[tuple[Section, Binding, Binding]]:
+    """Every section a judgement reads, with its bindings (not the vendor-impossible ones nor
+    those without a connector, which are reported and not read)."""
+    bound = []
     for section in spec.sections:
         if impossible(section) is not None:
             continue
         try:
-            for binding in bindings_of(section):
-                bindings.setdefault((binding.system, binding.resource), binding)
+            bound.append((section, *bindings_of(section)))
         except NotCovered:
             continue
-    missing = [binding for key, binding in bindings.items() if key not in cache]
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="talkqa-judge") as pool:
-        listings = list(pool.map(lambda binding: _listing(systems, binding, None), missing))
-    for binding, rows in zip(missing, listings, strict=True):
-        cache[(binding.system, binding.resource)] = rows
+    return bound
 
 
 def check_spec(
@@ -809,9 +868,21 @@ def check_spec(
     """Read every bound section once, pair, and check; unbound sections are 'not covered'.
 
     ``concurrency`` > 1 lists the distinct collections that many at a time first (see
-    ``prefetch``); the default keeps the serial request order cassettes recorded.
+    ``prefetch``); the default keeps the serial request order cassettes recorded. The cyclic
+    garbage collector is paused meanwhile (``talkqa.collector``).
     """
-    cache: dict[tuple[str, str], list[Json]] = {}
+    with collector.paused():
+        return _check_spec(spec, systems, source_ids, unlinked_sources, concurrency)
+
+
+def _check_spec(
+    spec: DataflowSpec,
+    systems: SystemsLike,
+    source_ids: Collection[str] | None,
+    unlinked_sources: Collection[str],
+    concurrency: int,
+) -> CheckReport:
+    cache = Listings(reads=judgement_reads(bound_sections(spec)))
     if concurrency > 1:
         prefetch(spec, systems, cache, concurrency)
     results: dict[int, SectionResult] = {}

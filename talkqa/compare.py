@@ -204,17 +204,33 @@ def same(
     A value that cannot be read as the declared type only equals an identical raw value:
     the judge reports what it sees rather than guessing.
     """
-    try:
-        left = preparer(data_type, source_path)(expected)
-    except CoercionError:
-        left = _Raw(expected)
-    try:
-        right = preparer(data_type, target_path)(actual)
-    except CoercionError:
-        right = _Raw(actual)
-    if isinstance(left, _Raw) or isinstance(right, _Raw):
-        return isinstance(left, _Raw) and isinstance(right, _Raw) and left.value == right.value
-    return _equal(left, right)
+    return comparer(data_type, source_path, target_path)(expected, actual)
+
+
+@functools.cache
+def comparer(data_type: str | None, source_path: str, target_path: str) -> Callable[
+    [Any, Any], bool
+]:
+    """``same`` for one checklist row, its two preparers resolved once: the judge compares
+    the same few rows on tens of thousands of pairs."""
+    prepare_left, prepare_right = preparer(data_type, source_path), preparer(data_type, target_path)
+
+    def compared(expected: Any, actual: Any) -> bool:
+        try:
+            left = prepare_left(expected)
+        except CoercionError:
+            left = _Raw(expected)
+        try:
+            right = prepare_right(actual)
+        except CoercionError:
+            right = _Raw(actual)
+        if isinstance(left, _Raw) or isinstance(right, _Raw):
+            return (
+                isinstance(left, _Raw) and isinstance(right, _Raw) and left.value == right.value
+            )
+        return _equal(left, right)
+
+    return compared
 
 
 class _Raw:

@@ -116,21 +116,32 @@ def in_major_units(
 
 
 @dataclass(frozen=True)
-class Side:
-    """One side of a property row, as the judge read it."""
+class MoneyRow:
+    """A property row between two amounts: both sides read in their currency's major unit.
 
-    system: str
-    resource: str
-    path: str
-    entity: Mapping[str, Any] | None
+    Resolved once per checklist row (``money_row``), then applied to every pair of it.
+    """
+
+    source: MoneyFields
+    target: MoneyFields
+
+    def in_major_units(
+        self,
+        expected: Any,
+        actual: Any,
+        source: Mapping[str, Any] | None,
+        target: Mapping[str, Any] | None,
+    ) -> tuple[Any, Any]:
+        """The row's two values, each of its entity, in major units."""
+        return in_major_units(expected, self.source, source), in_major_units(
+            actual, self.target, target
+        )
 
 
-def common_units(expected: Any, actual: Any, source: Side, target: Side) -> tuple[Any, Any]:
-    """Both values in major units when both paths hold amounts; as read otherwise."""
-    left = money_fields(source.system, source.resource, source.path)
-    right = money_fields(target.system, target.resource, target.path)
+def money_row(source: tuple[str, str, str], target: tuple[str, str, str]) -> MoneyRow | None:
+    """The row between (system, resource, path) ``source`` and ``target`` when both paths
+    hold amounts; None otherwise (a count mapped to an amount is compared as written)."""
+    left, right = money_fields(*source), money_fields(*target)
     if left is None or right is None:
-        return expected, actual
-    return in_major_units(expected, left, source.entity), in_major_units(
-        actual, right, target.entity
-    )
+        return None
+    return MoneyRow(left, right)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -389,7 +390,9 @@ class FakeResource:
     def __init__(self, system: str, name: str, rows: list[Json], calls: list[str]) -> None:
         self.system, self.name, self.rows, self.calls = system, name, rows, calls
 
-    def list(self, updated_after: int | None = None) -> Iterator[Json]:
+    def list(
+        self, updated_after: int | None = None, *, fields: Collection[str] | None = None
+    ) -> Iterator[Json]:
         self.calls.append(f"{self.system} {self.name}")
         return iter(self.rows)
 
@@ -639,3 +642,22 @@ def test_rows_empty_on_both_sides_of_every_pair_are_named_as_not_compared() -> N
     ]
     nothing = FakeSystems({("chargebee", "customers"): [{"id": "c1"}]})
     assert check_spec(spec, nothing).sections[0].uncompared == []  # no pair: not this check's
+
+
+def test_check_spec_reads_and_judges_with_the_collector_paused() -> None:
+    seen: list[bool] = []
+
+    class Watching(FakeSystems):
+        def resource(self, binding: Binding) -> FakeResource:
+            seen.append(gc.isenabled())
+            return super().resource(binding)
+
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        report = check_spec(checklist_spec(ORDERS), Watching(_world().data))
+        assert gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert seen and not any(seen)
+    assert report.sections[0].covered

@@ -104,3 +104,60 @@ def test_a_checked_page_yields_the_answer_as_sent_extras_included() -> None:
     recorder = Recorder({("GET", "/api/v2/customers"): [httpx.Response(200, content=raw)]})
     customers = mock_client(ChargebeeClient, recorder, CB_BASE, "cb-key").customers
     assert list(customers.list()) == [{**GOOD_CUSTOMER, "extra_field": {"deep": [1, 2]}}]
+
+
+# --- a reader that names its fields: the page decoded into them and the typed ones -------
+
+
+CB_TYPED = {"id", "object", "updated_at", "deleted", "email", "billing_address", "meta_data"}
+
+
+@pytest.mark.parametrize(("change", "fits"), CB_VARIANTS)
+def test_a_chargebee_page_read_for_some_fields_is_checked_as_a_whole_page_is(
+    change: dict[str, object], fits: bool
+) -> None:
+    broken = {**GOOD_CUSTOMER, **change}
+    raw = cb_page([GOOD_CUSTOMER, broken])
+    recorder = Recorder({("GET", "/api/v2/customers"): [httpx.Response(200, content=raw)]})
+    customers = mock_client(ChargebeeClient, recorder, CB_BASE, "cb-key").customers
+    if not fits:
+        field = next(iter(change))
+        with pytest.raises(UnexpectedResponse, match=rf"\(field {field}\)$"):
+            list(customers.list(fields={"first_name"}))
+        return
+    read = list(customers.list(fields={"first_name"}))
+    assert [c["id"] for c in read] == ["c1", broken["id"]]
+    for entity, sent in zip(read, (GOOD_CUSTOMER, broken), strict=True):
+        # every key read is the one sent; a page that only the lax check took is read whole
+        assert all(entity[key] == sent[key] for key in entity)
+        assert set(sent) & (CB_TYPED | {"first_name"}) <= set(entity)
+    if "updated_at" not in change:  # decoded into the fields: nothing else was built
+        assert all(set(entity) <= CB_TYPED | {"first_name"} for entity in read)
+
+
+@pytest.mark.parametrize(("change", "fits"), INV_VARIANTS)
+def test_an_invoiced_page_read_for_some_fields_is_checked_as_a_whole_page_is(
+    change: dict[str, object], fits: bool
+) -> None:
+    broken = {**GOOD_PERSON, **change, "currency": "nok", "unread": {"x": 1}}
+    raw = orjson.dumps([GOOD_PERSON, broken])
+    recorder = Recorder({("GET", "/customers"): [httpx.Response(200, content=raw)]})
+    customers = mock_client(InvoicedClient, recorder, INV_BASE, "inv-key").customers
+    if not fits:
+        field = next(iter(change))
+        with pytest.raises(UnexpectedResponse, match=rf"\(field {field}\)$"):
+            list(customers.list(fields={"currency"}))
+        return
+    read = list(customers.list(fields={"currency"}))
+    assert read[1]["currency"] == "nok"
+    assert read == [
+        {k: v for k, v in sent.items() if k not in ("unread", "anything")}
+        for sent in (GOOD_PERSON, broken)
+    ]
+
+
+def test_a_page_that_is_not_json_is_unexpected_for_a_reader_of_some_fields_too() -> None:
+    recorder = Recorder({("GET", "/customers"): [httpx.Response(200, content=b"<html>")]})
+    customers = mock_client(InvoicedClient, recorder, INV_BASE, "inv-key").customers
+    with pytest.raises(UnexpectedResponse, match="body is not JSON"):
+        list(customers.list(fields={"currency"}))

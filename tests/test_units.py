@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from talkqa.compare import read_path, same
-from talkqa.units import Side, common_units, exponent
+from talkqa.units import exponent, money_row
 
 
 def _order(currency: str, *lines: tuple[int, int]) -> dict[str, Any]:
@@ -27,11 +27,10 @@ def _pair(
     order: dict[str, Any], invoice: dict[str, Any], cb_path: str, inv_path: str
 ) -> tuple[Any, Any]:
     """Chargebee -> Invoiced (the order is the source) read in common units."""
-    return common_units(
-        read_path(order, cb_path),
-        read_path(invoice, inv_path),
-        Side("chargebee", "orders", cb_path, order),
-        Side("invoiced", "invoices", inv_path, invoice),
+    expected, actual = read_path(order, cb_path), read_path(invoice, inv_path)
+    row = money_row(("chargebee", "orders", cb_path), ("invoiced", "invoices", inv_path))
+    return (expected, actual) if row is None else row.in_major_units(
+        expected, actual, order, invoice
     )
 
 
@@ -65,12 +64,12 @@ def test_an_amount_copied_without_conversion_is_a_mismatch() -> None:
 def test_the_other_direction_reads_invoiced_as_source_the_same_way() -> None:
     invoice = _invoice("EUR", (12.34, 1))
     order = _order("EUR", (1234, 1234))
-    left, right = common_units(
-        [12.34],
-        [1234],
-        Side("invoiced", "invoices", "items.amount", invoice),
-        Side("chargebee", "orders", "order_line_items.unit_price", order),
+    row = money_row(
+        ("invoiced", "invoices", "items.amount"),
+        ("chargebee", "orders", "order_line_items.unit_price"),
     )
+    assert row is not None
+    left, right = row.in_major_units([12.34], [1234], invoice, order)
     assert left == right == [Decimal("12.34")]
 
 

@@ -7,7 +7,7 @@ them knowing which.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any, Protocol
 
 Json = dict[str, Any]
@@ -19,11 +19,15 @@ class Resource(Protocol):
     system: str  # "chargebee" | "invoiced"
     name: str  # "customers", "items", "orders", "invoices"
 
-    def list(self, updated_after: int | None = None) -> Iterator[Json]:
+    def list(
+        self, updated_after: int | None = None, *, fields: Collection[str] | None = None
+    ) -> Iterator[Json]:
         """Every entity (all pages), oldest change first when ``updated_after`` is given.
 
         Each call yields dicts of its own (freshly read, or copies): a caller may keep them,
-        and the judge keeps 31k of them, without copying."""
+        and the judge keeps 31k of them, without copying. ``fields`` says the caller reads
+        only these top-level keys: a resource may then leave the others out (the vendor
+        connectors skip them while decoding), or return them all."""
         ...
 
     def get(self, entity_id: str) -> Json: ...

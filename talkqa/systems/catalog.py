@@ -94,11 +94,15 @@ def _filled(entity: Mapping[str, Any], name: str) -> bool:
     return isinstance(value, str) and bool(value.strip())
 
 
+_PERSON_NAMES = ("first_name", "last_name")
+_COMPANY = "company"
+
+
 def chargebee_customer_kind(entity: Mapping[str, Any]) -> Talk:
     """A customer named by a person is human data; one naming only a company, organisation."""
-    if _filled(entity, "first_name") or _filled(entity, "last_name"):
+    if any(_filled(entity, name) for name in _PERSON_NAMES):
         return Talk.PERSON
-    return Talk.ORGANISATION if _filled(entity, "company") else Talk.PERSON
+    return Talk.ORGANISATION if _filled(entity, _COMPANY) else Talk.PERSON
 
 
 def chargebee_address_kind(entity: Mapping[str, Any]) -> Talk:
@@ -129,6 +133,8 @@ class Binding:
     classify: Classifier | None = None  # or: the rule sorting its entities into Talk datatypes
     kind: Talk | None = None  # narrowed by a section to the entities of one Talk datatype
     only_if: Callable[[Mapping[str, Any]], bool] | None = None  # e.g. has an address
+    # the top-level fields ``classify`` and ``only_if`` read (a reader may skip the rest)
+    rule_reads: frozenset[str] = frozenset()
     # as a source: a target claims this entity's ``owner`` field (an Address: its
     # subscription's customer_id), not its id, and nothing else may claim it (``link_id``)
     owner: str | None = None
@@ -186,7 +192,13 @@ ADDRESS_LABEL = "billing"
 _CUSTOMER_REF = ("invoiced", "Customers")
 
 _BINDINGS: tuple[Binding, ...] = (
-    Binding("chargebee", "Customer", "customers", classify=chargebee_customer_kind),
+    Binding(
+        "chargebee",
+        "Customer",
+        "customers",
+        classify=chargebee_customer_kind,
+        rule_reads=frozenset({*_PERSON_NAMES, _COMPANY}),
+    ),
     Binding("chargebee", "Item", "items"),
     Binding("chargebee", "Order", "orders", references={"customer_id": ("chargebee", "Customer")}),
     Binding(
@@ -195,6 +207,7 @@ _BINDINGS: tuple[Binding, ...] = (
         "addresses",
         talk=Talk.LOCATION,
         classify=chargebee_address_kind,
+        rule_reads=frozenset({"customer"}),
         owner="customer_id",
         claimed_in="customer",
         link_rows=frozenset({("subscription_id", "id")}),
@@ -226,6 +239,7 @@ _BINDINGS: tuple[Binding, ...] = (
         "customers",
         talk=Talk.LOCATION,
         only_if=invoiced_has_location,
+        rule_reads=frozenset(_INVOICED_ADDRESS),
     ),
     Binding("invoiced", "Customers", "customers"),  # any customer: what an invoice references
     Binding("invoiced", "Items", "items"),

@@ -12,16 +12,24 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any, NotRequired
 from urllib.parse import urlencode
 
 import httpx
+import msgspec
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from talkqa.systems.base import BadRequest, Json, NotFound, UnexpectedResponse
 from talkqa.systems.catalog import ADDRESS_LABEL
-from talkqa.systems.client import VendorClient, page_fits, shape, typed_fields
+from talkqa.systems.client import (
+    VendorClient,
+    decoded,
+    kept_fields,
+    page_fits,
+    shape,
+    typed_fields,
+)
 from talkqa.systems.http import VendorHttp, resend_checked, validated
 
 SYSTEM = "chargebee"
@@ -156,6 +164,18 @@ def _page_checker(singular: str) -> TypeAdapter[Any]:
     return TypeAdapter(shape(f"_{singular.title()}Page", fields))
 
 
+@functools.cache
+def _kept_page(singular: str, keep: frozenset[str]) -> msgspec.json.Decoder[Any]:
+    """A list page decoded into ``keep`` and the model's typed fields alone (``kept_fields``):
+    the shape ``_page_checker`` checks, with every other key of an entry and entity skipped."""
+    entry = shape(
+        f"_{singular.title()}KeptEntry",
+        {singular: kept_fields(_MODELS.get(singular, _Entity), keep)},
+    )
+    fields = {"list": list[entry], "next_offset": NotRequired[str | None]}  # type: ignore[valid-type]
+    return msgspec.json.Decoder(shape(f"_{singular.title()}KeptPage", fields))
+
+
 # --- resources -----------------------------------------------------------------------------
 
 
@@ -178,23 +198,32 @@ class ChargebeeResource:
         self.json_fields = json_fields
 
     def list(
-        self, updated_after: int | None = None, *, filters: Mapping[str, str] | None = None
+        self,
+        updated_after: int | None = None,
+        *,
+        filters: Mapping[str, str] | None = None,
+        fields: Collection[str] | None = None,
     ) -> Iterator[Json]:
         """Every entity, page by page (``offset`` = the previous ``next_offset``).
 
         With ``updated_after`` the list is Chargebee's ``updated_at[after]`` (strictly
         after) sorted by ``updated_at`` ascending, so a cursor can resume from the last
         entity seen. ``filters`` are raw query parameters (``{"include_deleted": "true"}``,
-        ``{"id[is]": "c1"}``).
+        ``{"id[is]": "c1"}``). ``fields``: each entity carries only these top-level keys and
+        the typed ones (``kept_fields``); a page that breaks a typed field is read whole.
         """
-        for entry, checked in self._entries(updated_after, filters):
+        keep = frozenset(fields) if fields is not None else None
+        for entry, checked in self._entries(updated_after, filters, keep):
             yield self._unwrap(entry, None, checked=checked)
 
     def _entries(
-        self, updated_after: int | None, filters: Mapping[str, str] | None
+        self,
+        updated_after: int | None,
+        filters: Mapping[str, str] | None,
+        keep: frozenset[str] | None = None,
     ) -> Iterator[tuple[Json, bool]]:
-        """Every list entry as answered (``{"subscription": ..., "customer": ...}``), and
-        whether its page already passed the page checker."""
+        """Every list entry as answered (``{"subscription": ..., "customer": ...}``), or only
+        its entity's ``keep`` and typed fields, and whether its page passed the checks."""
         params: dict[str, str] = {"limit": str(PAGE_SIZE)}
         if updated_after is not None:
             params["updated_at[after]"] = str(updated_after)
@@ -203,10 +232,15 @@ class ChargebeeResource:
         seen_offsets: set[str] = set()
         while True:
             response = self._http.request("GET", f"/{self.name}", resource=self.name, params=params)
-            body = self._http.read_json(response, resource=self.name)
-            checked = page_fits(_page_checker(self.singular), body)
-            if not checked:
-                validated(_Page, body, system=SYSTEM, resource=self.name)
+            body = (
+                None if keep is None else decoded(_kept_page(self.singular, keep), response.content)
+            )
+            checked = body is not None
+            if body is None:
+                body = self._http.read_json(response, resource=self.name)
+                checked = page_fits(_page_checker(self.singular), body)
+                if not checked:
+                    validated(_Page, body, system=SYSTEM, resource=self.name)
             for entry in body["list"]:
                 yield entry, checked
             offset = body.get("next_offset")
@@ -497,10 +531,15 @@ class ChargebeeAddresses(ChargebeeResource):
         self.label = label
 
     def list(
-        self, updated_after: int | None = None, *, filters: Mapping[str, str] | None = None
+        self,
+        updated_after: int | None = None,
+        *,
+        filters: Mapping[str, str] | None = None,
+        fields: Collection[str] | None = None,
     ) -> Iterator[Json]:
         """The address of every subscription that has one (``updated_after`` and
-        ``filters`` select the subscriptions)."""
+        ``filters`` select the subscriptions). Each address is read whole, ``fields`` or
+        not: one small answer per subscription leaves nothing worth skipping."""
         for subscription in self._subscriptions.list_with_customers(updated_after, filters):
             found = self._retrieve(str(subscription["subscription"]["id"]))
             if found is not None:

@@ -8,11 +8,12 @@ differ in their collections alone, so that is all a subclass says (``_open``).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from types import EllipsisType, UnionType
 from typing import Any, ClassVar, Generic, NotRequired, TypeVar, Union, get_args, get_origin
 
 import httpx
+import msgspec
 from pydantic import BaseModel, InstanceOf, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
@@ -153,3 +154,27 @@ def page_fits(checker: TypeAdapter[Any], body: Any) -> bool:
     except ValidationError:
         return False
     return True
+
+
+def kept_fields(model: type[BaseModel], keep: Collection[str]) -> Any:
+    """What a reader that needs only ``keep`` decodes of each entity: the fields ``model``
+    types, with their types (the vendor's definition, checked in the same pass), and the
+    top-level keys in ``keep`` as they come. msgspec skips every other key of the answer
+    without building it: a judgement reads 56 MB of pages and uses a tenth of the fields.
+    """
+    typed = {
+        name: info.annotation if info.is_required() else NotRequired[info.annotation]
+        for name, info in model.model_fields.items()
+    }
+    rest = {key: NotRequired[Any] for key in sorted(keep) if key not in typed}
+    return shape(f"{model.__name__}Kept", {**typed, **rest})
+
+
+def decoded(decoder: msgspec.json.Decoder[Any], content: bytes) -> Any | None:
+    """A page decoded by ``decoder`` (built on ``kept_fields``), or None when it is not JSON
+    or breaks a typed field: the caller then reads it whole and its own checks name the
+    culprit, as they would without the projection."""
+    try:
+        return decoder.decode(content)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None

@@ -7,11 +7,12 @@ no network), and must answer NO-GO naming that promise. The control (the referen
 through the same command driver) must answer GO on every checklist and promise used, so a
 catch is never noise. The catch rate is printed in the terminal summary.
 
-The runs are subprocesses that mostly wait (the command driver polls the vendors until the
-systems settle), so a few of them run side by side, longest first, and ``tests/conftest.py``
-starts them as soon as collection ends: they run beside the rest of the suite, and these
-tests, which only read their results, run last (``defect_signoffs``). Under pytest-xdist
-these tests are one work unit, and the worker that takes it starts the pool.
+The runs are processes (forks of one that has imported the CLI) that mostly wait (the command
+driver polls the vendors until the systems settle), so a few of them run side by side,
+longest first, and ``tests/conftest.py`` starts them as soon as collection ends: they run
+beside the rest of the suite, and these tests, which only read their results, run last
+(``defect_signoffs``). Under pytest-xdist these tests are one work unit, and the worker that
+takes it starts the pool.
 """
 
 from __future__ import annotations

@@ -17,12 +17,15 @@ takes it starts the pool.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from defect_signoffs import (  # tests/, beside this module
     CATALOGUE,
+    PRELOAD,
     PROMISES,
     RATE,
     REPO,
@@ -66,6 +69,20 @@ def test_the_catalogue_has_entries_with_checkable_promises() -> None:
         assert defect.promise in PROMISES, f"{defect.name}: promise {defect.promise!r}"
         assert (REPO / defect.checklist).is_file(), f"{defect.name}: {defect.checklist}"
         assert any((REPO / "features" / Path(defect.checklist).stem).glob("*.feature"))
+
+
+def test_the_fork_server_imports_start_no_thread() -> None:
+    """Each sign-off is a fork of a process that imported ``PRELOAD``: a thread started by one
+    of those imports would be forked mid-flight (a lock it held stays held in the child), a
+    deadlock at random. A fresh interpreter, as the fork server is."""
+    probe = (
+        "import importlib, os, threading\n"
+        f"for name in {PRELOAD!r}:\n    importlib.import_module(name)\n"
+        "print(threading.active_count(), len(os.listdir('/proc/self/task')))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "1"], f"threads (Python, OS): {done.stdout}"
 
 
 @pytest.mark.parametrize("run", defect_runs(), ids=lambda r: r.name)

@@ -1,4 +1,5 @@
-"""`talkqa`: the command line. Each package registers its own commands here.
+"""`talkqa`: the command line. Each package registers its own commands, imported only when
+one of them runs (or `--help` lists them): a command starts without loading the others.
 
 Exit codes (``talkqa.outcome.ExitCode``): 0 pass, 1 findings, 2 usage or input error (one line
 on stderr, no traceback), 3 a bug in talk-qa, 4 INCOMPLETE (a sign-off that could not judge
@@ -7,35 +8,94 @@ every promise), 130 interrupted.
 
 from __future__ import annotations
 
+import importlib
 import sys
-from typing import TYPE_CHECKING, NoReturn
+from collections.abc import Iterator, MutableMapping
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
+import typer.core
+import typer.main
 
 if TYPE_CHECKING:
     from talkqa.systems.base import ApiError
 
+# Each command, in `talkqa --help` order, with the module whose ``register(app)`` adds it.
+# Only the module of the command being run is imported: a sign-off does not pay for the
+# sandboxes' CLI, the report builder or the scaffold (about half of `import talkqa.cli`).
+# tests/test_cli.py checks that each module registers exactly the names listed here.
+COMMANDS: dict[str, str] = {
+    "parse": "talkqa.dataflow.cli",
+    "corpus": "talkqa.dataflow.cli",
+    "sync": "talkqa.judge_cli",
+    "check": "talkqa.judge_cli",
+    "signoff": "talkqa.judge_cli",
+    "run-report-schema": "talkqa.judge_cli",
+    "report": "talkqa.report.cli",
+    "init": "talkqa.scaffold.cli",
+    "sandbox": "talkqa.sandbox.cli",
+    "features": "talkqa.judge_cli",
+}
+
+
+def registered_by(module: str) -> dict[str, typer.core.TyperCommand | typer.core.TyperGroup]:
+    """The commands a package's ``register(app)`` adds, built as Typer builds them."""
+    own = typer.Typer()
+    importlib.import_module(module).register(own)
+    return dict(typer.main.get_group(own).commands)  # type: ignore[arg-type]
+
+
+class _LazyCommands(MutableMapping[str, Any]):
+    """The root group's commands: the names known up front, each module imported when one
+    of its commands is first looked up (run, or listed with its help text)."""
+
+    def __init__(self, loaded: MutableMapping[str, Any]) -> None:
+        self._loaded = loaded
+        self._names = [*loaded, *(name for name in COMMANDS if name not in loaded)]
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._loaded and name in COMMANDS:
+            self._loaded.update(registered_by(COMMANDS[name]))
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._loaded[name] = command
+        if name not in self._names:
+            self._names.append(name)
+
+    def __delitem__(self, name: str) -> None:
+        del self._loaded[name]
+        self._names.remove(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+
+class _LazyGroup(typer.core.TyperGroup):
+    """`talkqa`'s root group: every command listed, none imported before it is needed."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = _LazyCommands(self.commands)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands)  # names only: Typer's own would import every module
+
+
 app = typer.Typer(
     name="talkqa",
+    cls=_LazyGroup,
     help="QA harness for data-sync flows described by Sesam Talk dataflow checklists.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-
-
-def _register() -> None:
-    """Each package owns the commands over its own work; this only assembles them."""
-    import importlib
-
-    for module in (
-        "talkqa.dataflow.cli",
-        "talkqa.sandbox.cli",
-        "talkqa.judge_cli",
-        "talkqa.report.cli",
-        "talkqa.scaffold.cli",
-    ):
-        importlib.import_module(module).register(app)
 
 
 @app.callback()
@@ -50,8 +110,6 @@ def version() -> None:
 
     typer.echo(__version__)
 
-
-_register()
 
 
 def _api_hint(exc: ApiError) -> str:

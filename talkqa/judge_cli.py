@@ -34,6 +34,10 @@ features_app = typer.Typer(
 )
 
 MODES = ("replay", "sandbox", "live")
+# The pytest plugins (entry-point names) a checklist's features need, and only those: the
+# others installed beside talk-qa (xdist, anyio, ...) cost the suite's start-up about half a
+# second of CPU for nothing. A user's extra arguments load more with `-- -p NAME`.
+SUITE_PLUGINS = ("pytest-bdd", "allure_pytest_bdd", "recording", "talkqa")
 DocArg = Annotated[
     Path,
     typer.Argument(
@@ -713,7 +717,8 @@ def signoff(
     outcomes = reports / "outcomes.jsonl"
     args = [
         sys.executable, "-m", "pytest", str(suite), f"--rootdir={project.root}",
-        "-p", "no:cacheprovider",
+        "-p", "no:cacheprovider", "--disable-plugin-autoload",
+        *(word for plugin in SUITE_PLUGINS for word in ("-p", plugin)),
         f"--talkqa-mode={mode}", f"--alluredir={results}", "--clean-alluredir",
         f"--talkqa-outcomes={outcomes}",
     ]  # fmt: skip

@@ -1,6 +1,6 @@
 """Session order for the unit tests: the defect catalogue's sign-offs start first, end last.
 
-The catalogue (``test_defect_catalogue``) is a score of ``talkqa signoff`` subprocesses.
+The catalogue (``test_defect_catalogue``) is a score of ``talkqa signoff`` processes.
 In one process, they start as soon as collection ends and run beside every other test; the
 catalogue's own tests only read their results, so they are moved to the end, where the
 waiting is mostly over. Under pytest-xdist (``make test``: ``-n 2``) the catalogue is one

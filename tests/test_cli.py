@@ -134,3 +134,28 @@ def test_a_refused_key_names_the_variable_to_fix(
         "talkqa: error: invoiced customers: HTTP 401 The key is invalid: "
         "check INVOICED_API_KEY (and what that key may do)\n"
     )
+
+
+def test_each_lazily_registered_command_is_the_one_its_module_registers() -> None:
+    """`talkqa.cli.COMMANDS` names the module of each command without importing it: a name
+    listed there that its module does not register (or one it registers that is not listed)
+    would be a command missing from `talkqa --help`, or one that fails when run."""
+    modules = set(cli.COMMANDS.values())
+    registered = {name: module for module in modules for name in cli.registered_by(module)}
+    assert registered == cli.COMMANDS
+
+
+def test_only_the_module_of_the_command_run_is_imported() -> None:
+    """`talkqa version` starts without importing any command's module (a fresh interpreter:
+    this one has imported them all)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from talkqa.cli import main; sys.argv = ['talkqa', 'version']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print(sorted(set({sorted(set(cli.COMMANDS.values()))!r}) & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]", done.stdout

@@ -7,21 +7,25 @@ no network), and must answer NO-GO naming that promise. The control (the referen
 through the same command driver) must answer GO on every checklist and promise used, so a
 catch is never noise. The catch rate is printed in the terminal summary.
 
-The runs are subprocesses that mostly wait (the command driver polls the vendors until the
-systems settle), so a few of them run side by side, longest first, and ``tests/conftest.py``
-starts them as soon as collection ends: they run beside the rest of the suite, and these
-tests, which only read their results, run last (``defect_signoffs``). Under pytest-xdist
-these tests are one work unit, and the worker that takes it starts the pool.
+The runs are processes (forks of one that has imported the CLI) that mostly wait (the command
+driver polls the vendors until the systems settle), so a few of them run side by side,
+longest first, and ``tests/conftest.py`` starts them as soon as collection ends: they run
+beside the rest of the suite, and these tests, which only read their results, run last
+(``defect_signoffs``). Under pytest-xdist these tests are one work unit, and the worker that
+takes it starts the pool.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from defect_signoffs import (  # tests/, beside this module
     CATALOGUE,
+    PRELOAD,
     PROMISES,
     RATE,
     REPO,
@@ -65,6 +69,20 @@ def test_the_catalogue_has_entries_with_checkable_promises() -> None:
         assert defect.promise in PROMISES, f"{defect.name}: promise {defect.promise!r}"
         assert (REPO / defect.checklist).is_file(), f"{defect.name}: {defect.checklist}"
         assert any((REPO / "features" / Path(defect.checklist).stem).glob("*.feature"))
+
+
+def test_the_fork_server_imports_start_no_thread() -> None:
+    """Each sign-off is a fork of a process that imported ``PRELOAD``: a thread started by one
+    of those imports would be forked mid-flight (a lock it held stays held in the child), a
+    deadlock at random. A fresh interpreter, as the fork server is."""
+    probe = (
+        "import importlib, os, threading\n"
+        f"for name in {PRELOAD!r}:\n    importlib.import_module(name)\n"
+        "print(threading.active_count(), len(os.listdir('/proc/self/task')))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "1"], f"threads (Python, OS): {done.stdout}"
 
 
 @pytest.mark.parametrize("run", defect_runs(), ids=lambda r: r.name)

@@ -12,6 +12,7 @@ group by rewriting ``item._nodeid``, which pytest 9 no longer reads.)
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -49,6 +50,21 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 def pytest_configure(config: pytest.Config) -> None:
     register_catch_rate(config)
+    _hear_ctrl_c()
+
+
+def _hear_ctrl_c() -> None:
+    """Let this process, and every service the tests start from it, hear Ctrl-C.
+
+    A suite started as a background job of a shell without job control (`make test &` in a
+    script, as CI runners and editors do) inherits SIGINT *ignored*; Python then never
+    installs its handler, and an ignored signal stays ignored across exec. The services the
+    tests stop with SIGINT (`tests/service_process.py`) would sit out the test's 30 s and be
+    killed, a failure that depended only on how the suite was started. A Python handler is
+    reset to the default on exec, so each child starts as it would from a terminal.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

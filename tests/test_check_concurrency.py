@@ -17,7 +17,7 @@ import pytest
 from reference_sync import LinkStore, run_sync
 from talkqa.checks import check_spec
 from talkqa.dataflow.rst import load
-from talkqa.sandbox.server import CHARGEBEE_API_KEY, running_sandboxes
+from talkqa.sandbox.server import running_sandboxes
 from talkqa.systems.connect import Systems
 from talkqa.systems.settings import Settings
 
@@ -34,11 +34,7 @@ def planted() -> Iterator[Systems]:
         tempfile.TemporaryDirectory() as tmp,
         LinkStore(Path(tmp) / "links.sqlite") as store,
     ):
-        http.post(
-            f"{sandboxes.chargebee_base_url.rsplit('/api/v2', 1)[0]}/__admin/seed",
-            json={"customers": 12, "items": 3, "orders": 20},
-            auth=(CHARGEBEE_API_KEY, ""),
-        ).raise_for_status()
+        sandboxes.seed(customers=12, items=3, orders=20)
         systems = Systems.connect(Settings.from_env(sandboxes.env), http)
         assert run_sync(SPEC, systems, store, concurrency=4).totals["failed"] == 0
         assert check_spec(SPEC, systems).passed  # nothing planted yet: a clean sync

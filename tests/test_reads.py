@@ -16,7 +16,7 @@ from talkqa.checks import bound_sections, check_spec
 from talkqa.dataflow.rst import load
 from talkqa.dataflow.spec import DataflowSpec
 from talkqa.reads import ALWAYS, head, judgement_reads
-from talkqa.sandbox.server import CHARGEBEE_API_KEY, running_sandboxes
+from talkqa.sandbox.server import running_sandboxes
 from talkqa.systems import catalog
 from talkqa.systems.connect import Systems
 from talkqa.systems.settings import Settings
@@ -82,11 +82,7 @@ def planted() -> Iterator[Systems]:
         httpx.Client(timeout=60) as http,
         tempfile.TemporaryDirectory() as tmp,
     ):
-        http.post(
-            f"{sandboxes.chargebee_base_url.rsplit('/api/v2', 1)[0]}/__admin/seed",
-            json={"customers": 14, "items": 3, "orders": 16},
-            auth=(CHARGEBEE_API_KEY, ""),
-        ).raise_for_status()
+        sandboxes.seed(customers=14, items=3, orders=16)
         systems = Systems.connect(Settings.from_env(sandboxes.env), http)
         for name, spec in SPECS.items():
             with LinkStore(Path(tmp) / f"{name}.sqlite") as store:

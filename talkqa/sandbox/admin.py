@@ -52,6 +52,11 @@ class AdminApi:
                 "webhooks": self.webhooks.stats(),
             }
 
+    def seed(self, customers: int = 0, items: int = 0, orders: int = 0) -> dict[str, int]:
+        """Bulk Chargebee data (`POST /__admin/seed`); what was made, by kind."""
+        with self.state.lock:
+            return seed_chargebee(self.state, customers=customers, items=items, orders=orders)
+
     async def __call__(self, request: Request, vendor: str) -> Response:
         route = request.url.path.removeprefix("/__admin").strip("/")
         method = request.method.upper()
@@ -71,9 +76,7 @@ class AdminApi:
                 unknown = sorted(set(body) - set(counts))
                 if unknown:
                     raise UserError(f"unknown seed field(s) {', '.join(unknown)}")
-                with self.state.lock:
-                    made = seed_chargebee(self.state, **counts)
-                return _ok(made)
+                return _ok(self.seed(**counts))
         except UserError as exc:
             return _ok({"error": str(exc)}, 400)
         return _ok({"error": f"no admin endpoint {method} /__admin/{route}"}, 404)

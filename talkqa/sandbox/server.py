@@ -50,6 +50,9 @@ class Sandbox:
     def stats(self) -> dict[str, Any]:
         return self.admin.stats()
 
+    def seed(self, customers: int = 0, items: int = 0, orders: int = 0) -> dict[str, int]:
+        return self.admin.seed(customers, items, orders)
+
 
 def create_sandbox(
     seed: int = 0, faults: str | None = None, writes_per_second: int = WRITES_PER_SECOND
@@ -112,6 +115,10 @@ class RunningSandboxes:
 
     def stats(self) -> dict[str, Any]:
         return self.sandbox.stats()
+
+    def seed(self, customers: int = 0, items: int = 0, orders: int = 0) -> dict[str, int]:
+        """Bulk Chargebee data, as `POST /__admin/seed` adds it, without the HTTP round."""
+        return self.sandbox.seed(customers, items, orders)
 
 
 class _QuietDrops(logging.Filter):

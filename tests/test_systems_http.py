@@ -333,13 +333,20 @@ def test_derived_write_keys_are_deterministic_and_unique_per_request() -> None:
         vendor(handle, FakeTime(), seed="run-1"),
         vendor(handle, FakeTime(), seed="run-1"),
     )
-    keys = [first.write_key(None, "POST", "/customers/c1", b"email=a") for _ in range(2)]
-    assert keys == [second.write_key(None, "POST", "/customers/c1", b"email=a") for _ in range(2)]
+    def body() -> bytes:
+        return b"email=a"
+
+    keys = [first.write_key(None, "POST", "/customers/c1", body) for _ in range(2)]
+    assert keys == [second.write_key(None, "POST", "/customers/c1", body) for _ in range(2)]
     assert keys[0] != keys[1]  # the same write twice in a run is two writes
     other_run = vendor(handle, FakeTime(), seed="run-2")
-    assert other_run.write_key(None, "POST", "/customers/c1", b"email=a") not in keys
-    assert first.write_key("mine", "POST", "/customers/c1", b"email=a") == "mine"
-    assert vendor(handle, FakeTime()).write_key(None, "POST", "/x", b"") is None  # no seed
+    assert other_run.write_key(None, "POST", "/customers/c1", body) not in keys
+    def unencodable() -> bytes:
+        raise AssertionError("a body encoded although no key was derived from it")
+
+    # the caller's key, or no seed: the body is never encoded (the sync's every write)
+    assert first.write_key("mine", "POST", "/customers/c1", unencodable) == "mine"
+    assert vendor(handle, FakeTime()).write_key(None, "POST", "/x", unencodable) is None
 
 
 def test_holds_compares_written_fields_as_a_subset() -> None:

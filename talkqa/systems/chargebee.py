@@ -299,11 +299,10 @@ class ChargebeeResource:
     def _key(
         self, template: str, path_id: str | None, fields: Mapping[str, Any], given: str | None
     ) -> str | None:
-        if given:  # the caller's key: the body is encoded only to derive one
-            return given
-        body = urlencode(encode_form(fields, self.json_fields)).encode("ascii")
         path = self._http.url(template, {"id": path_id} if path_id is not None else None)
-        return self._http.write_key(None, "POST", path, body)
+        return self._http.write_key(
+            given, "POST", path, lambda: urlencode(encode_form(fields, self.json_fields)).encode()
+        )
 
     def _post(
         self,

@@ -248,8 +248,13 @@ class VendorHttp:
             parsed = self._parsed[template] = httpx.URL(self.url(template))
         return parsed
 
-    def write_key(self, given: str | None, method: str, path: str, body: bytes) -> str | None:
+    def write_key(
+        self, given: str | None, method: str, path: str, body: Callable[[], bytes]
+    ) -> str | None:
         """The idempotency key of one logical write: the caller's, else one derived.
+
+        ``body`` gives the encoded request body, and is called only when a key is derived:
+        encoding it is most of the cost, and the sync passes its own key on every write.
 
         Derived keys hash the run's seed, the request and how many identical requests this
         run sent before, so they are deterministic (re-recorded cassettes stay identical)
@@ -258,7 +263,8 @@ class VendorHttp:
         """
         if given or self.idempotency_seed is None:
             return given or None
-        request = b"\0".join([self.idempotency_seed.encode(), method.encode(), path.encode(), body])
+        seed = self.idempotency_seed.encode()
+        request = b"\0".join([seed, method.encode(), path.encode(), body()])
         digest = hashlib.sha256(request).hexdigest()
         with self._key_lock:
             occurrence = self._sent_keys[digest]

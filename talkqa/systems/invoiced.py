@@ -169,9 +169,8 @@ class InvoicedResource:
 
     def create(self, fields: Mapping[str, Any], idempotency_key: str | None = None) -> Json:
         body = dict(fields)
-        # the canonical body only to derive a key: a caller's (the sync's) is sent as given
-        key = idempotency_key or self._http.write_key(
-            None, "POST", self._http.url(f"/{self.name}"), _canonical(body)
+        key = self._http.write_key(
+            idempotency_key, "POST", self._http.url(f"/{self.name}"), lambda: _canonical(body)
         )
         entity_id = str(fields["id"]) if fields.get("id") is not None else None
         response = self._http.request(

@@ -727,15 +727,6 @@ class _Applier:
         size = max(1, min(INTENT_BATCH, -(-total // max(workers, 1))))
         ordered = list(groups.values())
         batches = [ordered[start : start + size] for start in range(0, total, size)]
-        if workers <= 1:
-            done = 0
-            for batch in batches:
-                self._intend(batch)
-                for actions in batch:
-                    self._apply_entity(actions)
-                    done += 1
-                    self._progress(done, total)
-            return
         run_batches(
             batches,
             workers,

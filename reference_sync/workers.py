@@ -17,7 +17,7 @@ does the same. Nothing started is abandoned half-way.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -37,8 +37,14 @@ def run_batches(
     """``begin(batch)`` then ``apply(item)`` for each item, on ``workers`` threads.
 
     ``done(n)`` is called after each item with the running count of finished items, one call
-    at a time and in increasing order (it may raise to stop the run, as ``apply`` may).
+    at a time and in increasing order (it may raise to stop the run, as ``apply`` may). One
+    worker runs everything in the caller's thread, in order: no thread to wait on.
     """
+    if workers <= 1:
+        for n, item in enumerate(_in_order(batches, begin), start=1):
+            apply(item)
+            done(n)
+        return
     pending = iter(batches)
     take = threading.Lock()
     count_lock = threading.Lock()
@@ -80,3 +86,10 @@ def run_batches(
         raise
     if failures:
         raise failures[0]
+
+
+def _in_order(batches: Sequence[Sequence[T]], begin: Callable[[Sequence[T]], None]) -> Iterator[T]:
+    """Each batch's items, ``begin(batch)`` called just before its first is handed out."""
+    for batch in batches:
+        begin(batch)
+        yield from batch

@@ -38,6 +38,24 @@ def test_every_item_runs_once_after_its_batchs_prologue_and_counts_arrive_in_ord
     assert threads <= {"sync_0", "sync_1", "sync_2"}
 
 
+def test_one_worker_runs_in_the_callers_thread_in_plan_order() -> None:
+    events: list[tuple[str, object]] = []
+    callers: set[str] = set()
+
+    def apply(item: int) -> None:
+        events.append(("apply", item))
+        callers.add(threading.current_thread().name)
+
+    run_batches(_batches(5, 2), 1, lambda b: events.append(("begin", list(b))), apply,
+                lambda n: events.append(("done", n)))
+    assert events == [
+        ("begin", [0, 1]), ("apply", 0), ("done", 1), ("apply", 1), ("done", 2),
+        ("begin", [2, 3]), ("apply", 2), ("done", 3), ("apply", 3), ("done", 4),
+        ("begin", [4]), ("apply", 4), ("done", 5),
+    ]  # fmt: skip
+    assert callers == {threading.current_thread().name}
+
+
 def test_the_first_failure_stops_the_others_and_is_raised_in_the_callers_thread() -> None:
     applied: list[int] = []
     lock = threading.Lock()

@@ -107,11 +107,10 @@ def judge_in(
 def judge_once(concurrency: int) -> None:
     """The child of ``judge_in``: one timed ``check_spec`` on the sandbox named by the
     environment, as a JSON line. Whose judge it is depends on PYTHONPATH alone."""
-    import httpx
-
     from talkqa.systems.settings import Settings
+    from talkqa.systems.wire import vendor_client
 
-    with httpx.Client(timeout=120, limits=httpx.Limits(max_connections=64)) as http:
+    with vendor_client(120) as http:
         systems = Systems.connect(Settings.from_env(dict(os.environ)), http)
         started, cpu = time.perf_counter(), time.process_time()
         report = check_spec(SPEC, systems, concurrency=concurrency)

@@ -20,13 +20,12 @@ import sys
 import threading
 import time
 
-import httpx
-
 from talkqa.sandbox.server import running_sandboxes
 from talkqa.systems.base import ApiError
 from talkqa.systems.connect import Systems
 from talkqa.systems.limits import Limiters, burst_for
 from talkqa.systems.settings import Settings
+from talkqa.systems.wire import vendor_client
 
 
 def faults(limit: int, concurrency: int) -> str:
@@ -55,7 +54,7 @@ def main() -> int:
         pace = "0" if args.no_pace else str(args.limit)
         env = {**served.env, "CHARGEBEE_REQUESTS_PER_MINUTE": pace}
         settings = Settings.from_env(env)
-        with httpx.Client(timeout=30.0, limits=httpx.Limits(max_connections=64)) as http:
+        with vendor_client(30.0) as http:
             systems = Systems.connect(settings, http, limiters=Limiters())
             customers = systems.chargebee.customers
             jobs = iter(range(args.requests // 2))  # a create, then a read of it

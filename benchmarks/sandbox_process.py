@@ -98,9 +98,10 @@ def connected(env: dict[str, str]) -> Iterator[tuple[Any, Any]]:
     from reference_sync import LinkStore
     from talkqa.systems.connect import Systems
     from talkqa.systems.settings import Settings
+    from talkqa.systems.wire import vendor_client
 
     with (
-        httpx.Client(timeout=120, limits=httpx.Limits(max_connections=64)) as http,
+        vendor_client(120) as http,
         tempfile.TemporaryDirectory() as tmp,
         LinkStore(Path(tmp) / "links.sqlite") as store,
     ):

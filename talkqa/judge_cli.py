@@ -141,13 +141,12 @@ def features_check(
 @contextmanager
 def connected_systems(idempotency_seed: str | None = None) -> Iterator[Any]:
     """Systems from the environment (CHARGEBEE_* / INVOICED_*), over one httpx client."""
-    import httpx
-
     from talkqa.systems.connect import Systems
     from talkqa.systems.settings import Settings
+    from talkqa.systems.wire import vendor_client
 
     settings = Settings.from_env()
-    with httpx.Client(timeout=30.0) as client:
+    with vendor_client(30.0) as client:
         yield Systems.connect(settings, client, idempotency_seed=idempotency_seed)
 
 

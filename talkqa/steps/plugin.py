@@ -368,7 +368,9 @@ def cassette_path(config: pytest.Config, scenario: Any) -> Path:
 
 @pytest.fixture
 def http_client() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=30.0) as client:
+    from talkqa.systems.wire import vendor_client
+
+    with vendor_client(30.0) as client:
         yield client
 
 

@@ -43,11 +43,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path == "/hang-up":  # read the request, answer nothing
             self.close_connection = True
             return
+        if self.path == "/garbage":
+            self.wfile.write(b"NOT HTTP AT ALL\r\n\r\n")
+            self.close_connection = True
+            return
+        if self.path == "/until-close":  # no length, no chunks: the body ends with the connection
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it")
+            self.close_connection = True
+            return
         echo = json.dumps(
             {"path": self.path, "body": body.decode(), "headers": dict(self.headers)}
         ).encode()
         self.send_response(201, "Made")
         self.send_header("Content-Type", "application/json")
+        if self.path == "/set-cookie":
+            self.send_header("Set-Cookie", "lb=node-2; Path=/")
         if self.path == "/chunked":
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
@@ -108,6 +118,26 @@ def test_a_request_arrives_whole_and_its_answer_reads_back(server: Server) -> No
 def test_a_chunked_answer_is_read_whole(server: Server) -> None:
     with vendor_client(5.0) as client:
         assert client.get(f"{base(server)}/chunked").json()["path"] == "/chunked"
+
+
+def test_a_body_that_ends_with_the_connection_is_read_whole(server: Server) -> None:
+    with vendor_client(5.0) as client:
+        assert client.get(f"{base(server)}/until-close").text == "all of it"
+        assert client.get(f"{base(server)}/next").status_code == 201  # on a new connection
+    assert server.connections == 2
+
+
+def test_a_malformed_answer_is_a_protocol_error(server: Server) -> None:
+    with vendor_client(5.0) as client, pytest.raises(httpx.RemoteProtocolError):
+        client.get(f"{base(server)}/garbage")
+
+
+def test_a_cookie_the_server_sets_is_sent_back(server: Server) -> None:
+    with vendor_client(5.0) as client:
+        assert "Cookie" not in client.get(f"{base(server)}/first").json()["headers"]
+        client.get(f"{base(server)}/set-cookie")
+        assert client.get(f"{base(server)}/later").json()["headers"]["Cookie"] == "lb=node-2"
+        assert client.cookies["lb"] == "node-2"
 
 
 def test_one_connection_carries_many_requests(server: Server) -> None:

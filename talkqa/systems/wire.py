@@ -2,8 +2,8 @@
 
 Why not httpx's default transport: on loopback, httpcore and h11 cost about 0.5 ms of CPU
 per request, half of the sync's CPU per entity. The bare HTTP/1.1 exchange needs a fraction
-of that: a keep-alive socket, the request's bytes in one send, and Python's own
-``http.client`` to read the answer (status line, headers, chunked or sized body).
+of that: a keep-alive socket, the request's bytes in one send, and httptools (the C
+HTTP parser uvicorn serves the sandboxes with) to read the answer.
 Everything above the transport stays httpx: requests, responses, auth, mounts for the
 environment's proxies, and the exception types the connectors' retry rules read.
 
@@ -25,11 +25,10 @@ import socket
 import ssl
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpcore
+import httptools
 import httpx
 
 Origin = tuple[bytes, bytes, int | None]
@@ -41,11 +40,11 @@ class LeanPool:
     It stands where httpx's transport keeps its httpcore pool and answers the one call the
     transport makes, ``handle_request(httpcore.Request)``. A request leaves in one send
     (head and body together: on loopback each send costs the sender the receiver's wake-up
-    too), and its answer is read by ``http.client.HTTPResponse`` (status line, headers,
-    chunked or sized body). It raises httpcore's exceptions, so httpx maps them as it maps
-    httpcore's own, and where a failure happened decides the type: before anything was sent
-    (``ConnectError``, ``ConnectTimeout``) or after (``RemoteProtocolError``,
-    ``ReadError``, ``ReadTimeout``, ``WriteError``).
+    too), and its answer is framed by httptools, the C parser uvicorn uses. It raises
+    httpcore's exceptions, so httpx maps them as it maps httpcore's own, and where a
+    failure happened decides the type: before anything was sent (``ConnectError``,
+    ``ConnectTimeout``, ``WriteError``) or after (``RemoteProtocolError``, ``ReadError``,
+    ``ReadTimeout``).
     """
 
     def __init__(self) -> None:
@@ -59,29 +58,25 @@ class LeanPool:
         origin: Origin = (request.url.scheme, request.url.host, request.url.port)
         message = _message(request)
         sock = self._checkout(origin) or self._connect(origin, timeouts.get("connect"))
-        with _mapped(sock, write=True):
+        sent = False
+        try:
             sock.settimeout(timeouts.get("write"))
             sock.sendall(message)
-        with _mapped(sock, write=False):
+            sent = True
             sock.settimeout(timeouts.get("read"))
-            response = http.client.HTTPResponse(sock, method=request.method.decode("ascii"))
-            response.begin()
-            content = response.read()
-        if response.will_close:
-            sock.close()
-        else:
+            answer = _read_answer(sock, head_only=request.method == b"HEAD")
+        except BaseException as exc:
+            sock.close()  # what it holds next is unknown
+            raise _failure(exc, sent) from exc
+        if answer.keep_alive:
             self._checkin(origin, sock)
+        else:
+            sock.close()
         return httpcore.Response(
-            response.status,
-            headers=[
-                (name.encode("latin-1"), value.encode("latin-1"))
-                for name, value in response.getheaders()
-            ],
-            content=content,
-            extensions={
-                "http_version": b"HTTP/1.1" if response.version == 11 else b"HTTP/1.0",
-                "reason_phrase": response.reason.encode("latin-1"),
-            },
+            answer.status,
+            headers=answer.headers,
+            content=b"".join(answer.body),
+            extensions={"http_version": answer.version, "reason_phrase": answer.reason},
         )
 
     def _checkout(self, origin: Origin) -> socket.socket | None:
@@ -162,27 +157,83 @@ def _readable(sock: socket.socket) -> bool:
     return bool(readable)
 
 
-@contextmanager
-def _mapped(sock: socket.socket, *, write: bool) -> Iterator[None]:
-    """The socket's and http.client's failures as httpcore's, once connected; the socket is
-    closed, since what it holds next is unknown."""
-    try:
-        yield
-    except BaseException as exc:
-        sock.close()
-        if isinstance(exc, TimeoutError):
-            timed_out = httpcore.WriteTimeout if write else httpcore.ReadTimeout
-            raise timed_out(str(exc) or "timed out") from exc
-        if isinstance(exc, http.client.RemoteDisconnected):
-            raise httpcore.RemoteProtocolError(
-                "Server disconnected without sending a response."
-            ) from exc
-        if isinstance(exc, http.client.HTTPException):  # a malformed status, header or body
-            raise httpcore.RemoteProtocolError(f"{type(exc).__name__}: {exc}") from exc
-        if isinstance(exc, OSError):
-            failed = httpcore.WriteError if write else httpcore.ReadError
-            raise failed(str(exc) or type(exc).__name__) from exc
-        raise
+class _Answer:
+    """httptools' parser callbacks: the parts of one answer as they arrive."""
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.on_message_begin()
+
+    def on_message_begin(self) -> None:  # again after a 1xx interim answer
+        self.reason = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body: list[bytes] = []
+        self.headers_done = False
+        self.complete = False
+        self.status = 0
+        self.version = b"HTTP/1.1"
+        self.keep_alive = False
+
+    def on_status(self, reason: bytes) -> None:
+        self.reason += reason  # may arrive in pieces
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        # read here, as uvicorn does: once the message is complete the parser has moved on
+        self.headers_done = True
+        self.status = self.parser.get_status_code()
+        self.version = b"HTTP/" + self.parser.get_http_version().encode("ascii")
+        self.keep_alive = self.parser.should_keep_alive()
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+    def sized(self) -> bool:
+        """Whether the head says where the body ends (else it ends when the server hangs up)."""
+        return any(
+            name.lower() in (b"content-length", b"transfer-encoding") for name, _ in self.headers
+        )
+
+
+def _read_answer(sock: socket.socket, *, head_only: bool) -> _Answer:
+    """Read one final answer (1xx interim answers skipped) off ``sock`` with httptools.
+
+    httptools (llhttp, uvicorn's parser) frames the body: Content-Length, chunked, or, with
+    neither, until the server closes the connection.
+    """
+    answer = _Answer()
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            if answer.headers_done and not answer.sized():
+                answer.keep_alive = False  # the body ended with the connection
+                return answer
+            raise http.client.RemoteDisconnected("Server disconnected without sending a response.")
+        answer.parser.feed_data(data)
+        if answer.headers_done and head_only:
+            answer.keep_alive = False  # a HEAD answer has no body, whatever its head says
+            return answer
+        if answer.complete and answer.status >= 200:
+            return answer
+
+
+def _failure(exc: BaseException, sent: bool) -> BaseException:
+    """A socket's or the parser's failure as the httpcore exception httpx maps, typed by
+    whether the request had left; anything else (Ctrl-C) unchanged."""
+    if isinstance(exc, TimeoutError):
+        return (httpcore.ReadTimeout if sent else httpcore.WriteTimeout)(str(exc) or "timed out")
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return httpcore.RemoteProtocolError(str(exc))
+    if isinstance(exc, httptools.HttpParserError):  # a malformed status, header or body
+        return httpcore.RemoteProtocolError(f"malformed answer: {exc}")
+    if isinstance(exc, OSError):
+        return (httpcore.ReadError if sent else httpcore.WriteError)(str(exc) or type(exc).__name__)
+    return exc
 
 
 class LeanTransport(httpx.HTTPTransport):
@@ -194,7 +245,37 @@ class LeanTransport(httpx.HTTPTransport):
         self._pool: Any = LeanPool()
 
 
+class _SetCookieJar(httpx.Cookies):
+    """httpx's cookie jar, asked to look only at answers that set a cookie.
+
+    httpx hands every answer to the standard library's cookie jar through adapter objects,
+    a tenth of a request's CPU, though vendor APIs answer with no cookies. The jar reads
+    only Set-Cookie (Set-Cookie2 is off in its default policy), so skipping answers without
+    one changes nothing.
+    """
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        if "set-cookie" in response.headers:
+            super().extract_cookies(response)
+
+
+class _LeanClient(httpx.Client):
+    """httpx.Client with ``_SetCookieJar`` as its cookies."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._jar = _SetCookieJar()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._jar
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        self._jar = _SetCookieJar(cookies)
+
+
 def vendor_client(timeout: float) -> httpx.Client:
     """The client the connectors send through: ``timeout`` seconds to connect, and for each
     read and write."""
-    return httpx.Client(transport=LeanTransport(), timeout=timeout)
+    return _LeanClient(transport=LeanTransport(), timeout=timeout)

@@ -203,6 +203,17 @@ def test_a_header_with_a_line_break_is_refused_before_sending(server: Server) ->
     assert server.connections == 0
 
 
+def test_a_proxy_named_by_the_environment_is_used(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", base(server))  # the echo server stands in for a proxy
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with vendor_client(5.0) as client:
+        echo = client.get("http://vendor.example/customers").json()
+    assert echo["path"] == "http://vendor.example/customers"  # a proxy's absolute-form target
+
+
 def test_vcrpy_records_and_replays_through_it(server: Server, tmp_path: Path) -> None:
     cassette = tmp_path / "wire.yaml"
     with vcr.use_cassette(str(cassette), record_mode="once"), vendor_client(5.0) as client:

@@ -4,8 +4,9 @@ Why not httpx's default transport: on loopback, httpcore and h11 cost about 0.5 
 per request, half of the sync's CPU per entity. The bare HTTP/1.1 exchange needs a fraction
 of that: a keep-alive socket, the request's bytes in one send, and httptools (the C
 HTTP parser uvicorn serves the sandboxes with) to read the answer.
-Everything above the transport stays httpx: requests, responses, auth, mounts for the
-environment's proxies, and the exception types the connectors' retry rules read.
+Everything above the transport stays httpx: requests, responses, auth, and the exception
+types the connectors' retry rules read. Behind a proxy (see ``vendor_client``) it is httpx
+whole.
 
 Kept libraries were measured first. pyreqwest's httpx transport (Rust) saves less CPU, and
 it reports a server that closed the connection after reading a request as
@@ -24,6 +25,7 @@ import select
 import socket
 import ssl
 import threading
+import urllib.request
 from collections import defaultdict
 from typing import Any
 
@@ -277,5 +279,12 @@ class _LeanClient(httpx.Client):
 
 def vendor_client(timeout: float) -> httpx.Client:
     """The client the connectors send through: ``timeout`` seconds to connect, and for each
-    read and write."""
+    read and write.
+
+    When the environment names a proxy (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY), httpx's own
+    client and transport: they honour it and NO_PROXY, and httpx ignores the environment's
+    proxies for a client given its own transport.
+    """
+    if {"http", "https", "all"} & urllib.request.getproxies().keys():
+        return httpx.Client(timeout=timeout)
     return _LeanClient(transport=LeanTransport(), timeout=timeout)

@@ -367,8 +367,9 @@ def _watch(
 
     Supervisors (systemd, `docker stop`, CI runners) stop a service with SIGTERM, so it takes
     Ctrl-C's path: the writes in flight finish and are recorded, the rest never start, and
-    the last line says what the service did. A SIGTERM ignored by the parent stays ignored,
-    as an ignored SIGINT does.
+    the last line says what the service did. The handler is installed even when the parent
+    left SIGTERM ignored: a supervisor's stop must not be lost (only SIGINT has a reason to
+    stay ignored: shells start background jobs so).
     """
     import secrets
     import signal
@@ -433,8 +434,7 @@ def _watch(
             terminated.append(True)
             raise KeyboardInterrupt  # raised in the main thread, where Ctrl-C's is
 
-        if signal.getsignal(signal.SIGTERM) != signal.SIG_IGN:
-            stack.callback(signal.signal, signal.SIGTERM, signal.signal(signal.SIGTERM, terminate))
+        stack.callback(signal.signal, signal.SIGTERM, signal.signal(signal.SIGTERM, terminate))
         try:
             service.serve()
         except KeyboardInterrupt:

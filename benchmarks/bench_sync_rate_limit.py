@@ -10,9 +10,10 @@ persons created through Invoiced's API (not limited), then one `talkqa sync` of
 `dataflows/invoiced-chargebee.rst`, which must create each of them in Chargebee. The
 sandbox's own request counters (``/__admin/stats``) say how many Chargebee requests the sync
 made and how many were answered 429. Prints the exit status, the elapsed time, the pace as a
-share of the limit and the share answered 429: the issue's goals are exit 0, >= 0.95 of the
-limit and <= 2% answered 429. ``--no-pace`` leaves ``CHARGEBEE_REQUESTS_PER_MINUTE`` unset,
-so only the server's 429s slow the sync down.
+share of the limit (all requests, and those not answered 429) and the share answered 429: the
+issue's goals are exit 0, >= 0.95 of the limit and <= 2% answered 429. ``--no-pace`` leaves
+``CHARGEBEE_REQUESTS_PER_MINUTE`` unset, as for any sandbox on 127.0.0.1: the sync then has no
+pace of its own until it learns one from the server's 429s.
 """
 
 from __future__ import annotations
@@ -90,6 +91,9 @@ def main() -> int:
     print(f"chargebee requests    {requests} (sandbox's count)")
     print(f"elapsed               {elapsed:.1f} s")
     print(f"achieved              {per_minute:.1f}/min = {per_minute / args.limit:.3f} of limit")
+    # the server's own count of what it let through: 429s are requests, but not the pace
+    accepted = (requests - throttled) / elapsed * 60
+    print(f"accepted              {accepted:.1f}/min = {accepted / args.limit:.3f} of limit")
     print(f"answered 429          {throttled} of {requests} = {throttled / max(requests, 1):.2%}")
     print(f"exit status           {done.returncode}")
     if done.returncode != 0:

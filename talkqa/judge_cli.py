@@ -229,7 +229,8 @@ def sync(
         typer.Option(
             "--watch",
             help="Keep running as a service: a pass at start, then on a schedule "
-            "(--interval) or on the vendors' webhooks (--webhook-port), until Ctrl-C.",
+            "(--interval) or on the vendors' webhooks (--webhook-port), until Ctrl-C or "
+            "SIGTERM.",
         ),
     ] = False,
     interval: Annotated[
@@ -260,7 +261,8 @@ def sync(
     as a service).
 
     Exit 0 when everything is in sync, 5 when some entities failed (a rerun retries them)
-    or another sync held the store, 130 on Ctrl-C (a rerun resumes; a service stops there).
+    or another sync held the store, 130 on Ctrl-C (a rerun resumes; a service stops there),
+    and with --watch 143 on SIGTERM (the same clean stop).
     """
     import secrets
 
@@ -360,8 +362,16 @@ def _watch(
     webhook_port: int | None,
 ) -> None:
     """`talkqa sync --watch`: the reference sync as a service (`reference_sync.service`),
-    one line per pass on stderr, until Ctrl-C (exit 130)."""
+    one line per pass on stderr, until Ctrl-C (exit 130) or SIGTERM (exit 143).
+
+    Supervisors (systemd, `docker stop`, CI runners) stop a service with SIGTERM, so it takes
+    Ctrl-C's path: the writes in flight finish and are recorded, the rest never start, and
+    the last line says what the service did. The handler is installed even when the parent
+    left SIGTERM ignored: a supervisor's stop must not be lost (only SIGINT has a reason to
+    stay ignored: shells start background jobs so).
+    """
     import secrets
+    import signal
     from contextlib import ExitStack
 
     import httpx
@@ -417,12 +427,21 @@ def _watch(
             feeds=feeds,
             log=lambda done: say(_pass_line(done)),
         )
+        terminated: list[bool] = []
+
+        def terminate(_signum: int, _frame: object) -> None:
+            terminated.append(True)
+            raise KeyboardInterrupt  # raised in the main thread, where Ctrl-C's is
+
+        stack.callback(signal.signal, signal.SIGTERM, signal.signal(signal.SIGTERM, terminate))
         try:
             service.serve()
         except KeyboardInterrupt:
             wakeups.stop()
-            say(f"stopped after {len(service.passes)} passes; a rerun resumes from {store}")
-            raise typer.Exit(130) from None
+            how = "SIGTERM" if terminated else "Ctrl-C"
+            say(f"stopped after {len(service.passes)} passes ({how}); a rerun resumes from "
+                f"{store}")
+            raise typer.Exit(ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED) from None
 
 
 def _webhook_auth(sandbox: bool) -> Any:

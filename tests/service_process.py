@@ -1,6 +1,6 @@
 """Services (`talkqa sync --watch`, `python -m defects.service`) as subprocesses for tests:
 their stderr lines gathered as they come, waited on as conditions (never sleeps), stopped
-with Ctrl-C (SIGINT)."""
+with Ctrl-C (SIGINT) or, as a supervisor does, SIGTERM."""
 
 from __future__ import annotations
 
@@ -55,8 +55,9 @@ class Watch:
             assert len(lines) >= count, f"no line {count} with {parts}: {self.lines}"
             return lines[count - 1]
 
-    def interrupt(self) -> int:
-        self.proc.send_signal(signal.SIGINT)
+    def interrupt(self, how: signal.Signals = signal.SIGINT) -> int:
+        """Stop it with Ctrl-C's signal (or ``how``); its exit status."""
+        self.proc.send_signal(how)
         code = self.proc.wait(timeout=30)
         self.reader.join(timeout=5)
         return code

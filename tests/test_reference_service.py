@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -141,6 +142,26 @@ def test_a_scheduled_service_notices_a_sandbox_reset(
         watch.wait_line("1 created", count=2)
         assert persons(served) == ["c2"]
         assert watch.interrupt() == 130
+
+
+def test_sigterm_stops_the_service_as_ctrl_c_does(
+    served: RunningSandboxes, tmp_path: Path
+) -> None:
+    """How systemd, `docker stop` and CI runners stop a service: the same clean stop as
+    Ctrl-C (its summary line, no traceback), with SIGTERM's exit status, 143."""
+    served.reset()
+    store = tmp_path / "s.sqlite"
+    with watching(["--interval", "0.2", "--state", str(store)], served) as watch:
+        watch.wait_line("pass 1 (start)")
+        create_customer(served, "c1")
+        watch.wait_line("(interval)", "1 created")
+        assert watch.interrupt(signal.SIGTERM) == 143
+    passes = [line for line in watch.lines if line.startswith("talkqa: pass ")]
+    assert watch.lines[-1] == (
+        f"talkqa: stopped after {len(passes)} passes (SIGTERM); a rerun resumes from {store}"
+    )
+    assert not any("Traceback" in line for line in watch.lines)
+    assert persons(served) == ["c1"]
 
 
 def test_watch_options_need_watch(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import threading
 import time as real_time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -12,6 +13,9 @@ import pytest
 from talkqa.systems.connect import Systems
 from talkqa.systems.limits import (
     ACCOUNT_LIMITERS,
+    LEARN_MIN,
+    PROBE_POLL,
+    PROBE_WAIT,
     AccountLimiter,
     Limiters,
     Wait,
@@ -236,3 +240,152 @@ def test_systems_tell_a_listener_about_either_vendors_long_waits() -> None:
     systems.chargebee.limiter.throttled_by_server(None)
     systems.chargebee.limiter.acquire()
     assert notes == [Wait("Invoiced", 3.0), Wait("Chargebee", 1.0)]
+
+
+# --- learning a limit when none is configured ---------------------------------------------
+
+
+def burst_accepted(
+    paced: AccountLimiter, time: FakeTime, count: int, spacing: float
+) -> list[float]:
+    """``count`` requests let through and accepted, ``spacing`` seconds apart; their times."""
+    times: list[float] = []
+    for _ in range(count):
+        paced.acquire()
+        paced.succeeded()
+        times.append(time.now)
+        time.now += spacing
+    return times
+
+
+def most_in_a_minute(times: list[float]) -> int:
+    """The most of ``times`` any rolling minute holds (a server keeps what is < 60 s old)."""
+    times = sorted(times)
+    return max(sum(1 for t in times[: i + 1] if end - t < 60) for i, end in enumerate(times))
+
+
+def test_a_refusal_that_outlasts_a_pause_teaches_the_limit_and_no_minute_exceeds_it() -> None:
+    """A sync without a configured pace bursts into a 150/min window: the first 429 only
+    pauses; the retry after the pause is refused too, so the 150 the server accepted in the
+    minute are its limit. The next request waits until the window has room, then requests
+    leave at 98% of it, and no rolling minute ever holds more than 150."""
+    time = FakeTime()
+    free = limiter(None, time)
+    sent = burst_accepted(free, time, 150, spacing=0.01)
+    free.throttled_by_server(None)
+    assert (free.learned, free.pace) == (None, None)  # one 429 teaches nothing
+    free.acquire()  # the retry, after the 1 s pause
+    assert time.sleeps == [1.0]
+    free.throttled_by_server(None)  # ... refused too: the window is full
+    assert free.learned == 150
+    assert free.pace == pytest.approx(147.0)
+    started = time.now
+    free.acquire()
+    # waited until the first of the 150 had left the window (the burst took 1.5 s)
+    assert sent[0] + 60 < time.now < sent[0] + 61.5
+    assert time.now - started > 55
+    sent.append(time.now)
+    for _ in range(3 * 147):
+        free.acquire()
+        free.succeeded()
+        sent.append(time.now)
+    assert most_in_a_minute(sent) <= 150
+    steady = 3 * 147 / (sent[-1] - sent[-1 - 3 * 147]) * 60
+    assert steady == pytest.approx(147, abs=0.5)
+
+
+def test_one_stray_429_teaches_nothing_however_long_the_history() -> None:
+    time = FakeTime()
+    free = limiter(None, time)
+    burst_accepted(free, time, 600, spacing=0.2)  # two minutes of history
+    free.throttled_by_server(None)  # an injected fault, a lock timeout
+    free.acquire()
+    free.succeeded()  # the retry got through
+    assert (free.learned, free.pace) == (None, None)
+    before = len(time.sleeps)
+    for _ in range(1000):
+        free.acquire()
+    assert len(time.sleeps) == before  # still no pace of our own
+
+
+def test_a_refusal_after_few_accepted_requests_is_only_backed_off() -> None:
+    """Faults in a small test (a 429 twice in a row) must not teach a tiny pace."""
+    time = FakeTime()
+    free = limiter(None, time)
+    burst_accepted(free, time, LEARN_MIN - 1, spacing=0.01)
+    for _ in range(3):
+        free.throttled_by_server(None)
+        free.acquire()
+    assert (free.learned, free.pace) == (None, None)
+    assert time.sleeps == [1.0, 2.0, 4.0]
+    free.succeeded()
+    for _ in range(100):
+        free.acquire()
+    assert time.sleeps == [1.0, 2.0, 4.0]
+
+
+def test_a_configured_pace_is_not_relearned_only_halved() -> None:
+    time = FakeTime()
+    paced = limiter(150, time)
+    burst_accepted(paced, time, 150, spacing=0.5)
+    paced.throttled_by_server(None)
+    paced.acquire()
+    paced.throttled_by_server(None)
+    assert paced.learned is None
+    assert paced.pace == pytest.approx(147 / 4)
+
+
+# --- after a pause, one request goes first -------------------------------------------------
+
+
+def other_thread(action: Callable[[], object]) -> None:
+    """Run ``action`` in another thread, to its end (the fake clock needs no real waiting)."""
+    thread = threading.Thread(target=action)
+    thread.start()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def probed(time: FakeTime, on_poll: Callable[[AccountLimiter, int], None]) -> AccountLimiter:
+    """A limiter without pace, paused by a 429, whose first request after the pause (this
+    thread's) is out; ``on_poll(limiter, n)`` runs at the others' n-th short wait."""
+    polls = [0]
+
+    def sleep(seconds: float) -> None:
+        time.sleep(seconds)
+        if seconds <= PROBE_POLL:
+            polls[0] += 1
+            on_poll(free, polls[0])
+
+    free = AccountLimiter("Chargebee", None, clock=time.clock, sleep=sleep)
+    free.throttled_by_server(None)
+    free.acquire()  # the probe leaves after the 1 s pause
+    return free
+
+
+def test_after_a_pause_the_others_wait_for_the_first_requests_success() -> None:
+    time = FakeTime()
+    free = probed(time, lambda limiter, n: limiter.succeeded() if n == 2 else None)
+    other_thread(free.acquire)
+    assert time.sleeps == [1.0, PROBE_POLL, PROBE_POLL]  # two looks, then the success
+
+
+def test_after_a_pause_the_others_wait_out_the_first_requests_429() -> None:
+    time = FakeTime()
+    free = probed(time, lambda limiter, n: limiter.throttled_by_server(None) if n == 1 else None)
+    other_thread(free.acquire)
+    assert time.sleeps == [1.0, PROBE_POLL, pytest.approx(2.0)]  # the next, longer pause
+
+
+def test_a_probe_answered_otherwise_holds_the_others_only_a_moment() -> None:
+    time = FakeTime()
+    free = probed(time, lambda _limiter, _n: None)
+    # the probe's answer was a 400 or a lost connection: its slot ends, nothing is reported
+    assert free._prober is not None
+    free._answered()
+    other_thread(free.acquire)
+    assert time.sleeps == [1.0, pytest.approx(PROBE_POLL)]
+    # that thread went first in turn; had it never ended its slot (an acquire without one),
+    # it would hold the others PROBE_WAIT at most
+    free.acquire()
+    assert sum(time.sleeps[2:]) == pytest.approx(PROBE_WAIT)

@@ -15,6 +15,21 @@ else a doubling backoff) and halves the pace; successes add the pace back in sma
 (AIMD), so a limit lower than configured is found and a shared account is not hammered.
 ``RateLimit-*``/``X-RateLimit-*`` headers saying nothing remains pause the account until the
 reset they name (neither vendor documents such headers; they are honoured when present).
+After a 429's pause one request goes first and the others wait for its answer, so a refusal
+that outlasts the pause costs one more 429, not one per waiting thread.
+
+With no rate configured (a sandbox on 127.0.0.1, or the variable set to 0) the limiter learns
+one from the server: when a refusal outlasts a pause (the first request after it is refused
+too) and the server accepted at least ``LEARN_MIN`` requests in the trailing minute, those are
+the account's limit. The pace is then ``HEADROOM`` of it, replayed over the requests already
+accepted, so the next one waits until the server's window has room, and the AIMD above runs on
+it. Two conditions keep a stray 429 (a lock timeout, an injected fault) from teaching a tiny
+pace: one 429 whose retry gets through teaches nothing, and a refusal after fewer than
+``LEARN_MIN`` accepted requests is only backed off. Why not wait for a full minute of the
+account's own history before learning: a second burst would meet the limit too, and each
+burst that does costs one 429 per request in flight (8 with `talkqa sync`'s 8 threads), so
+two of them are more than 2% of a 600-request run at 150 a minute. Learning at the retry of
+the first burst cost 9 429s of 610 requests in `benchmarks/bench_sync_rate_limit.py`.
 """
 
 from __future__ import annotations
@@ -24,6 +39,7 @@ import math
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,6 +65,16 @@ REPEATED_STRIKES = 3  # 429s in a row after which Retry-After: 0 no longer means
 MAX_PAUSE = 120.0
 # Waits shorter than this are pacing, not news: the progress line is told about longer ones.
 NOTICE_AFTER = 1.0
+# Learning a limit when none is configured: the window vendors count requests in, and the
+# fewest accepted requests a limit is learned from (the lowest documented limit of a vendor
+# we talk to is a Chargebee test site's 150 a minute).
+WINDOW = 60.0
+LEARN_MIN = 100
+# After a 429's pause the others wait for the first request's answer: they look again every
+# PROBE_POLL seconds, and go anyway PROBE_WAIT seconds after it left (a probe that never
+# reports back must not hold the account).
+PROBE_POLL = 0.05
+PROBE_WAIT = 5.0
 
 _GCRA = GCRA()
 
@@ -67,9 +93,9 @@ WaitListener = Callable[[Wait], None]
 class AccountLimiter:
     """Pacing, pauses and a concurrency cap for one vendor account.
 
-    ``requests_per_minute`` None means no pacing of our own (loopback sandboxes, cassettes);
-    the server's 429s and rate headers still pause the account. ``max_concurrent`` None
-    means no cap.
+    ``requests_per_minute`` None means no pacing of our own (loopback sandboxes, cassettes)
+    until the server's 429s show a limit (see the module's docstring); its 429s and rate
+    headers pause the account either way. ``max_concurrent`` None means no cap.
     """
 
     def __init__(
@@ -98,7 +124,12 @@ class AccountLimiter:
         self._state = _GCRA.initial([self._rate()]) if self._pace else ()
         self._paused_until = -math.inf
         self._floor = -math.inf  # time known to have passed (see _now)
-        self._strikes = 0
+        self._strikes = 0  # 429s since the last success
+        self._prober: int | None = None  # the thread whose request went first after a pause
+        self._probe_until = -math.inf  # until then the others wait for that request's answer
+        self._learning = requests_per_minute is None
+        self._accepted: deque[float] = deque()  # learning: when requests got through, a WINDOW
+        self.learned: int | None = None  # learning: the limit the server showed, once it did
         self._listeners: list[WaitListener] = []
         self.waited = 0.0  # seconds spent waiting on this limiter, all threads together
         self.throttled = 0  # 429s the server answered
@@ -122,8 +153,24 @@ class AccountLimiter:
             self.acquire()
             yield
         finally:
+            self._answered()
             if self._slots is not None:
                 self._slots.release()
+
+    def _answered(self) -> None:
+        """This thread's request is over: when it was the probe, the others may go shortly.
+
+        Its 429 or success is reported right after (``throttled_by_server``, ``succeeded``),
+        which ends the wait at once; PROBE_POLL is the grace for that report, and ends the
+        wait when the answer was neither (a 400, a lost connection).
+        """
+        me = threading.get_ident()
+        if self._prober != me:  # nearly always: no lock taken
+            return
+        with self._lock:
+            if self._prober == me:
+                self._prober = None
+                self._probe_until = min(self._probe_until, self._now() + PROBE_POLL)
 
     def acquire(self) -> float:
         """Block until the account may send one request; the seconds waited."""
@@ -155,24 +202,30 @@ class AccountLimiter:
         """0 and one request spent, or the seconds to wait first (lock held)."""
         if now < self._paused_until:
             return self._paused_until - now
-        if self._pace is None:
-            return 0.0
-        state, decision = _GCRA.step([self._rate()], self._state, round(now * 1000), 1)
-        if decision.allowed:
+        probing = self._strikes > 0  # refused since the last success: one request goes first
+        if probing and now < self._probe_until and self._prober != threading.get_ident():
+            return min(PROBE_POLL, self._probe_until - now)
+        if self._pace is not None:
+            state, decision = _GCRA.step([self._rate()], self._state, round(now * 1000), 1)
+            if not decision.allowed:
+                return max(decision.retry_after_ms or 1, 1) / 1000.0
             self._state = state
-            return 0.0
-        return max(decision.retry_after_ms or 1, 1) / 1000.0
+        if probing:
+            self._prober, self._probe_until = threading.get_ident(), now + PROBE_WAIT
+        return 0.0
 
-    def _rate(self) -> Rate:
+    def _rate(self, burst: int | None = None) -> Rate:
         """The pace as GCRA's Rate (1000 units per interval in ms keeps microseconds)."""
         assert self._pace is not None
-        return Rate(1000, max(1000, round(60_000_000 / self._pace)), burst=self._burst)
+        interval = max(1000, round(60_000_000 / self._pace))
+        return Rate(1000, interval, burst=self._burst if burst is None else burst)
 
     def throttled_by_server(self, retry_after: float | None) -> None:
         """A 429: pause the account (Retry-After, or a doubling backoff) and slow the pace.
 
         Several threads see the same burst of 429s; only the first one of a pause counts
         towards the backoff and the slowdown, so the pace is halved once, not once per thread.
+        With no rate configured, a refusal that outlasted a pause may teach one (``_learn``).
         """
         with self._lock:
             now = self._now()
@@ -182,7 +235,9 @@ class AccountLimiter:
             fresh = now >= self._paused_until
             if fresh:
                 self._strikes += 1
-                if self._pace is not None:
+                self._prober, self._probe_until = None, -math.inf  # the next pause's probe
+                learned = self._learning and self._strikes > 1 and self._learn(now)
+                if self._pace is not None and not learned:
                     self._pace = max(MIN_REQUESTS_PER_MINUTE, self._pace * DECREASE)
             # the exponent is capped: strikes keep counting while the server keeps refusing
             backoff = min(THROTTLE_BASE_PAUSE * 2 ** min(self._strikes - 1, 16), THROTTLE_MAX_PAUSE)
@@ -193,10 +248,39 @@ class AccountLimiter:
             pause = min(pause, MAX_PAUSE)
             self._paused_until = max(self._paused_until, now + pause)
 
+    def _learn(self, now: float) -> bool:
+        """Take what the server accepted in the trailing minute as the limit (lock held).
+
+        Called when a refusal outlasted a pause: the server's window is full, and it holds
+        (at least) our requests of that minute. Too few of them, and the refusal is not a
+        full window (False: only the backoff applies). Else the pace is ``HEADROOM`` of that
+        limit and GCRA's state replays those requests at it, so the next one waits until
+        the window has room instead of meeting the limit again.
+        """
+        accepted = self._accepted
+        while accepted and accepted[0] <= now - WINDOW:
+            accepted.popleft()
+        if len(accepted) < LEARN_MIN:
+            return False
+        self.learned = len(accepted)
+        self._ceiling = self._pace = self.learned * HEADROOM
+        self._burst = burst_for(self.learned)
+        replay = [self._rate(burst=self.learned)]  # a burst that admits every replayed request
+        state = _GCRA.initial(replay)
+        for at in accepted:
+            state, _ = _GCRA.step(replay, state, round(at * 1000), 1)
+        self._state = state
+        return True
+
     def succeeded(self) -> None:
         """A request got through: forget the backoff and win back some pace."""
         with self._lock:
             self._strikes = 0
+            if self._learning:
+                now = self._now()
+                self._accepted.append(now)
+                while self._accepted[0] <= now - WINDOW:
+                    self._accepted.popleft()
             if self._pace is not None and self._ceiling is not None:
                 self._pace = min(self._ceiling, self._pace + INCREASE * self._ceiling)
 

@@ -24,7 +24,7 @@ from talkqa.errors import UserError
 from talkqa.outcome import ExitCode
 from talkqa.project import Project
 from talkqa.promises.ids import PromiseId
-from talkqa.redact import redact_files, redactor_from_env, run_redacted
+from talkqa.redact import Redactor, redact_files, redacted_output, redactor_from_env
 
 features_app = typer.Typer(
     name="features",
@@ -716,7 +716,7 @@ def signoff(
     results = reports / "allure-results"
     outcomes = reports / "outcomes.jsonl"
     args = [
-        sys.executable, "-m", "pytest", str(suite), f"--rootdir={project.root}",
+        str(suite), f"--rootdir={project.root}",
         "-p", "no:cacheprovider", "--disable-plugin-autoload",
         *(word for plugin in SUITE_PLUGINS for word in ("-p", plugin)),
         f"--talkqa-mode={mode}", f"--alluredir={results}", "--clean-alluredir",
@@ -735,7 +735,7 @@ def signoff(
     started = datetime.now(UTC)
     with _suite_environment(mode, reset=reset) as (env, base_urls):
         redact = redactor_from_env(env)  # every output below, console included
-        code = run_redacted(args, env, redact)
+        code = _run_suite(args, env, redact)
     finished = datetime.now(UTC)
     if code == 5 and selection:  # pytest: no test collected
         raise UserError(
@@ -778,6 +778,40 @@ def signoff(
     typer.echo(f"sign-off: {verdict.markdown}" + (f" (also {also})" if also else ""))
     if verdict.exit_code:
         raise typer.Exit(verdict.exit_code)
+
+
+def _run_suite(args: list[str], env: dict[str, str], redact: Redactor) -> int:
+    """pytest on the feature suite in this process, with ``env`` as its environment and its
+    output redacted: its exit code. Ctrl-C, which pytest turns into an exit code of its own
+    (2, as for a suite that could not be collected), stays a KeyboardInterrupt (exit 130).
+
+    In this process rather than a child's: the CLI has already imported most of what the
+    suite needs, and a fresh interpreter importing pytest, pytest-bdd, Allure and talk-qa
+    again costs ~1.2 s of CPU per sign-off. What one run leaves behind does not reach the
+    next (a command runs one suite; talk-qa's plugin forgets parsed checklists at session
+    start, for a test or script that signs off twice in one process).
+    """
+    import pytest
+
+    class Interrupted:
+        seen = False
+
+        def pytest_keyboard_interrupt(self) -> None:
+            self.seen = True
+
+    interrupted = Interrupted()
+    before = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        with redacted_output(redact):
+            code = pytest.main(args, plugins=[interrupted])
+    finally:
+        os.environ.clear()
+        os.environ.update(before)
+    if interrupted.seen:
+        raise KeyboardInterrupt
+    return int(code)
 
 
 def _service_options(

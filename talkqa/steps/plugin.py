@@ -121,6 +121,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[WRITTEN_KEY] = set()
     if _project(config) is None:  # not a talk-qa project: the plugin stays out of the way
         return
+    # checklists are parsed once per run: a process that runs the suite twice (a test of
+    # `talkqa signoff`, which runs it in its own process) reads them afresh each time
+    SPECS.clear()
     from talkqa.steps import recording
 
     # registered now, after every entry-point plugin: its fixtures override pytest-recording's

@@ -141,13 +141,12 @@ def features_check(
 @contextmanager
 def connected_systems(idempotency_seed: str | None = None) -> Iterator[Any]:
     """Systems from the environment (CHARGEBEE_* / INVOICED_*), over one httpx client."""
-    import httpx
-
     from talkqa.systems.connect import Systems
     from talkqa.systems.settings import Settings
+    from talkqa.systems.tls import new_client
 
     settings = Settings.from_env()
-    with httpx.Client(timeout=30.0) as client:
+    with new_client(timeout=30.0) as client:
         yield Systems.connect(settings, client, idempotency_seed=idempotency_seed)
 
 
@@ -365,11 +364,10 @@ def _watch(
     import secrets
     from contextlib import ExitStack
 
-    import httpx
-
     from reference_sync import service as svc
     from talkqa.sut import ReferenceDriver
     from talkqa.systems.settings import Settings
+    from talkqa.systems.tls import new_client
 
     settings = Settings.from_env()
     cb_key = settings.chargebee_api_key.get_secret_value()
@@ -382,7 +380,7 @@ def _watch(
         typer.echo(f"talkqa: {line}", err=True)
 
     with ExitStack() as stack:
-        http = stack.enter_context(httpx.Client(timeout=10.0))
+        http = stack.enter_context(new_client(timeout=10.0))
         systems = stack.enter_context(connected_systems(secrets.token_hex(8)))
 
         def run_pass(forget: bool) -> Any:
@@ -938,13 +936,12 @@ def _suite_environment(
 
 def _reach_vendors(env: dict[str, str]) -> None:
     """One read per vendor before the suite: wrong keys or URLs are one line, not a NO-GO."""
-    import httpx
-
     from talkqa.systems.connect import Systems
     from talkqa.systems.settings import Settings
+    from talkqa.systems.tls import new_client
 
     settings = Settings.from_env(env)
-    with httpx.Client(timeout=30.0) as client:
+    with new_client(timeout=30.0) as client:
         systems = Systems.connect(settings, client, max_attempts=2)
         for customers in (systems.chargebee.customers, systems.invoiced.customers):
             next(iter(customers.list()), None)
@@ -959,13 +956,15 @@ def _reach_running_sandboxes(env: dict[str, str]) -> None:
     import httpx
 
     from talkqa.sandbox.cli import admin_root
+    from talkqa.systems.tls import new_client
 
     unset = "or unset CHARGEBEE_BASE_URL and INVOICED_BASE_URL to let signoff start its own"
     for name in ("CHARGEBEE_BASE_URL", "INVOICED_BASE_URL"):
         url = env[name]
         key = env.get(name.replace("_BASE_URL", "_API_KEY"), "")
         try:
-            answer = httpx.get(f"{admin_root(url)}/__admin/stats", timeout=10.0, auth=(key, ""))
+            with new_client(timeout=10.0) as client:
+                answer = client.get(f"{admin_root(url)}/__admin/stats", auth=(key, ""))
         except httpx.HTTPError as exc:
             raise UserError(
                 f"--mode sandbox: {name}={url} does not answer ({exc or type(exc).__name__}): "

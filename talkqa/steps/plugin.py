@@ -371,7 +371,9 @@ def cassette_path(config: pytest.Config, scenario: Any) -> Path:
 
 @pytest.fixture
 def http_client() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=30.0) as client:
+    from talkqa.systems.tls import new_client
+
+    with new_client(timeout=30.0) as client:
         yield client
 
 
@@ -394,15 +396,16 @@ def _fresh_sandbox(request: pytest.FixtureRequest) -> None:
     if sandboxes is not None:
         sandboxes.reset(seed=0)
         return
-    for base, key in (
-        (talkqa_settings.chargebee_base_url, talkqa_settings.chargebee_api_key),
-        (talkqa_settings.invoiced_base_url, talkqa_settings.invoiced_api_key),
-    ):
-        root = base.removesuffix("/api/v2")
-        auth = (key.get_secret_value(), "")
-        httpx.post(
-            f"{root}/__admin/reset", json={"seed": 0}, timeout=10.0, auth=auth
-        ).raise_for_status()
+    from talkqa.systems.tls import new_client
+
+    with new_client(timeout=10.0) as client:
+        for base, key in (
+            (talkqa_settings.chargebee_base_url, talkqa_settings.chargebee_api_key),
+            (talkqa_settings.invoiced_base_url, talkqa_settings.invoiced_api_key),
+        ):
+            root = base.removesuffix("/api/v2")
+            auth = (key.get_secret_value(), "")
+            client.post(f"{root}/__admin/reset", json={"seed": 0}, auth=auth).raise_for_status()
 
 
 @pytest.fixture
@@ -418,7 +421,10 @@ def sandbox_requests(
     auth = (talkqa_settings.chargebee_api_key.get_secret_value(), "")
 
     def read() -> dict[str, int]:
-        answer = httpx.get(f"{root}/__admin/stats", auth=auth, timeout=10.0)
+        from talkqa.systems.tls import new_client
+
+        with new_client(timeout=10.0) as client:
+            answer = client.get(f"{root}/__admin/stats", auth=auth)
         answer.raise_for_status()
         return dict(answer.json()["requests"])
 

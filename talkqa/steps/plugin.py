@@ -460,9 +460,13 @@ def sut(
         report = check_spec(spec, systems, source_ids=source_ids)
         return tuple(sorted(f.message for f in report.findings))
 
+    runner = _in_process_defect(command)
+    # A syncer run in this process has done all it will ever do when it returns (it leaves no
+    # thread running): the two probes still must agree, with no second's wait for late writes.
     return drivers.CommandDriver(
-        str(command), talkqa_settings.as_env(), probe=probe, runner=_in_process_defect(command)
-    )
+        str(command), talkqa_settings.as_env(), probe=probe, runner=runner,
+        interval=drivers.SETTLE_INTERVAL_S if runner is None else 0.0,
+    )  # fmt: skip
 
 
 # Set by the defect catalogue's test (tests/defect_signoffs.py) for its own sign-offs only.
@@ -473,9 +477,11 @@ def _in_process_defect(command: str) -> Any:
     """With ``$TALKQA_IN_PROCESS_DEFECTS=1``, a catalogue syncer's command (``python -m
     defects NAME [OPTIONS]``, as the catalogue spells it) runs in this process: the same
     ``defects.run.main``, environment and exit code, its output captured, without the
-    0.6 s of CPU a fresh interpreter spends importing it. The catalogue starts about sixty
-    of them; what it tests is the judging, while the command driver's own process handling
-    has its own tests. Any other command, or without the variable: None (a shell runs it).
+    0.6 s of CPU a fresh interpreter spends importing it, and without the driver's second of
+    waiting for late writes after each run (`sut`: none can come). The catalogue starts about
+    sixty of them; what it tests is the judging, while the command driver's own process
+    handling and settling have their own tests. Any other command, or without the variable:
+    None (a shell runs it).
     """
     if os.environ.get(IN_PROCESS_DEFECTS) != "1":
         return None

@@ -25,6 +25,14 @@ install: $(STAMP)
 test: install
 	$(MAKE) --no-print-directory -j2 --output-sync=target unit features
 
+## The tests let Python cache bytecode even where the environment says not to
+## (PYTHONDONTWRITEBYTECODE=1, as on our shared machine): without the cache each of the suite's
+## Python processes (two workers, the replay, every `talkqa` and pytest child) compiles
+## talk-qa's and the tests' modules again and pytest rewrites every test module's asserts
+## again, ~3.5 s of CPU per pytest process. __pycache__/ is ignored by git; the mutation
+## runner turns the cache off again for its copy, whose mutants keep a file's size.
+test unit features: export PYTHONDONTWRITEBYTECODE :=
+
 unit: install
 	$(BIN)/pytest tests -n 2
 

@@ -218,17 +218,16 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
 
 def _run(defect: Defect, args: argparse.Namespace, environ: dict[str, str]) -> int:
-    import httpx
-
     from talkqa.dataflow.rst import load
     from talkqa.systems.connect import Systems
     from talkqa.systems.settings import Settings
+    from talkqa.systems.wire import vendor_client
 
     checklist = args.checklist or environ.get("TALKQA_DEFECT_CHECKLIST") or DEFAULT_CHECKLIST
     spec = load(checklist)
     settings = Settings.from_env(environ)
     state = state_path(defect.name, args.state, environ)
-    with httpx.Client(timeout=60.0) as client:
+    with vendor_client(60.0) as client:
         systems = Systems.connect(settings, client)
         summary = run_defect(defect, spec, systems, state)
     print(_summary_line(defect, summary))

@@ -187,13 +187,12 @@ class EventSyncer:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit 130 on Ctrl-C (it serves until then), 2 on a usage or configuration error."""
-    import httpx
-
     from reference_sync import service as svc
     from talkqa.dataflow.rst import load
     from talkqa.errors import UserError
     from talkqa.systems.connect import Systems
     from talkqa.systems.settings import Settings
+    from talkqa.systems.wire import vendor_client
 
     parser = argparse.ArgumentParser(prog="python -m defects.service")
     parser.add_argument("name", help=", ".join(
@@ -213,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     key = settings.chargebee_api_key.get_secret_value()
     spec = load(Path(__file__).resolve().parents[1] / defect.checklist)
     auth = svc.WebhookAuth("defect", secrets.token_hex(8), secrets.token_hex(8))
-    with (httpx.Client(timeout=60.0) as client,
+    with (vendor_client(60.0) as client,
           tempfile.TemporaryDirectory(prefix="talkqa-service-defect-") as folder):
         def systems(seed: str) -> Any:
             return Systems.connect(settings, client, idempotency_seed=seed)

@@ -24,7 +24,7 @@ from talkqa.errors import UserError
 from talkqa.outcome import ExitCode
 from talkqa.project import Project
 from talkqa.promises.ids import PromiseId
-from talkqa.redact import redact_files, redactor_from_env, run_redacted
+from talkqa.redact import Redactor, redact_files, redacted_output, redactor_from_env
 
 features_app = typer.Typer(
     name="features",
@@ -374,11 +374,10 @@ def _watch(
     import signal
     from contextlib import ExitStack
 
-    import httpx
-
     from reference_sync import service as svc
     from talkqa.sut import ReferenceDriver
     from talkqa.systems.settings import Settings
+    from talkqa.systems.wire import vendor_client
 
     settings = Settings.from_env()
     cb_key = settings.chargebee_api_key.get_secret_value()
@@ -391,7 +390,7 @@ def _watch(
         typer.echo(f"talkqa: {line}", err=True)
 
     with ExitStack() as stack:
-        http = stack.enter_context(httpx.Client(timeout=10.0))
+        http = stack.enter_context(vendor_client(10.0))
         systems = stack.enter_context(connected_systems(secrets.token_hex(8)))
 
         def run_pass(forget: bool) -> Any:
@@ -734,7 +733,7 @@ def signoff(
     results = reports / "allure-results"
     outcomes = reports / "outcomes.jsonl"
     args = [
-        sys.executable, "-m", "pytest", str(suite), f"--rootdir={project.root}",
+        str(suite), f"--rootdir={project.root}",
         "-p", "no:cacheprovider", "--disable-plugin-autoload",
         *(word for plugin in SUITE_PLUGINS for word in ("-p", plugin)),
         f"--talkqa-mode={mode}", f"--alluredir={results}", "--clean-alluredir",
@@ -753,7 +752,7 @@ def signoff(
     started = datetime.now(UTC)
     with _suite_environment(mode, reset=reset) as (env, base_urls):
         redact = redactor_from_env(env)  # every output below, console included
-        code = run_redacted(args, env, redact)
+        code = _run_suite(args, env, redact)
     finished = datetime.now(UTC)
     if code == 5 and selection:  # pytest: no test collected
         raise UserError(
@@ -796,6 +795,40 @@ def signoff(
     typer.echo(f"sign-off: {verdict.markdown}" + (f" (also {also})" if also else ""))
     if verdict.exit_code:
         raise typer.Exit(verdict.exit_code)
+
+
+def _run_suite(args: list[str], env: dict[str, str], redact: Redactor) -> int:
+    """pytest on the feature suite in this process, with ``env`` as its environment and its
+    output redacted: its exit code. Ctrl-C, which pytest turns into an exit code of its own
+    (2, as for a suite that could not be collected), stays a KeyboardInterrupt (exit 130).
+
+    In this process rather than a child's: the CLI has already imported most of what the
+    suite needs, and a fresh interpreter importing pytest, pytest-bdd, Allure and talk-qa
+    again costs ~1.2 s of CPU per sign-off. What one run leaves behind does not reach the
+    next (a command runs one suite; talk-qa's plugin forgets parsed checklists at session
+    start, for a test or script that signs off twice in one process).
+    """
+    import pytest
+
+    class Interrupted:
+        seen = False
+
+        def pytest_keyboard_interrupt(self) -> None:
+            self.seen = True
+
+    interrupted = Interrupted()
+    before = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        with redacted_output(redact):
+            code = pytest.main(args, plugins=[interrupted])
+    finally:
+        os.environ.clear()
+        os.environ.update(before)
+    if interrupted.seen:
+        raise KeyboardInterrupt
+    return int(code)
 
 
 def _service_options(
@@ -922,13 +955,12 @@ def _suite_environment(
 
 def _reach_vendors(env: dict[str, str]) -> None:
     """One read per vendor before the suite: wrong keys or URLs are one line, not a NO-GO."""
-    import httpx
-
     from talkqa.systems.connect import Systems
     from talkqa.systems.settings import Settings
+    from talkqa.systems.wire import vendor_client
 
     settings = Settings.from_env(env)
-    with httpx.Client(timeout=30.0) as client:
+    with vendor_client(30.0) as client:
         systems = Systems.connect(settings, client, max_attempts=2)
         for customers in (systems.chargebee.customers, systems.invoiced.customers):
             next(iter(customers.list()), None)
@@ -943,13 +975,15 @@ def _reach_running_sandboxes(env: dict[str, str]) -> None:
     import httpx
 
     from talkqa.sandbox.cli import admin_root
+    from talkqa.systems.wire import vendor_client
 
     unset = "or unset CHARGEBEE_BASE_URL and INVOICED_BASE_URL to let signoff start its own"
     for name in ("CHARGEBEE_BASE_URL", "INVOICED_BASE_URL"):
         url = env[name]
         key = env.get(name.replace("_BASE_URL", "_API_KEY"), "")
         try:
-            answer = httpx.get(f"{admin_root(url)}/__admin/stats", timeout=10.0, auth=(key, ""))
+            with vendor_client(10.0) as client:
+                answer = client.get(f"{admin_root(url)}/__admin/stats", auth=(key, ""))
         except httpx.HTTPError as exc:
             raise UserError(
                 f"--mode sandbox: {name}={url} does not answer ({exc or type(exc).__name__}): "

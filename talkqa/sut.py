@@ -195,6 +195,9 @@ def run_in_shell(
     )
 
 
+SETTLE_INTERVAL_S = 1.0  # the command driver's wait between two probes of the systems
+
+
 class CommandDriver:
     """Any syncer, run as a shell command with the vendors' settings in its environment.
 
@@ -210,7 +213,7 @@ class CommandDriver:
         *,
         probe: Callable[[DataflowSpec], Hashable] | None = None,
         timeout: float = 60.0,
-        interval: float = 1.0,
+        interval: float = SETTLE_INTERVAL_S,
         command_timeout: float = 600.0,
         cwd: Path | None = None,
         sleep: Callable[[float], None] = time.sleep,

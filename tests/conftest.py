@@ -12,8 +12,9 @@ group by rewriting ``item._nodeid``, which pytest 9 no longer reads.)
 
 from __future__ import annotations
 
+import functools
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -23,6 +24,8 @@ from defect_signoffs import (  # tests/, beside this file
     register_catch_rate,
     selected_runs,
 )
+
+from tests.cli_runner import Ran, talkqa
 
 CATALOGUE_MODULE = "test_defect_catalogue.py"
 
@@ -88,3 +91,10 @@ def _catalogue_signoffs(
         yield
     finally:
         pool.close()
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., Ran]:
+    """``cli(ARGS, cwd=FOLDER, env=None)``: `talkqa ARGS` run in this test's process
+    (:func:`tests.cli_runner.talkqa`), its exit code and output as a child's would be."""
+    return functools.partial(talkqa, monkeypatch=monkeypatch, capsys=capsys)

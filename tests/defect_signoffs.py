@@ -95,10 +95,13 @@ class Signed:
         return f"talkqa signoff ({self.run.label}) exit {self.code}:\n{tail}"
 
 
-# What every sign-off imports before its suite starts: the CLI, the judge's command, the
-# sandboxes and the sign-off page. Imported once, in multiprocessing's fork server (a process
-# that starts no thread, so forking it is safe), and each sign-off is a fork of it: about
-# 0.8 s of CPU less per sign-off than a fresh `talkqa` interpreter importing them again.
+# What every sign-off imports: the CLI, the judge's command, the sandboxes, the sign-off page,
+# and the pytest its feature suite runs in (in the sign-off's process) with the libraries of
+# its plugins. Imported once, in multiprocessing's fork server (a process that starts no
+# thread, so forking it is safe), and each sign-off is a fork of it: ~1.4 s of CPU less per
+# sign-off than a fresh `talkqa` interpreter importing them again. Not talk-qa's own plugin
+# modules, nor allure_pytest_bdd (named by `-p`): the suite's pytest marks those for assertion
+# rewriting, as in a `talkqa signoff` of its own.
 PRELOAD = [
     "talkqa.cli",
     "talkqa.judge_cli",
@@ -107,6 +110,11 @@ PRELOAD = [
     "talkqa.report.environment",
     "talkqa.dataflow.rst",
     "talkqa.dataflow.gherkin",
+    "pytest",
+    "pytest_bdd.plugin",
+    "pytest_recording.plugin",
+    "allure_commons",
+    "httpx",
 ]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import vcr
 
-from talkqa.pytest_plugin import vcr_config
+from talkqa.pytest_plugin import vcr_config, with_request_matcher
 from talkqa.systems.settings import Settings
 
 CHARGEBEE_KEY = "cb_test_Zq8wXk2mPrivate"
@@ -29,7 +29,7 @@ def _record(path: Path) -> str:
         chargebee_api_key=CHARGEBEE_KEY,
         invoiced_api_key=INVOICED_KEY,
     )
-    recorder = vcr.VCR(record_mode="all", **vcr_config(settings))
+    recorder = with_request_matcher(vcr.VCR(record_mode="all", **vcr_config(settings)))
     with recorder.use_cassette(str(path)), httpx.Client() as client:
         client._transport = httpx.MockTransport(_echo)
         client.get("http://127.0.0.1:4321/api/v2/customers", auth=(CHARGEBEE_KEY, ""))

@@ -264,6 +264,22 @@ def test_pytest_arguments_after_a_double_dash_reach_pytest_and_the_page(
     assert "| pytest arguments | -k currency |" in page
 
 
+def test_ctrl_c_during_the_feature_suite_is_exit_130_and_no_sign_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The suite runs in the sign-off's own process, where pytest turns Ctrl-C into an exit
+    code of its own: it must still stop `talkqa signoff` as interrupted, with no page."""
+    plugin = tmp_path / "ctrl_c_in_a_scenario.py"
+    plugin.write_text("def pytest_runtest_call(item):\n    raise KeyboardInterrupt\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(REPO)
+    reports = tmp_path / "reports"
+    args = ["signoff", str(CHECKLIST), "--reports", str(reports), "--", "-p", plugin.stem]
+    assert run_cli(args, monkeypatch) == 130
+    assert "KeyboardInterrupt" in capsys.readouterr().out  # the suite's own word on it
+    assert not (reports / "signoff.md").exists()
+
+
 def test_wrong_keys_or_an_unreachable_vendor_stop_a_signoff_in_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -11,32 +11,23 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from talkqa.outcome import ExitCode
 from talkqa.systems.no_api import CHARGEBEE_BUSINESS_ENTITIES, NO_API_PREFIX
+from tests.cli_runner import Ran
+
+Cli = Callable[..., Ran]
 
 REPO = Path(__file__).resolve().parents[1]
 LINES = "tests/fixtures/dataflows/lines-chargebee-invoiced.rst"
 BUSINESS_ENTITY = "tests/fixtures/dataflows/business-entity-invoiced-chargebee.rst"
 
 
-def _signoff(checklist: str, reports: Path) -> tuple[int, dict[str, Any], str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHARGEBEE_", "INVOICED_"))}
-    talkqa = str(Path(sys.executable).parent / "talkqa")
-    done = subprocess.run(
-        [talkqa, "signoff", checklist, "--mode", "sandbox", "--reports", str(reports)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+def _signoff(checklist: str, reports: Path, cli: Cli) -> tuple[int, dict[str, Any], str]:
+    done = cli(["signoff", checklist, "--mode", "sandbox", "--reports", str(reports)], cwd=REPO)
     page = json.loads((reports / "signoff.json").read_text(encoding="utf-8"))
     markdown = (reports / "signoff.md").read_text(encoding="utf-8")
     return done.returncode, page, markdown
@@ -49,9 +40,9 @@ def _cells(page: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_order_lines_to_invoice_items_sign_off_go_with_the_reference_sync(
-    tmp_path: Path,
+    tmp_path: Path, cli: Cli
 ) -> None:
-    code, page, _ = _signoff(LINES, tmp_path)
+    code, page, _ = _signoff(LINES, tmp_path, cli)
     assert (code, page["verdict"]) == (ExitCode.OK, "GO"), page["headline"]
     statuses = {cell["status"] for cell in _cells(page)}
     assert statuses <= {"passed", "existence-only", "none"}
@@ -63,8 +54,10 @@ def test_order_lines_to_invoice_items_sign_off_go_with_the_reference_sync(
     }
 
 
-def test_a_business_entity_cell_says_the_vendor_offers_no_api(tmp_path: Path) -> None:
-    code, page, markdown = _signoff(BUSINESS_ENTITY, tmp_path)
+def test_a_business_entity_cell_says_the_vendor_offers_no_api(
+    tmp_path: Path, cli: Cli
+) -> None:
+    code, page, markdown = _signoff(BUSINESS_ENTITY, tmp_path, cli)
     cells = [c for c in _cells(page) if c["status"] != "none"]
     assert cells and all(c["status"] == "impossible" for c in cells)
     text = f"{NO_API_PREFIX} create a Chargebee business entity ({CHARGEBEE_BUSINESS_ENTITIES})"
@@ -76,11 +69,11 @@ def test_a_business_entity_cell_says_the_vendor_offers_no_api(tmp_path: Path) ->
 
 
 def test_shipped_invoiced_to_chargebee_is_go_with_lines_on_the_invoice_order(
-    tmp_path: Path,
+    tmp_path: Path, cli: Cli
 ) -> None:
     """Lineitem rides the Invoices->Order link; the row Chargebee computes is named, not
     compared, not a silent pass; business entities are vendor-impossible."""
-    code, page, markdown = _signoff("dataflows/invoiced-chargebee.rst", tmp_path)
+    code, page, markdown = _signoff("dataflows/invoiced-chargebee.rst", tmp_path, cli)
     assert (code, page["verdict"]) == (ExitCode.OK, "GO"), page["headline"]
     rows = {row["section"]: row for m in page["matrices"] for row in m["rows"]}
     lines = rows["Invoiced Lineitem to Chargebee Order"]["cells"]

@@ -11,6 +11,7 @@ from vcr.request import Request
 
 from talkqa.errors import UserError
 from talkqa.pytest_plugin import (
+    REQUEST_MATCHER,
     Redactor,
     ScenarioRecord,
     append_outcome,
@@ -21,9 +22,11 @@ from talkqa.pytest_plugin import (
     outcome_of,
     refuse_recording_in_replay,
     run_id_for,
+    same_request,
     skip_reason,
     strip_volatile_headers,
     vcr_config,
+    with_request_matcher,
 )
 from talkqa.systems.settings import Settings
 
@@ -56,12 +59,48 @@ def test_volatile_response_headers_are_dropped_and_the_rest_sorted() -> None:
 
 def test_vcr_config_matches_without_host_and_hides_keys_and_origins() -> None:
     config = vcr_config(_settings())
-    assert config["match_on"] == ["method", "path", "query", "body"]
+    assert config["match_on"] == [REQUEST_MATCHER]
     assert ("authorization", None) in config["filter_headers"]
     hidden = dict(config["filter_sensitive_data"])
     assert hidden["<CHARGEBEE_API_KEY>"] == "cb_live_secret"
     assert hidden["<INVOICED_API_KEY>"] == "inv_live_secret"
     assert "http://127.0.0.1:4321" in hidden.values() and "http://127.0.0.1:5432" in hidden.values()
+
+
+def _matches(new: Request, recorded: Request) -> bool:
+    try:
+        same_request(new, recorded)
+    except AssertionError:
+        return False
+    return True
+
+
+def test_the_request_matcher_decides_as_vcrpys_method_path_query_and_body() -> None:
+    """Replay's one matcher is vcrpy's method, path, query and body, nothing more or less:
+    the host never counts, query order and a JSON body's key order never count."""
+    from vcr import matchers
+
+    json_type = {"content-type": "application/json"}
+    recorded = Request(
+        "POST", "http://chargebee.recorded.invalid/api/v2/customers?a=1&b=2",
+        b'{"id": "c1", "n": 1}', json_type,
+    )  # fmt: skip
+    candidates = {
+        "other host, query and key order": Request(
+            "POST", "http://127.0.0.1:4321/api/v2/customers?b=2&a=1",
+            b'{"n": 1, "id": "c1"}', json_type,
+        ),
+        "method": Request("PUT", recorded.uri, recorded.body, json_type),
+        "path": Request(
+            "POST", recorded.uri.replace("customers", "items"), recorded.body, json_type
+        ),
+        "query": Request("POST", recorded.uri.replace("b=2", "b=3"), recorded.body, json_type),
+        "body": Request("POST", recorded.uri, b'{"id": "c2", "n": 1}', json_type),
+    }  # fmt: skip
+    vcrpys = [matchers.method, matchers.path, matchers.query, matchers.body]
+    for what, new in candidates.items():
+        assert _matches(new, recorded) == matchers.requests_match(new, recorded, vcrpys), what
+        assert _matches(new, recorded) == (what == "other host, query and key order"), what
 
 
 def test_a_recorded_cassette_holds_no_key_and_no_port(tmp_path: Path) -> None:
@@ -74,7 +113,7 @@ def test_a_recorded_cassette_holds_no_key_and_no_port(tmp_path: Path) -> None:
         )
 
     settings = _settings()
-    recorder = vcr.VCR(record_mode="all", **vcr_config(settings))
+    recorder = with_request_matcher(vcr.VCR(record_mode="all", **vcr_config(settings)))
     path = tmp_path / "c.yaml"
     with recorder.use_cassette(str(path)), httpx.Client() as client:
         # vcrpy stubs httpx's transport: let the real one answer from a mock app

@@ -177,3 +177,30 @@ def test_a_one_line_error_never_quotes_a_key(
     err = capsys.readouterr().err
     assert "is not an http(s) URL" in err and "<CHARGEBEE_API_KEY>" in err
     assert KEY not in err and quote(KEY, safe="") not in err
+
+
+def test_redacted_output_hides_a_key_however_the_process_or_its_children_write_it(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """`talkqa signoff` runs its feature suite in its own process inside this block: what
+    Python prints, what is written straight to descriptors 1 and 2, and what a child process
+    inherits them for all reach stdout, in order, with the key hidden."""
+    import os
+    import subprocess
+    import sys
+
+    from talkqa.redact import redacted_output
+
+    key = "sk_live_f00dcafe42"
+    with redacted_output(Redactor({"<KEY>": key})):
+        print(f"print {key}")
+        sys.stderr.write(f"stderr {key}\n")
+        os.write(1, f"fd1 {key}\n".encode())
+        os.write(2, f"fd2 {key}\n".encode())
+        subprocess.run(["echo", f"child {key}"], check=True)
+    print("after")
+    out, err = capfd.readouterr()
+    assert key not in out + err
+    lines = ["print <KEY>", "stderr <KEY>", "fd1 <KEY>", "fd2 <KEY>", "child <KEY>", "after"]
+    assert out.splitlines() == lines
+    assert err == ""

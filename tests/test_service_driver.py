@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -15,10 +15,11 @@ from talkqa.errors import UserError
 from talkqa.sandbox.server import RunningSandboxes
 from talkqa.sut import ServiceDriver, eventually, format_duration, parse_duration
 from tests import sandbox_fixtures
-from tests.cli_runner import run_cli
-from tests.service_process import DOC, ROOT, TALKQA, watching
+from tests.cli_runner import Ran, run_cli
+from tests.service_process import DOC, ROOT, watching
 
 served = sandbox_fixtures.served
+Cli = Callable[..., Ran]
 
 
 class FakeTime:
@@ -84,14 +85,11 @@ def test_a_bad_duration_is_one_line(text: str) -> None:
 
 
 # ---------------------------------------------------------------- signoff --sut-service
-def signoff(
-    served: RunningSandboxes, reports: Path, *args: str
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [TALKQA, "signoff", str(DOC), "--mode", "sandbox", "--sut-service", "--reset",
+def signoff(cli: Cli, served: RunningSandboxes, reports: Path, *args: str) -> Ran:
+    return cli(
+        ["signoff", str(DOC), "--mode", "sandbox", "--sut-service", "--reset",
          "--reports", str(reports), "--promise", "exists", *args, "--", "-k", "Customer"],
-        env={**os.environ, **served.env}, capture_output=True, text=True, cwd=ROOT,
-        check=False, timeout=120)
+        env={**os.environ, **served.env}, cwd=ROOT)
 
 
 def outcomes(reports: Path) -> list[dict[str, object]]:
@@ -100,12 +98,12 @@ def outcomes(reports: Path) -> list[dict[str, object]]:
 
 
 def test_a_webhook_driven_service_is_go_with_its_latency(
-    served: RunningSandboxes, tmp_path: Path
+    served: RunningSandboxes, tmp_path: Path, cli: Cli
 ) -> None:
     with watching(["--webhook-port", "0", "--state", str(tmp_path / "s.sqlite")],
                   served) as watch:
         watch.wait_line("pass 1 (start)")
-        done = signoff(served, tmp_path / "r", "--within", "20s", "--poll", "0.1s",
+        done = signoff(cli, served, tmp_path / "r", "--within", "20s", "--poll", "0.1s",
                        "--latency-budget", "15s")
         assert watch.interrupt() == 130
     httpx.delete(f"{served.chargebee_base_url.removesuffix('/api/v2')}/__admin/webhooks",
@@ -124,12 +122,12 @@ def test_a_webhook_driven_service_is_go_with_its_latency(
 
 
 def test_a_service_slower_than_within_is_no_go_saying_so(
-    served: RunningSandboxes, tmp_path: Path
+    served: RunningSandboxes, tmp_path: Path, cli: Cli
 ) -> None:
     with watching(["--interval", "600", "--state", str(tmp_path / "s.sqlite")],
                   served) as watch:
         watch.wait_line("pass 1 (start)")
-        done = signoff(served, tmp_path / "r", "--within", "1s", "--poll", "0.2s")
+        done = signoff(cli, served, tmp_path / "r", "--within", "1s", "--poll", "0.2s")
         assert watch.interrupt() == 130
     assert done.returncode == 1, done.stdout + done.stderr
     (outcome,) = outcomes(tmp_path / "r")

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from tests.cli_runner import Ran
+
+Cli = Callable[..., Ran]
 
 REPO = Path(__file__).resolve().parents[1]
 CASSETTE = Path(
@@ -35,19 +39,6 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
-def _talkqa(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHARGEBEE_", "INVOICED_"))}
-    return subprocess.run(
-        [sys.executable, "-c", "from talkqa.cli import main; main()", *args],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
 def _signoff_json(root: Path) -> dict[str, object]:
     data = json.loads((root / "reports" / "signoff.json").read_text(encoding="utf-8"))
     assert isinstance(data, dict)
@@ -64,7 +55,9 @@ def _tree_digest(folder: Path) -> str:
 
 
 @pytest.mark.parametrize("damage", ["truncated", "deleted"])
-def test_a_broken_cassette_is_incomplete_not_a_broken_promise(project: Path, damage: str) -> None:
+def test_a_broken_cassette_is_incomplete_not_a_broken_promise(
+    project: Path, damage: str, cli: Cli
+) -> None:
     cassette = project / CASSETTE
     if damage == "truncated":
         text = cassette.read_text(encoding="utf-8")
@@ -73,7 +66,7 @@ def test_a_broken_cassette_is_incomplete_not_a_broken_promise(project: Path, dam
         cassette.unlink()
     # the exists and properties scenarios: enough to see the broken one among good ones
     promises = ("--promise", "exists", "--promise", "properties")
-    done = _talkqa(project, "signoff", "dataflows/chargebee-invoiced.rst", *promises)
+    done = cli(["signoff", "dataflows/chargebee-invoiced.rst", *promises], cwd=project)
     out = done.stdout + done.stderr
     assert done.returncode == 4, out
     assert "INCOMPLETE:" in done.stdout, out
@@ -128,7 +121,9 @@ def test_recording_in_replay_mode_is_refused_and_touches_no_cassette(project: Pa
     assert _tree_digest(project / "cassettes") == before
 
 
-def test_a_checklist_row_cut_short_is_incomplete_naming_its_line(project: Path) -> None:
+def test_a_checklist_row_cut_short_is_incomplete_naming_its_line(
+    project: Path, cli: Cli
+) -> None:
     doc = project / "dataflows" / "chargebee-invoiced.rst"
     lines = doc.read_text(encoding="utf-8").splitlines()
     row = next(i for i, line in enumerate(lines) if "currency_code" in line and "*" in line)
@@ -137,12 +132,10 @@ def test_a_checklist_row_cut_short_is_incomplete_naming_its_line(project: Path) 
     third = next(i for i in range(third + 1, len(lines)) if lines[i].strip().startswith("- "))
     del lines[third]
     doc.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    generated = _talkqa(project, "features", "generate", "dataflows/chargebee-invoiced.rst")
+    generated = cli(["features", "generate", "dataflows/chargebee-invoiced.rst"], cwd=project)
     assert generated.returncode == 0, generated.stderr
-    done = _talkqa(
-        project, "signoff", "dataflows/chargebee-invoiced.rst", "--mode", "sandbox", "--promise",
-        "properties",
-    )  # fmt: skip
+    args = ["signoff", "dataflows/chargebee-invoiced.rst", "--mode", "sandbox"]
+    done = cli([*args, "--promise", "properties"], cwd=project)
     out = done.stdout + done.stderr
     assert done.returncode == 4, out
     assert f"dataflows/chargebee-invoiced.rst:{row + 1}" in out, out
@@ -151,7 +144,7 @@ def test_a_checklist_row_cut_short_is_incomplete_naming_its_line(project: Path) 
     assert any(f":{row + 1}:" in line for line in data["unjudged"]), data["unjudged"]  # type: ignore[union-attr]
 
 
-def test_a_cassette_missing_a_request_is_an_error_naming_it(project: Path) -> None:
+def test_a_cassette_missing_a_request_is_an_error_naming_it(project: Path, cli: Cli) -> None:
     """The code now makes a request the cassette never recorded: the evidence is stale."""
     import yaml
 
@@ -159,9 +152,8 @@ def test_a_cassette_missing_a_request_is_an_error_naming_it(project: Path) -> No
     data = yaml.safe_load(cassette.read_text(encoding="utf-8"))
     data["interactions"] = data["interactions"][:-1]
     cassette.write_text(yaml.safe_dump(data), encoding="utf-8")
-    done = _talkqa(
-        project, "signoff", "dataflows/chargebee-invoiced.rst", "--promise", "properties"
-    )
+    done = cli(["signoff", "dataflows/chargebee-invoiced.rst", "--promise", "properties"],
+               cwd=project)
     out = done.stdout + done.stderr
     assert done.returncode == 4, out
     data = _signoff_json(project)

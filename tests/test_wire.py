@@ -6,11 +6,13 @@ from __future__ import annotations
 import http.server
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import certifi
 import httpx
 import pytest
 import vcr
@@ -19,7 +21,7 @@ from talkqa.sandbox.server import CHARGEBEE_API_KEY, INVOICED_API_KEY, RunningSa
 from talkqa.systems.base import LostResponse
 from talkqa.systems.connect import Systems
 from talkqa.systems.settings import Settings
-from talkqa.systems.wire import LeanTransport, vendor_client
+from talkqa.systems.wire import LeanTransport, shared_context, vendor_client
 from tests import sandbox_fixtures
 
 served = sandbox_fixtures.served  # both emulators over sockets, once per module
@@ -270,3 +272,20 @@ def test_a_write_lost_after_sending_is_resent_once_with_a_key(served: RunningSan
         assert [c["id"] for c in systems.invoiced.customers.list()] == [made["id"]]
         assert systems.call_counts()["invoiced POST /customers"] == 2
     set_faults(served, "")
+
+
+def test_clients_share_one_tls_context_that_follows_ssl_cert_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    first = shared_context()
+    assert shared_context() is first
+    assert first.verify_mode == ssl.CERT_REQUIRED and first.check_hostname
+    assert first.get_ca_certs()  # the bundle is loaded
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # httpx whole: its context is ours
+    with vendor_client(5.0) as client:
+        pool = client._transport._pool  # type: ignore[attr-defined]
+        assert pool._ssl_context is first
+    monkeypatch.delenv("SSL_CERT_FILE")
+    assert shared_context() is not first  # another setting, another context (certifi's)

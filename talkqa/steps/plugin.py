@@ -121,6 +121,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[WRITTEN_KEY] = set()
     if _project(config) is None:  # not a talk-qa project: the plugin stays out of the way
         return
+    # checklists are parsed once per run: a process that runs the suite twice (a test of
+    # `talkqa signoff`, which runs it in its own process) reads them afresh each time
+    SPECS.clear()
     from talkqa.steps import recording
 
     # registered now, after every entry-point plugin: its fixtures override pytest-recording's
@@ -393,15 +396,16 @@ def _fresh_sandbox(request: pytest.FixtureRequest) -> None:
     if sandboxes is not None:
         sandboxes.reset(seed=0)
         return
-    for base, key in (
-        (talkqa_settings.chargebee_base_url, talkqa_settings.chargebee_api_key),
-        (talkqa_settings.invoiced_base_url, talkqa_settings.invoiced_api_key),
-    ):
-        root = base.removesuffix("/api/v2")
-        auth = (key.get_secret_value(), "")
-        httpx.post(
-            f"{root}/__admin/reset", json={"seed": 0}, timeout=10.0, auth=auth
-        ).raise_for_status()
+    from talkqa.systems.wire import vendor_client
+
+    with vendor_client(10.0) as client:
+        for base, key in (
+            (talkqa_settings.chargebee_base_url, talkqa_settings.chargebee_api_key),
+            (talkqa_settings.invoiced_base_url, talkqa_settings.invoiced_api_key),
+        ):
+            root = base.removesuffix("/api/v2")
+            auth = (key.get_secret_value(), "")
+            client.post(f"{root}/__admin/reset", json={"seed": 0}, auth=auth).raise_for_status()
 
 
 @pytest.fixture
@@ -417,7 +421,10 @@ def sandbox_requests(
     auth = (talkqa_settings.chargebee_api_key.get_secret_value(), "")
 
     def read() -> dict[str, int]:
-        answer = httpx.get(f"{root}/__admin/stats", auth=auth, timeout=10.0)
+        from talkqa.systems.wire import vendor_client
+
+        with vendor_client(10.0) as client:
+            answer = client.get(f"{root}/__admin/stats", auth=auth)
         answer.raise_for_status()
         return dict(answer.json()["requests"])
 
@@ -453,9 +460,13 @@ def sut(
         report = check_spec(spec, systems, source_ids=source_ids)
         return tuple(sorted(f.message for f in report.findings))
 
+    runner = _in_process_defect(command)
+    # A syncer run in this process has done all it will ever do when it returns (it leaves no
+    # thread running): the two probes still must agree, with no second's wait for late writes.
     return drivers.CommandDriver(
-        str(command), talkqa_settings.as_env(), probe=probe, runner=_in_process_defect(command)
-    )
+        str(command), talkqa_settings.as_env(), probe=probe, runner=runner,
+        interval=drivers.SETTLE_INTERVAL_S if runner is None else 0.0,
+    )  # fmt: skip
 
 
 # Set by the defect catalogue's test (tests/defect_signoffs.py) for its own sign-offs only.
@@ -466,9 +477,11 @@ def _in_process_defect(command: str) -> Any:
     """With ``$TALKQA_IN_PROCESS_DEFECTS=1``, a catalogue syncer's command (``python -m
     defects NAME [OPTIONS]``, as the catalogue spells it) runs in this process: the same
     ``defects.run.main``, environment and exit code, its output captured, without the
-    0.6 s of CPU a fresh interpreter spends importing it. The catalogue starts about sixty
-    of them; what it tests is the judging, while the command driver's own process handling
-    has its own tests. Any other command, or without the variable: None (a shell runs it).
+    0.6 s of CPU a fresh interpreter spends importing it, and without the driver's second of
+    waiting for late writes after each run (`sut`: none can come). The catalogue starts about
+    sixty of them; what it tests is the judging, while the command driver's own process
+    handling and settling have their own tests. Any other command, or without the variable:
+    None (a shell runs it).
     """
     if os.environ.get(IN_PROCESS_DEFECTS) != "1":
         return None

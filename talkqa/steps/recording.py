@@ -13,9 +13,14 @@ from typing import Any
 
 import pytest
 
-from talkqa.pytest_plugin import scenario_slug
+from talkqa.pytest_plugin import scenario_slug, with_request_matcher
 from talkqa.pytest_plugin import vcr_config as build_vcr_config
 from talkqa.steps.plugin import cassette_path, scenario_of, suite_mode
+
+
+def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
+    """Each cassette's VCR knows the matcher talk-qa's configuration names."""
+    with_request_matcher(vcr)
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,9 @@ network block, which closes Python sockets) sees it as httpx's own.
 
 from __future__ import annotations
 
+import functools
 import http.client
+import os
 import select
 import socket
 import ssl
@@ -50,7 +52,6 @@ class LeanPool:
     """
 
     def __init__(self) -> None:
-        self._ssl_context: ssl.SSLContext | None = None  # made on the first https origin
         self._lock = threading.Lock()
         self._idle: defaultdict[Origin, list[socket.socket]] = defaultdict(list)
         self._closed = False
@@ -107,9 +108,7 @@ class LeanPool:
             sock = socket.create_connection((name, port or _PORTS[scheme]), timeout=timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if scheme == b"https":
-                if self._ssl_context is None:  # certifi's roots, or SSL_CERT_FILE/SSL_CERT_DIR
-                    self._ssl_context = httpx.create_ssl_context()
-                sock = self._ssl_context.wrap_socket(sock, server_hostname=name)
+                sock = shared_context().wrap_socket(sock, server_hostname=name)
         except TimeoutError as exc:
             raise httpcore.ConnectTimeout(str(exc) or "timed out connecting") from exc
         except OSError as exc:  # refused, unknown host, TLS handshake: nothing was sent
@@ -286,5 +285,20 @@ def vendor_client(timeout: float) -> httpx.Client:
     proxies for a client given its own transport.
     """
     if {"http", "https", "all"} & urllib.request.getproxies().keys():
-        return httpx.Client(timeout=timeout)
+        return httpx.Client(timeout=timeout, verify=shared_context())
     return _LeanClient(transport=LeanTransport(), timeout=timeout)
+
+
+def shared_context() -> ssl.SSLContext:
+    """One TLS context per process (per value of SSL_CERT_FILE and SSL_CERT_DIR).
+
+    httpx builds one per client, loading the CA bundle: ~35 ms of CPU each, and a sign-off
+    makes a client per scenario and per syncer run. A context is safe to share between
+    clients and threads.
+    """
+    return _context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.cache
+def _context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
+    return httpx.create_ssl_context()  # reads the two variables itself, as httpx does

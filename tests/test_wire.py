@@ -31,6 +31,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     """Echoes what it was sent; a few paths misbehave on purpose."""
 
     protocol_version = "HTTP/1.1"  # keep-alive unless a path says otherwise
+    disable_nagle_algorithm = True  # head and body are two writes: no 40 ms wait between
     server: Server
 
     def do_GET(self) -> None:
@@ -89,7 +90,7 @@ class Server(http.server.ThreadingHTTPServer):
 @pytest.fixture
 def server() -> Iterator[Server]:
     made = Server(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=made.serve_forever, daemon=True)
+    thread = threading.Thread(target=made.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     yield made
     made.shutdown()

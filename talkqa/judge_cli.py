@@ -262,7 +262,7 @@ def sync(
 
     Exit 0 when everything is in sync, 5 when some entities failed (a rerun retries them)
     or another sync held the store, 130 on Ctrl-C (a rerun resumes; a service stops there),
-    and with --watch 143 on SIGTERM (the same clean stop).
+    and 143 on SIGTERM (the same clean stop).
     """
     import secrets
 
@@ -319,7 +319,8 @@ def sync(
             store_options=options,
         )
         try:
-            driver.run(spec)
+            with sigterm_as_ctrl_c() as terminated:
+                driver.run(spec)
         except sqlite3.DatabaseError as exc:
             raise UserError(
                 f"--state {store}: {exc}: give another path, or delete the file to start "
@@ -330,13 +331,16 @@ def sync(
             raise typer.Exit(SYNC_INCOMPLETE) from None
         except SyncInterrupted as stop:
             totals = stop.summary.totals
+            how = "stopped by SIGTERM" if terminated else "interrupted"
             typer.echo(
-                f"talkqa: interrupted after {stop.summary.writes} writes "
+                f"talkqa: {how} after {stop.summary.writes} writes "
                 f"({totals['created']} created, {totals['updated']} updated, "
                 f"{totals['deleted']} deleted), each recorded in {store}: rerun to resume",
                 err=True,
             )
-            raise typer.Exit(130) from None
+            raise typer.Exit(
+                ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED
+            ) from None
     summary = driver.last
     if as_json:
         typer.echo(summary.to_json())
@@ -353,6 +357,31 @@ def sync(
         raise typer.Exit(SYNC_INCOMPLETE)
 
 
+@contextmanager
+def sigterm_as_ctrl_c() -> Iterator[list[bool]]:
+    """While the block runs, SIGTERM takes Ctrl-C's path; the list says whether it came.
+
+    Supervisors (systemd, `docker stop`, CI runners, a scheduler's timeout) stop a sync with
+    SIGTERM: the writes in flight finish and are recorded, the rest never start, and the last
+    line says what was done. The handler is installed even when the parent left SIGTERM
+    ignored: a supervisor's stop must not be lost (only SIGINT has a reason to stay ignored:
+    shells start background jobs so).
+    """
+    import signal
+
+    terminated: list[bool] = []
+
+    def terminate(_signum: int, _frame: object) -> None:
+        terminated.append(True)
+        raise KeyboardInterrupt  # raised in the main thread, where Ctrl-C's is
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield terminated
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _watch(
     spec: DataflowSpec,
     store: Path,
@@ -364,14 +393,9 @@ def _watch(
     """`talkqa sync --watch`: the reference sync as a service (`reference_sync.service`),
     one line per pass on stderr, until Ctrl-C (exit 130) or SIGTERM (exit 143).
 
-    Supervisors (systemd, `docker stop`, CI runners) stop a service with SIGTERM, so it takes
-    Ctrl-C's path: the writes in flight finish and are recorded, the rest never start, and
-    the last line says what the service did. The handler is installed even when the parent
-    left SIGTERM ignored: a supervisor's stop must not be lost (only SIGINT has a reason to
-    stay ignored: shells start background jobs so).
+    SIGTERM takes Ctrl-C's path (``sigterm_as_ctrl_c``).
     """
     import secrets
-    import signal
     from contextlib import ExitStack
 
     from reference_sync import service as svc
@@ -426,13 +450,7 @@ def _watch(
             feeds=feeds,
             log=lambda done: say(_pass_line(done)),
         )
-        terminated: list[bool] = []
-
-        def terminate(_signum: int, _frame: object) -> None:
-            terminated.append(True)
-            raise KeyboardInterrupt  # raised in the main thread, where Ctrl-C's is
-
-        stack.callback(signal.signal, signal.SIGTERM, signal.signal(signal.SIGTERM, terminate))
+        terminated = stack.enter_context(sigterm_as_ctrl_c())
         try:
             service.serve()
         except KeyboardInterrupt:

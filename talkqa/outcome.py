@@ -75,7 +75,7 @@ class ExitCode(IntEnum):
     INCOMPLETE = 4  # talk-qa could not judge every promise
     ENTITIES_FAILED = 5  # talkqa sync: some entities failed and are retried on the next run
     INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as shells report it
-    TERMINATED = 143  # talkqa sync --watch stopped by SIGTERM (128 + SIGTERM)
+    TERMINATED = 143  # talkqa sync stopped by SIGTERM (128 + SIGTERM)
 
     @classmethod
     def of(cls, verdict: Verdict) -> ExitCode:

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -18,7 +19,7 @@ import pytest
 from reference_sync.service import Feeds, Service, Wakeups, WebhookAuth, WebhookListener
 from talkqa.sandbox.server import RunningSandboxes
 from tests import sandbox_fixtures
-from tests.service_process import DOC, ROOT, TALKQA, watching
+from tests.service_process import DOC, ROOT, TALKQA, serving, watching
 
 served = sandbox_fixtures.served
 
@@ -162,6 +163,38 @@ def test_sigterm_stops_the_service_as_ctrl_c_does(
     )
     assert not any("Traceback" in line for line in watch.lines)
     assert persons(served) == ["c1"]
+
+
+def test_sigterm_stops_a_one_shot_sync_cleanly_and_a_rerun_completes_it(
+    served: RunningSandboxes, tmp_path: Path
+) -> None:
+    """A scheduler's timeout or `docker stop` ends a plain `talkqa sync` with SIGTERM: the
+    writes in flight finish and are recorded, the last line says what was done, exit 143;
+    the rerun creates the rest, none twice."""
+    from talkqa.systems.connect import Systems
+    from talkqa.systems.settings import Settings
+    from talkqa.systems.wire import vendor_client
+
+    served.reset()
+    served.seed(customers=3000)  # seconds of writes: the signal lands mid-sync
+    store = tmp_path / "s.sqlite"
+    with serving([TALKQA, "sync", str(DOC), "--state", str(store)], served) as sync:
+        while not served.stats()["requests"].get("invoiced POST /customers"):
+            assert sync.proc.poll() is None, sync.lines  # still running, not yet writing
+            time.sleep(0.01)  # the sandbox serves from this process: leave it the GIL
+        assert sync.interrupt(signal.SIGTERM) == 143
+    [line] = [line for line in sync.lines if "SIGTERM" in line]
+    assert line.startswith("talkqa: stopped by SIGTERM after ")
+    assert line.endswith(f"each recorded in {store}: rerun to resume")
+    assert not any("Traceback" in line for line in sync.lines)
+    rerun = subprocess.run([TALKQA, "sync", str(DOC), "--state", str(store)],
+                           env={**os.environ, **served.env}, capture_output=True, text=True,
+                           cwd=ROOT, check=False)
+    assert rerun.returncode == 0, rerun.stderr
+    with vendor_client(10.0) as http:
+        systems = Systems.connect(Settings.from_env(served.env), http)
+        linked = [c["metadata"].get("chargebee_id") for c in systems.invoiced.customers.list()]
+    assert len(linked) == len(set(linked)) == 3000
 
 
 def test_watch_options_need_watch(tmp_path: Path) -> None:

@@ -396,6 +396,7 @@ def _fresh_sandbox(request: pytest.FixtureRequest) -> None:
     if sandboxes is not None:
         sandboxes.reset(seed=0)
         return
+    from talkqa.sandbox.cli import admin_root
     from talkqa.systems.wire import vendor_client
 
     with vendor_client(10.0) as client:
@@ -403,9 +404,10 @@ def _fresh_sandbox(request: pytest.FixtureRequest) -> None:
             (talkqa_settings.chargebee_base_url, talkqa_settings.chargebee_api_key),
             (talkqa_settings.invoiced_base_url, talkqa_settings.invoiced_api_key),
         ):
-            root = base.removesuffix("/api/v2")
             auth = (key.get_secret_value(), "")
-            client.post(f"{root}/__admin/reset", json={"seed": 0}, auth=auth).raise_for_status()
+            client.post(
+                f"{admin_root(base)}/__admin/reset", json={"seed": 0}, auth=auth
+            ).raise_for_status()
 
 
 @pytest.fixture
@@ -417,7 +419,9 @@ def sandbox_requests(
         return None
     if sandboxes is not None:
         return lambda: dict(sandboxes.stats()["requests"])
-    root = talkqa_settings.chargebee_base_url.removesuffix("/api/v2")
+    from talkqa.sandbox.cli import admin_root
+
+    root = admin_root(talkqa_settings.chargebee_base_url)
     auth = (talkqa_settings.chargebee_api_key.get_secret_value(), "")
 
     def read() -> dict[str, int]:

@@ -18,6 +18,7 @@ import pytest
 import vcr
 
 from talkqa.sandbox.server import CHARGEBEE_API_KEY, INVOICED_API_KEY, RunningSandboxes
+from talkqa.systems import wire
 from talkqa.systems.base import LostResponse
 from talkqa.systems.connect import Systems
 from talkqa.systems.settings import Settings
@@ -190,6 +191,23 @@ def test_a_hang_up_after_the_request_is_not_a_connect_error(server: Server) -> N
     """The connectors resend after a ConnectError (nothing was sent) but not after this."""
     with vendor_client(5.0) as client, pytest.raises(httpx.RemoteProtocolError):
         client.post(f"{base(server)}/hang-up", content=b"x")
+
+
+def test_an_https_origin_uses_the_shared_context_and_a_failed_handshake_sends_nothing(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wrapped: list[str | None] = []
+
+    class Refusing(ssl.SSLContext):
+        def wrap_socket(self, sock: object, *args: object, **kwargs: object) -> ssl.SSLSocket:
+            wrapped.append(kwargs.get("server_hostname"))  # type: ignore[arg-type]
+            raise ssl.SSLError("handshake refused")
+
+    monkeypatch.setattr(wire, "shared_context", lambda: Refusing(ssl.PROTOCOL_TLS_CLIENT))
+    port = server.server_address[1]
+    with vendor_client(5.0) as client, pytest.raises(httpx.ConnectError):
+        client.post(f"https://127.0.0.1:{port}/x", content=b"never sent")
+    assert wrapped == ["127.0.0.1"]
 
 
 def test_a_slow_answer_is_a_read_timeout(server: Server) -> None:

@@ -47,8 +47,9 @@ class LeanPool:
     too), and its answer is framed by httptools, the C parser uvicorn uses. It raises
     httpcore's exceptions, so httpx maps them as it maps httpcore's own, and where a
     failure happened decides the type: before anything was sent (``ConnectError``,
-    ``ConnectTimeout``, ``WriteError``) or after (``RemoteProtocolError``, ``ReadError``,
-    ``ReadTimeout``).
+    ``ConnectTimeout``), while sending (``WriteError``, ``WriteTimeout``: part of the
+    request may have left) or after (``RemoteProtocolError``, ``ReadError``,
+    ``ReadTimeout``). Only the first two tell the connectors that a resend is safe.
     """
 
     def __init__(self) -> None:

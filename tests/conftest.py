@@ -70,6 +70,22 @@ def _hear_ctrl_c() -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Move what collection built (modules, tests, fixtures: alive for the whole session) out
+    of the garbage collector's sight.
+
+    A sign-off the tests run in this process (``cli``) runs its feature suite with
+    ``pytest.main``, and each such session ends with full collections
+    (``_pytest.unraisableexception``) that would walk every object of this process, ~0.15 s
+    of CPU apiece. Frozen objects are never scanned: one that later becomes garbage is freed
+    by its reference count, or, in a cycle, when the process ends (the session's objects).
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The catalogue's tests last, in their own order; every other test keeps its place."""
     items[:] = [i for i in items if not _in_catalogue(i)] + [i for i in items if _in_catalogue(i)]

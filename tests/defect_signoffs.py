@@ -114,7 +114,22 @@ PRELOAD = [
     "pytest_bdd.plugin",
     "pytest_recording.plugin",
     "allure_commons",
+    "allure_commons.lifecycle",
     "httpx",
+    # what the first request and the suite import on first use: the transport under httpx,
+    # the sandboxes' server with the loop and parser uvicorn picks, the sign-off page's
+    # templates, pytest's debugging and unittest plugins, the syncer the catalogue wraps
+    "httpcore",
+    "h11",
+    "uvicorn.loops.uvloop",
+    "uvicorn.protocols.http.httptools_impl",
+    "uvicorn.lifespan.off",
+    "jinja2",
+    "attr",
+    "pdb",
+    "unittest",
+    "reference_sync",
+    "defects.run",
 ]
 
 
@@ -126,6 +141,12 @@ def _forks() -> multiprocessing.context.ForkServerContext:
 
 def _talkqa_main(argv: list[str], env: dict[str, str], cwd: str, log: str) -> None:
     """In the forked child: exactly what the `talkqa` command runs, its output to ``log``."""
+    import gc
+
+    # What the fork server imported is the parent's: frozen, the garbage collector of the
+    # sign-off (its suite's pytest ends with full collections) neither scans those objects
+    # nor writes to them, which would copy every page they sit on into this child.
+    gc.freeze()
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)

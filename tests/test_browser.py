@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 import subprocess
-import zlib
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from talkqa.checks import Finding
 from talkqa.promises import promise
@@ -86,75 +85,35 @@ def screenshot(chromium: Path, url: str, where: Path, name: str, *extra: str) ->
     return shot
 
 
-# --- a small PNG reader (Chromium writes 8-bit RGB/RGBA, not interlaced) ----------------------
+# --- the screenshots' pixels (Pillow decodes the PNG) -----------------------------------------
 
 
-def read_png(path: Path) -> tuple[int, int, list[bytes]]:
-    """Width, height and the rows as bytes of RGB triples."""
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path}: not a PNG"
-    pos, idat, header = 8, b"", b""
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind = data[pos + 4 : pos + 8]
-        body = data[pos + 8 : pos + 8 + length]
-        if kind == b"IHDR":
-            header = body
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + length
-    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
-    assert depth == 8 and colour in (2, 6) and interlace == 0, "unexpected PNG format"
-    step = 3 if colour == 2 else 4
-    raw = zlib.decompress(idat)
-    stride = width * step
-    rows: list[bytes] = []
-    previous = bytearray(stride)
-    for y in range(height):
-        start = y * (stride + 1)
-        kind = raw[start]
-        line = bytearray(raw[start + 1 : start + 1 + stride])
-        for i in range(stride):
-            left = line[i - step] if i >= step else 0
-            up = previous[i]
-            corner = previous[i - step] if i >= step else 0
-            if kind == 1:
-                line[i] = (line[i] + left) & 0xFF
-            elif kind == 2:
-                line[i] = (line[i] + up) & 0xFF
-            elif kind == 3:
-                line[i] = (line[i] + (left + up) // 2) & 0xFF
-            elif kind == 4:
-                p = left + up - corner
-                pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
-                pred = left if pa <= pb and pa <= pc else up if pb <= pc else corner
-                line[i] = (line[i] + pred) & 0xFF
-        previous = line
-        rgb = line if step == 3 else bytearray(b for j, b in enumerate(line) if j % 4 != 3)
-        rows.append(bytes(rgb))
-    return width, height, rows
+def read_png(path: Path) -> Image.Image:
+    """The screenshot as RGB pixels."""
+    with Image.open(path) as image:
+        assert image.format == "PNG", f"{path}: not a PNG"
+        return image.convert("RGB")
 
 
-def band_rows(rows: list[bytes], colour: tuple[int, int, int], min_share: float = 0.5) -> int:
+def _count(image: Image.Image, colour: tuple[int, int, int]) -> int:
+    """How many pixels of ``image`` are exactly ``colour``."""
+    counts = image.getcolors(image.width * image.height) or []  # never None: room for all
+    return next((n for n, c in counts if c == colour), 0)
+
+
+def band_rows(image: Image.Image, colour: tuple[int, int, int], min_share: float = 0.5) -> int:
     """How many pixel rows are mostly ``colour`` (a full-width band, like the verdict)."""
-    needle = bytes(colour)
-    count = 0
-    for row in rows:
-        pixels = len(row) // 3
-        same = sum(1 for x in range(0, len(row), 3) if row[x : x + 3] == needle)
-        if same >= pixels * min_share:
-            count += 1
-    return count
+    rows = (image.crop((0, y, image.width, y + 1)) for y in range(image.height))
+    return sum(1 for row in rows if _count(row, colour) >= image.width * min_share)
 
 
-def has_colour(rows: list[bytes], colour: tuple[int, int, int], at_least: int = 200) -> bool:
-    needle = bytes(colour)
-    found = 0
-    for row in rows:
-        found += sum(1 for x in range(0, len(row), 3) if row[x : x + 3] == needle)
-        if found >= at_least:
-            return True
-    return False
+def has_colour(image: Image.Image, colour: tuple[int, int, int], at_least: int = 200) -> bool:
+    return _count(image, colour) >= at_least
+
+
+def top_quarter(image: Image.Image) -> Image.Image:
+    """Where the verdict must be: it comes first on the page."""
+    return image.crop((0, 0, image.width, image.height // 4))
 
 
 # --- the DOM as Chromium parsed it -------------------------------------------------------------
@@ -316,15 +275,12 @@ def test_signoff_paints_the_verdict_band_and_cell_colours(
 ) -> None:
     nogo = read_png(screenshot(chromium, pages["nogo"].as_uri(), tmp_path, "signoff-nogo"))
     go = read_png(screenshot(chromium, pages["go"].as_uri(), tmp_path, "signoff-go"))
-    width, height, rows = nogo
-    assert (width, height) == (1280, 1400)
-    top = rows[: height // 4]  # the verdict comes first: in the top quarter of the page
-    assert band_rows(top, NOGO_BAND) >= 30, "no red NO-GO band at the top"
-    assert band_rows(top, GO_BAND) == 0
-    assert has_colour(rows, GO_BAND)  # passed cells are green
-    _, _, go_rows = go
-    assert band_rows(go_rows[: height // 4], GO_BAND) >= 30, "no green GO band at the top"
-    assert band_rows(go_rows, NOGO_BAND) == 0 and not has_colour(go_rows, NOGO_BAND)
+    assert nogo.size == (1280, 1400)
+    assert band_rows(top_quarter(nogo), NOGO_BAND) >= 30, "no red NO-GO band at the top"
+    assert band_rows(top_quarter(nogo), GO_BAND) == 0
+    assert has_colour(nogo, GO_BAND)  # passed cells are green
+    assert band_rows(top_quarter(go), GO_BAND) >= 30, "no green GO band at the top"
+    assert band_rows(go, NOGO_BAND) == 0 and not has_colour(go, NOGO_BAND)
 
 
 # --- the Allure 3 report -----------------------------------------------------------------------
@@ -395,8 +351,9 @@ def test_allure_report_is_one_file_that_renders_from_disk(
         assert name in text, f"environment row {name} not shown"
     assert "Dataflow" in text or "Chargebee" in text  # the checklists name the report
     shot = screenshot(chromium, index.as_uri(), tmp_path, "allure", ALLURE_BUDGET)
-    _, _, rows = read_png(shot)
-    colours = {row[x : x + 3] for row in rows[::40] for x in range(0, len(row), 120)}
+    image = read_png(shot)
+    grid = ((x, y) for y in range(0, image.height, 40) for x in range(0, image.width, 40))
+    colours = {image.getpixel(xy) for xy in grid}
     assert len(colours) > 5, "the Allure report painted a blank page"
 
 

@@ -165,17 +165,10 @@ def test_concurrent_request_limit(sb: RunningSandboxes) -> None:
 
 
 def test_in_process_drop_raises_the_same_httpx_error() -> None:
-    import warnings
-
     from talkqa.sandbox.server import create_apps
 
     cb_app, _ = create_apps(faults="chargebee.POST=drop_after")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from starlette.testclient import TestClient
-
-        client = TestClient(cb_app, base_url="http://127.0.0.1/api/v2")
-    client.auth = (CHARGEBEE_API_KEY, "")
+    client = sandbox_fixtures.in_process(cb_app, "http://127.0.0.1/api/v2", CHARGEBEE_API_KEY)
     with pytest.raises(httpx.RemoteProtocolError):
         client.post("/customers", data={"id": "c1"})
     assert client.get("/customers/c1").status_code == 200

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -10,10 +11,7 @@ import pytest
 from talkqa.sandbox import chargebee, invoiced
 from talkqa.sandbox.dispatch import MAX_BODY_BYTES
 from talkqa.sandbox.server import CHARGEBEE_API_KEY, INVOICED_API_KEY, create_sandbox
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient
+from tests.sandbox_fixtures import in_process
 
 FORMS = [
     b"", b"\xff\xfe", b"a[=1", b"id[0]=x", b"id[a]=x", b"meta_data=%5B1%5D",
@@ -42,13 +40,18 @@ QUERIES = [
 ]
 
 
-def clients() -> tuple[httpx.Client, httpx.Client]:
+@contextmanager
+def clients() -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    """In-process clients on a fresh sandbox that holds one record of each kind."""
     sandbox = create_sandbox()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cb = TestClient(sandbox.chargebee_app, base_url="http://127.0.0.1/api/v2")
-        inv = TestClient(sandbox.invoiced_app, base_url="http://127.0.0.1")
-    cb.auth, inv.auth = (CHARGEBEE_API_KEY, ""), (INVOICED_API_KEY, "")
+    cb = in_process(sandbox.chargebee_app, "http://127.0.0.1/api/v2", CHARGEBEE_API_KEY)
+    inv = in_process(sandbox.invoiced_app, "http://127.0.0.1", INVOICED_API_KEY)
+    with cb, inv:
+        _seed(cb, inv)
+        yield cb, inv
+
+
+def _seed(cb: httpx.Client, inv: httpx.Client) -> None:
     cb.post("/customers", data={"id": "x1"})
     cb.post("/item_families", data={"id": "x1", "name": "F"})
     cb.post("/items", data={"id": "x1", "name": "n", "type": "plan", "item_family_id": "x1"})
@@ -58,13 +61,11 @@ def clients() -> tuple[httpx.Client, httpx.Client]:
     inv.post("/customers", json={"name": "a"})
     inv.post("/items", json={"id": "1", "name": "a"})
     inv.post("/invoices", json={"customer": 1})
-    return cb, inv
 
 
 @pytest.mark.parametrize("vendor", [chargebee.VENDOR, invoiced.VENDOR], ids=lambda v: v.name)
 def test_no_route_answers_malformed_input_with_a_500(vendor: object) -> None:
-    cb, inv = clients()
-    with cb, inv:  # one event loop for all requests instead of one per request
+    with clients() as (cb, inv):
         _probe(vendor, cb, inv)
 
 
@@ -96,8 +97,7 @@ def _probe(vendor: object, cb: httpx.Client, inv: httpx.Client) -> None:
 
 
 def test_a_lone_surrogate_is_refused_and_leaves_no_record_behind() -> None:
-    cb, inv = clients()
-    with cb, inv:
+    with clients() as (cb, inv):
         before = inv.get("/customers").json()
         refused = inv.post("/customers", content=b'{"name": "\\ud800"}',
                            headers={"content-type": "application/json"})
@@ -111,9 +111,8 @@ def test_a_lone_surrogate_is_refused_and_leaves_no_record_behind() -> None:
 
 
 def test_a_body_over_the_limit_is_413_at_once_and_the_server_keeps_serving() -> None:
-    cb, inv = clients()
     huge = b"a=" + b"x" * (MAX_BODY_BYTES + 1)
-    with cb, inv:
+    with clients() as (cb, inv):
         for client, content_type in ((cb, "application/x-www-form-urlencoded"),
                                      (inv, "application/json")):
             answer = client.post("/customers", content=huge, headers={"content-type": content_type})
@@ -123,8 +122,7 @@ def test_a_body_over_the_limit_is_413_at_once_and_the_server_keeps_serving() -> 
 
 
 def test_items_sort_by_name_both_ways_with_paging() -> None:
-    cb, inv = clients()
-    with cb, inv:
+    with clients() as (cb, _):
         for name in ("pear", "apple", "fig"):
             made = cb.post("/items", data={"id": name, "name": name, "type": "plan",
                                            "item_family_id": "x1"})

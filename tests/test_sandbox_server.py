@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 
 import httpx
@@ -18,10 +17,7 @@ from talkqa.sandbox.server import (
     running_sandboxes,
 )
 from talkqa.sandbox.wire import parse_bracketed
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient
+from tests.sandbox_fixtures import in_process
 
 Exchange = tuple[int, list[tuple[str, str]], bytes]
 
@@ -58,11 +54,8 @@ def script(cb: httpx.Client, inv: httpx.Client) -> list[Exchange]:
 
 def in_process_run(seed: int) -> list[Exchange]:
     sandbox = create_sandbox(seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cb = TestClient(sandbox.chargebee_app, base_url="http://127.0.0.1/api/v2")
-        inv = TestClient(sandbox.invoiced_app, base_url="http://127.0.0.1")
-    cb.auth, inv.auth = (CHARGEBEE_API_KEY, ""), (INVOICED_API_KEY, "")
+    cb = in_process(sandbox.chargebee_app, "http://127.0.0.1/api/v2", CHARGEBEE_API_KEY)
+    inv = in_process(sandbox.invoiced_app, "http://127.0.0.1", INVOICED_API_KEY)
     return script(cb, inv)
 
 

@@ -197,11 +197,20 @@ def _display_path(path: Path) -> str:
     return str(path)
 
 
-def cassette_problem(path: Path) -> str | None:
-    """Why a cassette cannot be replayed (missing, unreadable, not a cassette), or None.
+@dataclass(frozen=True)
+class CassetteRead:
+    """One cassette as vcrpy's own loader read it: its requests and responses, or why it cannot
+    be replayed (missing, unreadable, not a cassette)."""
 
-    Read with vcrpy's own loader, so what passes here is what vcrpy will load.
-    """
+    path: Path  # resolved, as :class:`CheckedCassettePersister` compares it
+    interactions: tuple[list[Any], list[Any]] | None = None  # (requests, responses)
+    problem: str | None = None
+
+
+def read_cassette(path: Path) -> CassetteRead:
+    """The cassette at ``path``, read with vcrpy's own loader, so what passes here is what vcrpy
+    would load; replay hands this very read to vcrpy (:class:`CheckedCassettePersister`)
+    instead of parsing the YAML a second time."""
     from vcr.persisters.filesystem import (
         CassetteDecodeError,
         CassetteNotFoundError,
@@ -209,19 +218,53 @@ def cassette_problem(path: Path) -> str | None:
     )
     from vcr.serializers import yamlserializer
 
+    resolved = path.resolve()
     shown = _display_path(path)
     fix = "re-record it with `make cassettes`"
     if not path.is_file():
-        return f"{shown}: cassette missing: {fix}"
+        return CassetteRead(resolved, problem=f"{shown}: cassette missing: {fix}")
     try:
-        requests, _responses = FilesystemPersister.load_cassette(path, yamlserializer)
+        requests, responses = FilesystemPersister.load_cassette(path, yamlserializer)
     except (CassetteNotFoundError, CassetteDecodeError, ValueError) as exc:
-        return f"{shown}: not a readable cassette ({_first(exc)}): {fix}"
+        problem = f"{shown}: not a readable cassette ({_first(exc)}): {fix}"
+        return CassetteRead(resolved, problem=problem)
     except Exception as exc:  # YAML errors of every kind: the file is damaged
-        return f"{shown}: not a readable cassette ({type(exc).__name__}: {_first(exc)}): {fix}"
+        problem = f"{shown}: not a readable cassette ({type(exc).__name__}: {_first(exc)}): {fix}"
+        return CassetteRead(resolved, problem=problem)
     if not requests:
-        return f"{shown}: cassette holds no interaction: {fix}"
-    return None
+        return CassetteRead(resolved, problem=f"{shown}: cassette holds no interaction: {fix}")
+    return CassetteRead(resolved, interactions=(requests, responses))
+
+
+class CheckedCassettePersister:
+    """A vcrpy persister (``VCR.register_persister``) that hands vcrpy, once, the cassette replay's
+    check (:func:`read_cassette`) has just read, so each cassette's YAML is parsed once per
+    scenario, not twice (a cassette parse is ~a tenth of the replay's CPU).
+
+    Any other load (another path, another serializer, a second load) and every save go to
+    ``fallback``, the persister pytest-recording registered. What vcrpy gets is what
+    pytest-recording's persister returns for a cassette of ours: (requests, responses).
+    """
+
+    def __init__(self, fallback: Any, checked: CassetteRead | None) -> None:
+        self._fallback = fallback
+        self._checked = checked
+
+    def load_cassette(self, cassette_path: Any, serializer: Any) -> Any:
+        from vcr.serializers import yamlserializer
+
+        checked, self._checked = self._checked, None
+        if (
+            checked is not None
+            and checked.interactions is not None
+            and serializer is yamlserializer
+            and Path(cassette_path).resolve() == checked.path
+        ):
+            return checked.interactions
+        return self._fallback.load_cassette(cassette_path, serializer)
+
+    def save_cassette(self, cassette_path: Any, cassette_dict: Any, serializer: Any) -> None:
+        self._fallback.save_cassette(cassette_path, cassette_dict, serializer=serializer)
 
 
 def _first(exc: BaseException) -> str:

@@ -15,11 +15,11 @@ from talkqa.pytest_plugin import (
     Redactor,
     ScenarioRecord,
     append_outcome,
-    cassette_problem,
     check_mode,
     drop_admin_requests,
     origin_of,
     outcome_of,
+    read_cassette,
     refuse_recording_in_replay,
     run_id_for,
     same_request,
@@ -189,17 +189,17 @@ def test_recording_in_replay_mode_is_refused_before_anything_runs() -> None:
 
 def test_a_cassette_that_cannot_be_replayed_is_named_in_one_line(tmp_path: Path) -> None:
     missing = tmp_path / "gone.yaml"
-    assert "cassette missing" in (cassette_problem(missing) or "")
+    assert "cassette missing" in (read_cassette(missing).problem or "")
     cut = tmp_path / "cut.yaml"
     cut.write_text('interactions:\n- request:\n    body: "never closed\n', encoding="utf-8")
-    problem = cassette_problem(cut)
+    problem = read_cassette(cut).problem
     assert problem is not None and "cut.yaml" in problem and "not a readable cassette" in problem
     assert "\n" not in problem
     empty = tmp_path / "empty.yaml"
     empty.write_text("interactions: []\nversion: 1\n", encoding="utf-8")
-    assert "no interaction" in (cassette_problem(empty) or "")
+    assert "no interaction" in (read_cassette(empty).problem or "")
     good = sorted((REPO / "cassettes").rglob("*.yaml"))[0]
-    assert cassette_problem(good) is None
+    assert read_cassette(good).problem is None
 
 
 def test_skip_reason_reads_pytest_longrepr() -> None:

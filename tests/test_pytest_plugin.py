@@ -23,6 +23,7 @@ from talkqa.pytest_plugin import (
     refuse_recording_in_replay,
     run_id_for,
     same_request,
+    sensitive_pairs,
     skip_reason,
     strip_volatile_headers,
     vcr_config,
@@ -61,10 +62,44 @@ def test_vcr_config_matches_without_host_and_hides_keys_and_origins() -> None:
     config = vcr_config(_settings())
     assert config["match_on"] == [REQUEST_MATCHER]
     assert ("authorization", None) in config["filter_headers"]
-    hidden = dict(config["filter_sensitive_data"])
+    hidden = dict(sensitive_pairs(_settings()))
     assert hidden["<CHARGEBEE_API_KEY>"] == "cb_live_secret"
     assert hidden["<INVOICED_API_KEY>"] == "inv_live_secret"
     assert "http://127.0.0.1:4321" in hidden.values() and "http://127.0.0.1:5432" in hidden.values()
+
+
+def test_replay_restores_exactly_what_vcrpys_filter_sensitive_data_restores() -> None:
+    """The one-walk restore puts back what vcrpy's own restore puts back, in every place a
+    placeholder can sit: the URL, a str or bytes body, header names and values, nested lists.
+    (Neither gives back the exact original: a key's forms share one placeholder.)"""
+    from vcr.filters import sensitive_data_hooks
+
+    pairs = sensitive_pairs(_settings())
+    config = vcr_config(_settings())
+    hide, vcrpy_restore = sensitive_data_hooks(pairs)
+    request = Request(
+        "POST",
+        "http://127.0.0.1:4321/api/v2/customers?key=cb_live_secret&next=http%3A%2F%2F127.0.0.1",
+        b"api_key=cb_live_secret&link=http://127.0.0.1:5432/x",
+        {"X-Key": "inv_live_secret", "Referer": "http://127.0.0.1:5432/"},
+    )
+    response = {
+        "status": {"code": 200, "message": "OK"},
+        "headers": {"link": ["<http://127.0.0.1:5432/invoices?page=2>; rel=next"]},
+        "body": {"string": b'{"url":"http://127.0.0.1:4321/api/v2","k":"cb_live_secret"}'},
+        "nested": [("http://127.0.0.1:4321", ["inv_live_secret", 3, None])],
+    }
+    saved_request, saved_response = config["before_save_interaction"](request, response)
+    assert (saved_request._to_dict(), saved_response) == (
+        hide(request, response)[0]._to_dict(),
+        hide(request, response)[1],
+    )  # recording scrubs with vcrpy's own filter_sensitive_data
+    assert "cb_live_secret" not in str(saved_request._to_dict()) + str(saved_response)
+    ours = config["after_load_interaction"](saved_request, saved_response)
+    theirs = vcrpy_restore(saved_request, saved_response)
+    assert ours[0]._to_dict() == theirs[0]._to_dict()
+    assert ours[1] == theirs[1]
+    assert "127.0.0.1:5432" in ours[1]["headers"]["link"][0]  # the origins are back
 
 
 def _matches(new: Request, recorded: Request) -> bool:

@@ -138,6 +138,34 @@ def test_the_request_matcher_decides_as_vcrpys_method_path_query_and_body() -> N
         assert _matches(new, recorded) == (what == "other host, query and key order"), what
 
 
+def test_the_request_matcher_decides_paths_and_queries_as_vcrpy() -> None:
+    """Where the matcher compares path and query itself, it decides as vcrpy's matchers: an
+    empty path is "/", repeated keys and blank values count, a query parsed earlier (cached)
+    decides the same again."""
+    from vcr import matchers
+
+    vcrpys = [matchers.method, matchers.path, matchers.query, matchers.body]
+    uris = [
+        "http://a.invalid",
+        "http://a.invalid/",
+        "http://a.invalid/x?a=1&a=2",
+        "http://a.invalid/x?a=2&a=1",
+        "http://a.invalid/x?a=1",
+        "http://a.invalid/x?a=&b=1",
+        "http://a.invalid/x?b=1",
+        "http://a.invalid/x?b=1&a",
+        "http://a.invalid/x?q=a%20b",
+        "http://a.invalid/x?q=a+b",
+    ]
+    for _ in range(2):
+        for new_uri in uris:
+            for recorded_uri in uris:
+                new = Request("GET", new_uri, b"", {})
+                recorded = Request("GET", recorded_uri, b"", {})
+                expected = matchers.requests_match(new, recorded, vcrpys)
+                assert _matches(new, recorded) == expected, (new_uri, recorded_uri)
+
+
 def test_a_recorded_cassette_holds_no_key_and_no_port(tmp_path: Path) -> None:
     import httpx
     import vcr

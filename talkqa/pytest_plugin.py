@@ -216,7 +216,9 @@ def restore_sensitive_data(
     """vcrpy's ``after_load_interaction`` hook that puts each value back for its placeholder in
     a loaded interaction: what ``filter_sensitive_data``'s restore does, in one walk over the
     request and one over the response instead of one per pair (its restore rebuilt each request
-    and walked each response 12 times: ~a sixth of the replay's CPU)."""
+    and walked each response 12 times: ~a sixth of the replay's CPU). It rebuilds the request
+    with vcrpy's private ``Request._to_dict``/``_from_dict``, as vcrpy's restore does: vcrpy
+    is pinned below 9.5 in pyproject.toml for that."""
     from vcr.request import Request
 
     pairs = [(placeholder, value) for placeholder, value in sensitive if placeholder and value]

@@ -9,14 +9,16 @@ reads, and the one call that judges a section.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import secrets
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from io import BytesIO
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from talkqa.dataflow.gherkin import slug
 from talkqa.dataflow.spec import DataflowSpec, PropertyMap, Section
@@ -137,11 +139,30 @@ def same_request(new: Any, recorded: Any) -> None:
     the same, and the cheap comparisons (method, path) rule out nearly every recorded request
     before a body is read. (vcrpy's "similar requests" hint on a request the cassette lacks
     counts passed matchers, so it has none to show; `error_reason` names the request.)
+
+    Method and path are compared here as vcrpy's matchers compare them (an empty path is
+    "/"), without a call into vcrpy for the five in six recorded requests they rule out; the
+    query as vcrpy's ``Request.query``, sorted ``parse_qsl``, parsed once per query string
+    (:func:`_sorted_query`) rather than twice per comparison.
     """
+    if new.method != recorded.method:
+        raise AssertionError(f"{new.method} != {recorded.method}")
+    new_uri, recorded_uri = new.parsed_uri, recorded.parsed_uri
+    if (new_uri.path or "/") != (recorded_uri.path or "/"):
+        raise AssertionError(f"{new_uri.path} != {recorded_uri.path}")
+    new_query, recorded_query = _sorted_query(new_uri.query), _sorted_query(recorded_uri.query)
+    if new_query != recorded_query:
+        raise AssertionError(f"{list(new_query)} != {list(recorded_query)}")
     from vcr import matchers
 
-    for check in (matchers.method, matchers.path, matchers.query, matchers.body):
-        check(new, recorded)
+    matchers.body(new, recorded)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sorted_query(query: str) -> tuple[tuple[str, str], ...]:
+    """vcrpy's ``Request.query`` of a URL whose query string is ``query``: a pure function of
+    that string, so it is parsed once, not on every comparison."""
+    return tuple(sorted(parse_qsl(query)))
 
 
 def with_request_matcher(recorder: Any) -> Any:
@@ -150,8 +171,9 @@ def with_request_matcher(recorder: Any) -> Any:
     return recorder
 
 
-def vcr_config(settings: Settings) -> dict[str, Any]:
-    """One vcrpy configuration for every scenario (see DESIGN.md, Conventions: Cassettes)."""
+def sensitive_pairs(settings: Settings) -> list[tuple[str, str]]:
+    """(placeholder, value) for everything a cassette must not hold: every form of each key,
+    and the origins (sandbox ports change every run, and Link headers repeat them)."""
     keys = Redactor(
         {
             CHARGEBEE_KEY_PLACEHOLDER: settings.chargebee_api_key.get_secret_value(),
@@ -160,14 +182,70 @@ def vcr_config(settings: Settings) -> dict[str, Any]:
     )
     sensitive = [
         *keys.sensitive_data(),  # every form of each key: plain, URL-encoded, base64 Basic
-        # Origins too: sandbox ports change every run, and Link headers repeat them.
         (RECORDED_CHARGEBEE_ORIGIN, origin_of(settings.chargebee_base_url)),
         (RECORDED_INVOICED_ORIGIN, origin_of(settings.invoiced_base_url)),
     ]
+    return [(p, v) for p, v in sensitive if len(v) >= 4]
+
+
+def _replace_in(value: Any, pairs: Sequence[tuple[str, str]]) -> Any:
+    """``value`` with each pair's text replaced, pair after pair, in every str and bytes, dict
+    key and value, list and tuple item at any depth: vcrpy's ``replace_text`` for all the pairs
+    in one walk (``vcr.filters.replace_text`` walks the whole interaction once per pair)."""
+    if isinstance(value, str):
+        for text, replacement in pairs:
+            value = value.replace(text, replacement)
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        data = bytes(value)
+        for text, replacement in pairs:
+            data = data.replace(text.encode("utf-8"), replacement.encode("utf-8"))
+        return data
+    if isinstance(value, BytesIO):
+        return BytesIO(_replace_in(value.getvalue(), pairs))
+    if isinstance(value, dict):
+        return {_replace_in(k, pairs): _replace_in(v, pairs) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_replace_in(item, pairs) for item in value)
+    return value
+
+
+def restore_sensitive_data(
+    sensitive: Sequence[tuple[str, str]],
+) -> Callable[[Any, Any], tuple[Any, Any]]:
+    """vcrpy's ``after_load_interaction`` hook that puts each value back for its placeholder in
+    a loaded interaction: what ``filter_sensitive_data``'s restore does, in one walk over the
+    request and one over the response instead of one per pair (its restore rebuilt each request
+    and walked each response 12 times: ~a sixth of the replay's CPU). It rebuilds the request
+    with vcrpy's private ``Request._to_dict``/``_from_dict``, as vcrpy's restore does: vcrpy
+    is pinned below 9.5 in pyproject.toml for that."""
+    from vcr.request import Request
+
+    pairs = [(placeholder, value) for placeholder, value in sensitive if placeholder and value]
+
+    def restore(request: Any, response: Any) -> tuple[Any, Any]:
+        return Request._from_dict(_replace_in(request._to_dict(), pairs)), _replace_in(
+            response, pairs
+        )
+
+    return restore
+
+
+def vcr_config(settings: Settings) -> dict[str, Any]:
+    """One vcrpy configuration for every scenario (see DESIGN.md, Conventions: Cassettes).
+
+    Placeholders are written by vcrpy's own ``filter_sensitive_data`` hide hook (recording is
+    exactly vcrpy's scrubbing) and put back by :func:`restore_sensitive_data`, the same
+    replacement done in one walk."""
+    from vcr.filters import sensitive_data_hooks
+
+    sensitive = sensitive_pairs(settings)
+    hide, _restore = sensitive_data_hooks(sensitive)
     return {
         "match_on": [REQUEST_MATCHER],  # method, path, query and body: `same_request`
         "filter_headers": [(h, None) for h in FILTERED_REQUEST_HEADERS],
-        "filter_sensitive_data": [(p, v) for p, v in sensitive if len(v) >= 4],
+        "before_save_interaction": hide,
+        "after_load_interaction": restore_sensitive_data(sensitive),
         "before_record_request": drop_admin_requests,
         "before_record_response": strip_volatile_headers,
         "decode_compressed_response": True,
@@ -197,11 +275,20 @@ def _display_path(path: Path) -> str:
     return str(path)
 
 
-def cassette_problem(path: Path) -> str | None:
-    """Why a cassette cannot be replayed (missing, unreadable, not a cassette), or None.
+@dataclass(frozen=True)
+class CassetteRead:
+    """One cassette as vcrpy's own loader read it: its requests and responses, or why it cannot
+    be replayed (missing, unreadable, not a cassette)."""
 
-    Read with vcrpy's own loader, so what passes here is what vcrpy will load.
-    """
+    path: Path  # resolved, as :class:`CheckedCassettePersister` compares it
+    interactions: tuple[list[Any], list[Any]] | None = None  # (requests, responses)
+    problem: str | None = None
+
+
+def read_cassette(path: Path) -> CassetteRead:
+    """The cassette at ``path``, read with vcrpy's own loader, so what passes here is what vcrpy
+    would load; replay hands this very read to vcrpy (:class:`CheckedCassettePersister`)
+    instead of parsing the YAML a second time."""
     from vcr.persisters.filesystem import (
         CassetteDecodeError,
         CassetteNotFoundError,
@@ -209,19 +296,53 @@ def cassette_problem(path: Path) -> str | None:
     )
     from vcr.serializers import yamlserializer
 
+    resolved = path.resolve()
     shown = _display_path(path)
     fix = "re-record it with `make cassettes`"
     if not path.is_file():
-        return f"{shown}: cassette missing: {fix}"
+        return CassetteRead(resolved, problem=f"{shown}: cassette missing: {fix}")
     try:
-        requests, _responses = FilesystemPersister.load_cassette(path, yamlserializer)
+        requests, responses = FilesystemPersister.load_cassette(path, yamlserializer)
     except (CassetteNotFoundError, CassetteDecodeError, ValueError) as exc:
-        return f"{shown}: not a readable cassette ({_first(exc)}): {fix}"
+        problem = f"{shown}: not a readable cassette ({_first(exc)}): {fix}"
+        return CassetteRead(resolved, problem=problem)
     except Exception as exc:  # YAML errors of every kind: the file is damaged
-        return f"{shown}: not a readable cassette ({type(exc).__name__}: {_first(exc)}): {fix}"
+        problem = f"{shown}: not a readable cassette ({type(exc).__name__}: {_first(exc)}): {fix}"
+        return CassetteRead(resolved, problem=problem)
     if not requests:
-        return f"{shown}: cassette holds no interaction: {fix}"
-    return None
+        return CassetteRead(resolved, problem=f"{shown}: cassette holds no interaction: {fix}")
+    return CassetteRead(resolved, interactions=(requests, responses))
+
+
+class CheckedCassettePersister:
+    """A vcrpy persister (``VCR.register_persister``) that hands vcrpy, once, the cassette replay's
+    check (:func:`read_cassette`) has just read, so each cassette's YAML is parsed once per
+    scenario, not twice (a cassette parse is ~a tenth of the replay's CPU).
+
+    Any other load (another path, another serializer, a second load) and every save go to
+    ``fallback``, the persister pytest-recording registered. What vcrpy gets is what
+    pytest-recording's persister returns for a cassette of ours: (requests, responses).
+    """
+
+    def __init__(self, fallback: Any, checked: CassetteRead | None) -> None:
+        self._fallback = fallback
+        self._checked = checked
+
+    def load_cassette(self, cassette_path: Any, serializer: Any) -> Any:
+        from vcr.serializers import yamlserializer
+
+        checked, self._checked = self._checked, None
+        if (
+            checked is not None
+            and checked.interactions is not None
+            and serializer is yamlserializer
+            and Path(cassette_path).resolve() == checked.path
+        ):
+            return checked.interactions
+        return self._fallback.load_cassette(cassette_path, serializer)
+
+    def save_cassette(self, cassette_path: Any, cassette_dict: Any, serializer: Any) -> None:
+        self._fallback.save_cassette(cassette_path, cassette_dict, serializer=serializer)
 
 
 def _first(exc: BaseException) -> str:

@@ -15,14 +15,15 @@ from talkqa.pytest_plugin import (
     Redactor,
     ScenarioRecord,
     append_outcome,
-    cassette_problem,
     check_mode,
     drop_admin_requests,
     origin_of,
     outcome_of,
+    read_cassette,
     refuse_recording_in_replay,
     run_id_for,
     same_request,
+    sensitive_pairs,
     skip_reason,
     strip_volatile_headers,
     vcr_config,
@@ -61,10 +62,44 @@ def test_vcr_config_matches_without_host_and_hides_keys_and_origins() -> None:
     config = vcr_config(_settings())
     assert config["match_on"] == [REQUEST_MATCHER]
     assert ("authorization", None) in config["filter_headers"]
-    hidden = dict(config["filter_sensitive_data"])
+    hidden = dict(sensitive_pairs(_settings()))
     assert hidden["<CHARGEBEE_API_KEY>"] == "cb_live_secret"
     assert hidden["<INVOICED_API_KEY>"] == "inv_live_secret"
     assert "http://127.0.0.1:4321" in hidden.values() and "http://127.0.0.1:5432" in hidden.values()
+
+
+def test_replay_restores_exactly_what_vcrpys_filter_sensitive_data_restores() -> None:
+    """The one-walk restore puts back what vcrpy's own restore puts back, in every place a
+    placeholder can sit: the URL, a str or bytes body, header names and values, nested lists.
+    (Neither gives back the exact original: a key's forms share one placeholder.)"""
+    from vcr.filters import sensitive_data_hooks
+
+    pairs = sensitive_pairs(_settings())
+    config = vcr_config(_settings())
+    hide, vcrpy_restore = sensitive_data_hooks(pairs)
+    request = Request(
+        "POST",
+        "http://127.0.0.1:4321/api/v2/customers?key=cb_live_secret&next=http%3A%2F%2F127.0.0.1",
+        b"api_key=cb_live_secret&link=http://127.0.0.1:5432/x",
+        {"X-Key": "inv_live_secret", "Referer": "http://127.0.0.1:5432/"},
+    )
+    response = {
+        "status": {"code": 200, "message": "OK"},
+        "headers": {"link": ["<http://127.0.0.1:5432/invoices?page=2>; rel=next"]},
+        "body": {"string": b'{"url":"http://127.0.0.1:4321/api/v2","k":"cb_live_secret"}'},
+        "nested": [("http://127.0.0.1:4321", ["inv_live_secret", 3, None])],
+    }
+    saved_request, saved_response = config["before_save_interaction"](request, response)
+    assert (saved_request._to_dict(), saved_response) == (
+        hide(request, response)[0]._to_dict(),
+        hide(request, response)[1],
+    )  # recording scrubs with vcrpy's own filter_sensitive_data
+    assert "cb_live_secret" not in str(saved_request._to_dict()) + str(saved_response)
+    ours = config["after_load_interaction"](saved_request, saved_response)
+    theirs = vcrpy_restore(saved_request, saved_response)
+    assert ours[0]._to_dict() == theirs[0]._to_dict()
+    assert ours[1] == theirs[1]
+    assert "127.0.0.1:5432" in ours[1]["headers"]["link"][0]  # the origins are back
 
 
 def _matches(new: Request, recorded: Request) -> bool:
@@ -101,6 +136,34 @@ def test_the_request_matcher_decides_as_vcrpys_method_path_query_and_body() -> N
     for what, new in candidates.items():
         assert _matches(new, recorded) == matchers.requests_match(new, recorded, vcrpys), what
         assert _matches(new, recorded) == (what == "other host, query and key order"), what
+
+
+def test_the_request_matcher_decides_paths_and_queries_as_vcrpy() -> None:
+    """Where the matcher compares path and query itself, it decides as vcrpy's matchers: an
+    empty path is "/", repeated keys and blank values count, a query parsed earlier (cached)
+    decides the same again."""
+    from vcr import matchers
+
+    vcrpys = [matchers.method, matchers.path, matchers.query, matchers.body]
+    uris = [
+        "http://a.invalid",
+        "http://a.invalid/",
+        "http://a.invalid/x?a=1&a=2",
+        "http://a.invalid/x?a=2&a=1",
+        "http://a.invalid/x?a=1",
+        "http://a.invalid/x?a=&b=1",
+        "http://a.invalid/x?b=1",
+        "http://a.invalid/x?b=1&a",
+        "http://a.invalid/x?q=a%20b",
+        "http://a.invalid/x?q=a+b",
+    ]
+    for _ in range(2):
+        for new_uri in uris:
+            for recorded_uri in uris:
+                new = Request("GET", new_uri, b"", {})
+                recorded = Request("GET", recorded_uri, b"", {})
+                expected = matchers.requests_match(new, recorded, vcrpys)
+                assert _matches(new, recorded) == expected, (new_uri, recorded_uri)
 
 
 def test_a_recorded_cassette_holds_no_key_and_no_port(tmp_path: Path) -> None:
@@ -189,17 +252,17 @@ def test_recording_in_replay_mode_is_refused_before_anything_runs() -> None:
 
 def test_a_cassette_that_cannot_be_replayed_is_named_in_one_line(tmp_path: Path) -> None:
     missing = tmp_path / "gone.yaml"
-    assert "cassette missing" in (cassette_problem(missing) or "")
+    assert "cassette missing" in (read_cassette(missing).problem or "")
     cut = tmp_path / "cut.yaml"
     cut.write_text('interactions:\n- request:\n    body: "never closed\n', encoding="utf-8")
-    problem = cassette_problem(cut)
+    problem = read_cassette(cut).problem
     assert problem is not None and "cut.yaml" in problem and "not a readable cassette" in problem
     assert "\n" not in problem
     empty = tmp_path / "empty.yaml"
     empty.write_text("interactions: []\nversion: 1\n", encoding="utf-8")
-    assert "no interaction" in (cassette_problem(empty) or "")
+    assert "no interaction" in (read_cassette(empty).problem or "")
     good = sorted((REPO / "cassettes").rglob("*.yaml"))[0]
-    assert cassette_problem(good) is None
+    assert read_cassette(good).problem is None
 
 
 def test_skip_reason_reads_pytest_longrepr() -> None:

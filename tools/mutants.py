@@ -291,8 +291,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "cassette-keys-unfiltered",
         _PLUGIN,
-        '"filter_sensitive_data": [(p, v) for p, v in sensitive if len(v) >= 4],',
-        '"filter_sensitive_data": [(p, v) for p, v in sensitive[-2:] if len(v) >= 4],',
+        "    return [(p, v) for p, v in sensitive if len(v) >= 4]\n",
+        "    return [(p, v) for p, v in sensitive[-2:] if len(v) >= 4]\n",
         "only the origins are scrubbed: vendor keys in a URL or body reach cassettes",
         ("tests/test_cassette_secrets.py",),
     ),

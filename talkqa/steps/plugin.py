@@ -39,13 +39,14 @@ from talkqa.promises import FeatureTag, PromiseId, marker_docs
 from talkqa.pytest_plugin import (
     CHARGEBEE_KEY_PLACEHOLDER,
     INVOICED_KEY_PLACEHOLDER,
+    CassetteRead,
     ScenarioRecord,
     append_outcome,
-    cassette_problem,
     check_mode,
     error_reason,
     last_line,
     outcome_of,
+    read_cassette,
     refuse_recording_in_replay,
     replay_settings,
     run_id_for,
@@ -61,6 +62,8 @@ PROJECT_KEY = pytest.StashKey[Project | None]()  # the talk-qa project of the ru
 RECORD_KEY = pytest.StashKey[ScenarioRecord]()
 WRITTEN_KEY = pytest.StashKey[set[str]]()  # node ids whose outcome is written
 REDACTOR_KEY = pytest.StashKey[Redactor]()  # the session's redactor, for the hooks
+# The cassette replay's check just read, until the scenario's VCR takes it (one parse each).
+CHECKED_KEY = pytest.StashKey[CassetteRead | None]()
 
 
 # --- options and markers ----------------------------------------------------------------------
@@ -183,7 +186,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Replay: a missing or unreadable cassette is one line naming it, before vcrpy loads it
-    (a truncated cassette is otherwise a long YAML traceback that names no file)."""
+    (a truncated cassette is otherwise a long YAML traceback that names no file). The cassette
+    read here is the one vcrpy then replays (:func:`take_checked_cassette`), unless the
+    scenario's vcr marker names extra cassettes, which pytest-recording loads with it."""
+    item.config.stash[CHECKED_KEY] = None
     scenario = scenario_of_item(item)
     if scenario is None or suite_mode(item.config) != "replay":
         return
@@ -191,9 +197,19 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         return
     if item.get_closest_marker(FeatureTag.UNBOUND) or item.get_closest_marker(FeatureTag.NO_API):
         return  # skipped, as not covered or vendor-impossible: no cassette
-    problem = cassette_problem(cassette_path(item.config, scenario))
-    if problem:
-        raise NotJudged(problem)
+    read = read_cassette(cassette_path(item.config, scenario))
+    if read.problem:
+        raise NotJudged(read.problem)
+    if not any(marker.args for marker in item.iter_markers("vcr")):
+        item.config.stash[CHECKED_KEY] = read
+
+
+def take_checked_cassette(config: pytest.Config) -> CassetteRead | None:
+    """The cassette replay's check read for the scenario being set up, once: the next VCR
+    configured gets nothing (a stale read is never handed to another scenario's VCR)."""
+    read = config.stash.get(CHECKED_KEY, None)
+    config.stash[CHECKED_KEY] = None
+    return read
 
 
 @pytest.hookimpl(wrapper=True)

@@ -13,14 +13,16 @@ from typing import Any
 
 import pytest
 
-from talkqa.pytest_plugin import scenario_slug, with_request_matcher
+from talkqa.pytest_plugin import CheckedCassettePersister, scenario_slug, with_request_matcher
 from talkqa.pytest_plugin import vcr_config as build_vcr_config
-from talkqa.steps.plugin import cassette_path, scenario_of, suite_mode
+from talkqa.steps.plugin import cassette_path, scenario_of, suite_mode, take_checked_cassette
 
 
 def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
-    """Each cassette's VCR knows the matcher talk-qa's configuration names."""
+    """Each cassette's VCR knows the matcher talk-qa's configuration names, and loads the
+    cassette replay's check already read rather than parsing it again."""
     with_request_matcher(vcr)
+    vcr.register_persister(CheckedCassettePersister(vcr.persister, take_checked_cassette(config)))
 
 
 @pytest.fixture(scope="session")

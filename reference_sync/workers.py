@@ -16,6 +16,7 @@ does the same. Nothing started is abandoned half-way.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
@@ -73,16 +74,21 @@ def run_batches(
             stop.set()
 
     threads = [threading.Thread(target=work, name=f"sync_{n}", daemon=True) for n in range(workers)]
-    for thread in threads:
-        thread.start()
     try:
+        # inside the try: a Ctrl-C or SIGTERM that lands while the workers are being started
+        # must wait for those already running too (they write to the link store, which the
+        # caller closes next: closing it under a worker's write crashed the process)
+        for thread in threads:
+            thread.start()
         for thread in threads:
             while thread.is_alive():
                 thread.join(_POLL)
     except BaseException:
         stop.set()  # Ctrl-C: the items in flight finish, nothing new starts
         for thread in threads:
-            thread.join()
+            # one never started raises; one not yet running will see `stop` first
+            with contextlib.suppress(RuntimeError):
+                thread.join()
         raise
     if failures:
         raise failures[0]

@@ -182,7 +182,8 @@ def test_sigterm_stops_a_one_shot_sync_cleanly_and_a_rerun_completes_it(
         while not served.stats()["requests"].get("invoiced POST /customers"):
             assert sync.proc.poll() is None, sync.lines  # still running, not yet writing
             time.sleep(0.01)  # the sandbox serves from this process: leave it the GIL
-        assert sync.interrupt(signal.SIGTERM) == 143
+        code = sync.interrupt(signal.SIGTERM)
+        assert code == 143, "\n".join(sync.lines)
     [line] = [line for line in sync.lines if "SIGTERM" in line]
     assert line.startswith("talkqa: stopped by SIGTERM after ")
     assert line.endswith(f"each recorded in {store}: rerun to resume")

@@ -82,3 +82,37 @@ def test_an_interrupt_from_the_progress_callback_stops_the_run() -> None:
         run_batches(_batches(500, 8), 4, lambda _batch: None, applied.append, done)
     # the items already in flight on the other workers finish; nothing new starts
     assert 10 <= len(applied) <= 10 + 4
+
+
+def test_a_stop_while_the_workers_start_waits_for_the_ones_running(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SIGTERM right after the first write (as `docker stop` may send it) lands while the
+    caller is still starting workers: the ones already running finish their item before the
+    stop reaches the caller, who closes the link store next."""
+    inside, release = threading.Event(), threading.Event()
+    finished: list[int] = []
+
+    def apply(item: int) -> None:
+        inside.set()
+        release.wait(5)  # until the caller waits for this worker (or 5 s: then it failed)
+        finished.append(item)
+
+    real_start, real_join = threading.Thread.start, threading.Thread.join
+
+    def start(self: threading.Thread) -> None:
+        if self.name == "sync_1":  # the second worker: the stop lands as it is started
+            inside.wait(5)
+            raise KeyboardInterrupt
+        real_start(self)
+
+    def join(self: threading.Thread, timeout: float | None = None) -> None:
+        if self.name == "sync_0":
+            release.set()  # the caller waits for the running worker: let it finish
+        real_join(self, timeout)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    monkeypatch.setattr(threading.Thread, "join", join)
+    with pytest.raises(KeyboardInterrupt):
+        run_batches([[1], [2]], 2, begin=lambda _batch: None, apply=apply, done=lambda _n: None)
+    assert finished == [1]  # the running worker's write finished before the stop was raised

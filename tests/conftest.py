@@ -1,12 +1,14 @@
-"""Session order for the unit tests: the defect catalogue's sign-offs start first, end last.
+"""Session order for the unit tests: the defect catalogue's sign-offs start first, end last,
+and the service defects, which mostly wait, run beside them.
 
 The catalogue (``test_defect_catalogue``) is a score of ``talkqa signoff`` processes.
 In one process, they start as soon as collection ends and run beside every other test; the
 catalogue's own tests only read their results, so they are moved to the end, where the
 waiting is mostly over. Under pytest-xdist (``make test``: ``-n 2``) the catalogue is one
 work unit, handed out first (it is the largest): the worker that takes it starts its pool
-when the first of its tests asks (``test_defect_catalogue.signoffs``) while the other worker
-runs the rest, and no other worker starts any of them. (Not ``--dist loadgroup``: it marks a
+when the first of its tests asks (``test_defect_catalogue.signoffs``), and no other worker
+starts any of them. The service defects are the next unit, so the other worker sleeps
+through them meanwhile; then both share the rest. (Not ``--dist loadgroup``: it marks a
 group by rewriting ``item._nodeid``, which pytest 9 no longer reads.)
 """
 
@@ -28,6 +30,7 @@ from defect_signoffs import (  # tests/, beside this file
 from tests.cli_runner import Ran, talkqa
 
 CATALOGUE_MODULE = "test_defect_catalogue.py"
+WAITING_MODULE = "test_service_defects.py"  # each NO-GO sits out a 5 s window per scenario
 
 
 def _in_catalogue(item: pytest.Item) -> bool:
@@ -40,13 +43,16 @@ def _xdist_worker(config: pytest.Config) -> bool:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """Each test its own work unit, except the catalogue's, which are one."""
+    """Each test its own work unit, except the catalogue's, which are one, and the service
+    defects', which are another: the two largest units, handed out first, one to each worker,
+    so that the sleeping service defects run beside the catalogue's busy sign-offs and never
+    beside each other."""
     from xdist.scheduler import LoadScopeScheduling
 
     class CatalogueAsOneUnit(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            in_catalogue = nodeid.split("::", 1)[0].endswith("/" + CATALOGUE_MODULE)
-            return CATALOGUE_MODULE if in_catalogue else nodeid
+            module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+            return module if module in (CATALOGUE_MODULE, WAITING_MODULE) else nodeid
 
     return CatalogueAsOneUnit(config, log)
 
@@ -87,8 +93,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The catalogue's tests last, in their own order; every other test keeps its place."""
-    items[:] = [i for i in items if not _in_catalogue(i)] + [i for i in items if _in_catalogue(i)]
+    """The service defects first, the catalogue's last, each in their own order; every other
+    test keeps its place.
+
+    The service defects spend their time asleep on a service's time window (a NO-GO is a
+    promise that did not hold within ``--within``): run beside the catalogue's sign-offs,
+    which keep the cores busy at the start, their sleep costs little; run beside each other
+    or other waits, a core sits idle.
+    """
+    rank = {WAITING_MODULE: 0, CATALOGUE_MODULE: 2}
+    items.sort(key=lambda item: rank.get(item.path.name, 1))  # stable: each keeps its order
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -130,6 +130,8 @@ PRELOAD = [
     "unittest",
     "reference_sync",
     "defects.run",
+    "vcr",  # the suite's vcr_config fixture imports it even when nothing is recorded
+    "deepdiff",  # a finding's explanation
 ]
 
 

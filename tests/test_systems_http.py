@@ -27,6 +27,7 @@ from talkqa.systems.http import (
     RetryPolicy,
     VendorHttp,
     holds,
+    lean,
     resend_checked,
     retry_after_seconds,
 )
@@ -430,3 +431,18 @@ def test_each_kind_of_failure_spends_its_own_budget() -> None:
     assert http.request("GET", "/items", resource="items").json() == {"ok": True}
     assert len(seen) == 6
     assert time.sleeps == [1.0, 2.0, 0.5, 4.0, 1.0]  # 503 backoff counts 503s only
+
+
+def test_a_lean_model_ignores_what_it_does_not_type_and_is_built_once() -> None:
+    """Every connection to Invoiced asks for one per resource: building a pydantic class
+    each time cost ~2.7 ms of CPU per connection."""
+    from pydantic import BaseModel
+
+    class Customer(BaseModel):
+        id: int
+
+    slim = lean(Customer)
+    assert slim is lean(Customer) and slim is not Customer
+    assert not hasattr(slim.model_validate({"id": 1, "name": "kept out"}), "name")
+    with pytest.raises(ValueError):
+        slim.model_validate({"id": "not a number"})

@@ -132,6 +132,7 @@ PRELOAD = [
     "defects.run",
     "vcr",  # the suite's vcr_config fixture imports it even when nothing is recorded
     "deepdiff",  # a finding's explanation
+    "forkserver_warmup",  # tests/, last: the sign-off page's templates, compiled once
 ]
 
 

@@ -76,7 +76,8 @@ def test_the_fork_server_imports_start_no_thread() -> None:
     of those imports would be forked mid-flight (a lock it held stays held in the child), a
     deadlock at random. A fresh interpreter, as the fork server is."""
     probe = (
-        "import importlib, os, threading\n"
+        "import importlib, os, sys, threading\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"  # as the server's: tests/ too
         f"for name in {PRELOAD!r}:\n    importlib.import_module(name)\n"
         "print(threading.active_count(), len(os.listdir('/proc/self/task')))"
     )

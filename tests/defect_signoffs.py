@@ -130,7 +130,6 @@ PRELOAD = [
     "unittest",
     "reference_sync",
     "defects.run",
-    "vcr",  # the suite's vcr_config fixture imports it even when nothing is recorded
     "deepdiff",  # a finding's explanation
     "forkserver_warmup",  # tests/, last: the sign-off page's templates, compiled once
 ]

@@ -19,22 +19,25 @@ install: $(STAMP)
 
 ## Whole suite, offline: the unit tests and every feature replayed from cassettes, side by side
 ## (neither writes where the other reads), each one's output printed whole when it ends.
-## The unit tests run on two pytest-xdist workers; the defect catalogue is one work unit of
-## its own (tests/conftest.py). The replay stays one process: a worker's start-up costs more
-## than its 100-odd scenarios gain on two cores already busy with the unit tests.
+## The unit tests run on three pytest-xdist workers, one more than this machine's cores: the
+## defect catalogue is one work unit and the service defects (which mostly sleep) another
+## (tests/conftest.py), and whenever a test waits on a service or a sandbox the third keeps
+## the cores busy (make test: 79-86 s against 87-94 s with two, runs alternating). The replay
+## stays one process: a worker's start-up costs more than its 100-odd scenarios gain on
+## cores already busy with the unit tests.
 test: install
 	$(MAKE) --no-print-directory -j2 --output-sync=target unit features
 
 ## The tests let Python cache bytecode even where the environment says not to
 ## (PYTHONDONTWRITEBYTECODE=1, as on our shared machine): without the cache each of the suite's
-## Python processes (two workers, the replay, every `talkqa` and pytest child) compiles
+## Python processes (three workers, the replay, every `talkqa` and pytest child) compiles
 ## talk-qa's and the tests' modules again and pytest rewrites every test module's asserts
 ## again, ~3.5 s of CPU per pytest process. __pycache__/ is ignored by git; the mutation
 ## runner turns the cache off again for its copy, whose mutants keep a file's size.
 test unit features: export PYTHONDONTWRITEBYTECODE :=
 
 unit: install
-	$(BIN)/pytest tests -n 2
+	$(BIN)/pytest tests -n 3
 
 features: install
 	$(BIN)/pytest features --talkqa-mode=replay --block-network --record-mode=none

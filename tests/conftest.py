@@ -4,11 +4,11 @@ and the service defects, which mostly wait, run beside them.
 The catalogue (``test_defect_catalogue``) is a score of ``talkqa signoff`` processes.
 In one process, they start as soon as collection ends and run beside every other test; the
 catalogue's own tests only read their results, so they are moved to the end, where the
-waiting is mostly over. Under pytest-xdist (``make test``: ``-n 2``) the catalogue is one
+waiting is mostly over. Under pytest-xdist (``make test``: ``-n 3``) the catalogue is one
 work unit, handed out first (it is the largest): the worker that takes it starts its pool
 when the first of its tests asks (``test_defect_catalogue.signoffs``), and no other worker
-starts any of them. The service defects are the next unit, so the other worker sleeps
-through them meanwhile; then both share the rest. (Not ``--dist loadgroup``: it marks a
+starts any of them. The service defects are the next unit, so another worker sleeps
+through them meanwhile, never beside a second waiting one; the rest is shared. (Not ``--dist loadgroup``: it marks a
 group by rewriting ``item._nodeid``, which pytest 9 no longer reads.)
 """
 
@@ -44,9 +44,9 @@ def _xdist_worker(config: pytest.Config) -> bool:
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Each test its own work unit, except the catalogue's, which are one, and the service
-    defects', which are another: the two largest units, handed out first, one to each worker,
-    so that the sleeping service defects run beside the catalogue's busy sign-offs and never
-    beside each other."""
+    defects', which are another: the two largest units, handed out first, each to its own
+    worker, so that the sleeping service defects run beside the catalogue's busy sign-offs
+    and never beside each other."""
     from xdist.scheduler import LoadScopeScheduling
 
     class CatalogueAsOneUnit(LoadScopeScheduling):

@@ -8,8 +8,9 @@ waiting is mostly over. Under pytest-xdist (``make test``: ``-n 3``) the catalog
 work unit, handed out first (it is the largest): the worker that takes it starts its pool
 when the first of its tests asks (``test_defect_catalogue.signoffs``), and no other worker
 starts any of them. The service defects are the next unit, so another worker sleeps
-through them meanwhile, never beside a second waiting one; the rest is shared. (Not ``--dist loadgroup``: it marks a
-group by rewriting ``item._nodeid``, which pytest 9 no longer reads.)
+through them meanwhile, never beside a second waiting one; the rest is shared. (Not
+``--dist loadgroup``: it marks a group by rewriting ``item._nodeid``, which pytest 9 no
+longer reads.)
 """
 
 from __future__ import annotations

@@ -238,15 +238,11 @@ def hide_sensitive_data(
     vcrpy's scrubbing), made when the first interaction is saved: a sign-off in sandbox or live
     mode, which records nothing, does not import vcrpy for it (~0.3 s of CPU)."""
 
-    @functools.cache
-    def hook() -> Callable[[Any, Any], tuple[Any, Any]]:
+    def hide(request: Any, response: Any) -> tuple[Any, Any]:
         from vcr.filters import sensitive_data_hooks
 
-        hide: Callable[[Any, Any], tuple[Any, Any]] = sensitive_data_hooks(sensitive)[0]
-        return hide
-
-    def hide(request: Any, response: Any) -> tuple[Any, Any]:
-        return hook()(request, response)
+        hidden: tuple[Any, Any] = sensitive_data_hooks(sensitive)[0](request, response)
+        return hidden
 
     return hide
 
